@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing (Debian packages,
+# Ory Hydra built from the Go module proxy, the MCP TypeScript SDK from npm), starts
+# PostgreSQL and MariaDB, then runs every unit and integration test.
+#
+#   scripts/test.sh            # as root on Debian; big downloads and builds are cached
+#
+# REGWARDEN_REQUIRE_SERVICES=1 (CI sets it) turns any missing service into a failure;
+# without it, integration tests whose services are missing say so and skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*" >&2; }
+need_apt=()
+command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    say "missing ${need_apt[*]} (run as root on Debian to install them)"
+  fi
+fi
+
+if [[ $(id -u) == 0 ]]; then
+  say "starting PostgreSQL and MariaDB"
+  eval "$(scripts/services.sh start)"
+fi
+
+say "building Ory Hydra v2.3.0 (cached after the first run)"
+REGWARDEN_HYDRA_BIN=$(scripts/hydra.sh build | tail -n1)
+export REGWARDEN_HYDRA_BIN
+
+say "installing the MCP TypeScript SDK"
+(cd tests/mcp && { [[ -d node_modules/@modelcontextprotocol/sdk ]] || npm ci --no-audit --no-fund --loglevel=error; })
+export REGWARDEN_MCP_DIR="$PWD/tests/mcp"
+
+say "cargo test"
+cargo test --all-targets --locked

@@ -1,0 +1,397 @@
+//! The command line: parsing (clap) and one function per subcommand.
+
+use crate::config::{self, Config, ConfigError, LogFormat};
+use crate::report::{self, Format};
+use crate::scan::scan_store;
+use crate::source::Source;
+use crate::state::{ScanKind, State};
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// regwarden keeps an OAuth authorization server's dynamically registered clients clean:
+/// it reads the server's client store (Ory Hydra, or RFC 7591 JSON Lines), records every
+/// registration with its origin and last use, and exports Prometheus metrics.
+///
+/// Start with `regwarden demo`: it needs no services and leaves a config to try every
+/// other command on.
+#[derive(Debug, Parser)]
+#[command(name = "regwarden", version, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (see config/regwarden.toml for every key).
+    #[arg(long, global = true, env = "REGWARDEN_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a realistic Hydra store in SQLite, scan it and print the report (no services needed).
+    ///
+    /// Everything is left in DIR: the store (hydra.db), the state database (state.db) and a
+    /// config naming both (regwarden.toml), so other commands can be tried with
+    /// `--config DIR/regwarden.toml`.
+    Demo {
+        /// How many registrations the demo store holds.
+        #[arg(long, default_value_t = 2500)]
+        registrations: usize,
+        /// Keep serving /metrics, /healthz and /readyz on this address after the report.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<SocketAddr>,
+        /// Folder for the demo's files (replaced if it holds an earlier demo).
+        #[arg(long, default_value = "regwarden-demo")]
+        dir: PathBuf,
+    },
+    /// Run the daemon: scheduled scans of every store, and the HTTP endpoints.
+    ///
+    /// Serves /metrics (Prometheus), /healthz and /readyz on [http] listen. Stops cleanly on
+    /// SIGTERM or SIGINT.
+    Run,
+    /// Scan the configured stores once and record what they hold.
+    Scan {
+        /// Only this store (by its name in the config).
+        #[arg(long)]
+        store: Option<String>,
+        /// Read every registration and mark the ones that are gone (otherwise: only what
+        /// changed since the last scan, where the store allows it).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show what the stores hold: counts by origin, usage and age, the biggest name groups,
+    /// the oldest never-used registrations.
+    Report {
+        /// table: for people; json: the same summary for programs; csv: one row per live
+        /// registration.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Check the configuration; print every problem with its key (exit status 2 if any).
+    CheckConfig,
+}
+
+/// Exit status for bad usage or configuration.
+const EXIT_CONFIG: u8 = 2;
+
+pub async fn main(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::CheckConfig => return check_config(&cli.config),
+        Command::Demo {
+            registrations,
+            serve,
+            dir,
+        } => demo(registrations, serve, &dir).await,
+        command => match load_config(&cli.config) {
+            Err(code) => return code,
+            Ok(cfg) => {
+                init_logging(&cfg, matches!(command, Command::Run));
+                match command {
+                    Command::Run => run(cfg).await,
+                    Command::Scan { store, full } => scan(&cfg, store.as_deref(), full).await,
+                    Command::Report { format, store } => {
+                        report(&cfg, format, store.as_deref()).await
+                    }
+                    Command::Demo { .. } | Command::CheckConfig => unreachable!("handled above"),
+                }
+            }
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("regwarden: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("regwarden: {}", describe_config_error(&e));
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn describe_config_error(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Invalid { problems } => {
+            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            format!(
+                "the configuration has {} problem(s):\n{}",
+                problems.len(),
+                lines.join("\n")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            println!("{}: OK", path.display());
+            println!("  state database: {}", cfg.state_url.redacted_url());
+            println!("  listen: {}", cfg.listen);
+            println!(
+                "  scan: {}   reconcile: {}",
+                cfg.scan.expr(),
+                cfg.reconcile.expr()
+            );
+            for s in &cfg.stores {
+                println!(
+                    "  store {} ({}), batches of {}",
+                    s.name,
+                    s.kind.as_str(),
+                    s.batch_size
+                );
+            }
+            if cfg.stores.is_empty() {
+                println!("  no [[stores]] configured: nothing will be scanned");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {}", path.display(), describe_config_error(&e));
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// Logs go to stderr: pretty on a terminal, JSON otherwise (or as configured). Commands other
+/// than `run` log only warnings unless RUST_LOG says otherwise.
+fn init_logging(cfg: &Config, daemon: bool) {
+    let level = if daemon {
+        cfg.log_level.clone()
+    } else {
+        format!("warn,{}", cfg.log_level.replace("info", "warn"))
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = match cfg.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", cfg.listen))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    crate::daemon::run(cfg, listener, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+pub async fn stop_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("stop requested; finishing the current step");
+    token.cancel();
+}
+
+async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow::Result<ExitCode> {
+    let stores: Vec<_> = cfg
+        .stores
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.name))
+        .collect();
+    if stores.is_empty() {
+        anyhow::bail!(
+            "no store to scan{}",
+            only.map(|o| format!(" named {o}")).unwrap_or_default()
+        );
+    }
+    let state = State::connect(&cfg.state_url).await?;
+    let cancel = CancellationToken::new();
+    tokio::spawn(stop_on_signal(cancel.clone()));
+    let mut failed = false;
+    for store in stores {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} records ({per_sec})")
+                .expect("valid template"),
+        );
+        bar.set_message(format!("scanning {}", store.name));
+        let outcome = async {
+            let source = Source::open(store).await?;
+            let kind = if full {
+                ScanKind::Full
+            } else {
+                ScanKind::Incremental
+            };
+            Ok::<_, anyhow::Error>(
+                scan_store(&state, store, &source, kind, &cancel, &|n| {
+                    bar.set_position(n)
+                })
+                .await?,
+            )
+        }
+        .await;
+        bar.finish_and_clear();
+        match outcome {
+            Ok(r) => println!(
+                "{}: {} scan, {} seen, {} new, {} changed, {} gone, {} warnings, {} refused in {:.2}s",
+                store.name,
+                r.kind.as_str(),
+                r.counts.seen,
+                r.counts.new,
+                r.counts.changed,
+                r.counts.gone,
+                r.counts.warnings,
+                r.counts.refused,
+                r.duration.as_secs_f64()
+            ),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}: scan failed: {e:#}", store.name);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let state = State::connect(&cfg.state_url).await?;
+    let known = state.stores().await?;
+    let stores: Vec<(String, String)> = known
+        .into_iter()
+        .filter(|(n, _)| only.is_none_or(|o| o == n))
+        .collect();
+    if let Some(o) = only {
+        if stores.is_empty() {
+            anyhow::bail!("the state database has no store named {o}; run `regwarden scan` first");
+        }
+    }
+    let now = Utc::now();
+    let mut stdout = std::io::stdout().lock();
+    if format == Format::Csv {
+        let names: Vec<String> = stores.into_iter().map(|(n, _)| n).collect();
+        report::csv(&state, &names, &mut stdout).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut summaries = Vec::new();
+    for (name, kind) in &stores {
+        summaries.push(state.summary(name, kind, now, cfg.inactive_after).await?);
+    }
+    use std::io::Write;
+    match format {
+        Format::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "generated_at": now, "stores": summaries })
+            )?
+        )?,
+        _ => write!(stdout, "{}", report::table(&summaries, now))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(
+    registrations: usize,
+    serve: Option<SocketAddr>,
+    dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    if registrations == 0 {
+        anyhow::bail!("--registrations must be at least 1");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let now = Utc::now();
+    let store_path = dir.join("hydra.db");
+    let state_path = dir.join("state.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", state_path.display()));
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
+        }
+    }
+    let population = crate::demo::generate(registrations, now);
+    crate::demo::write_hydra_store(&store_path, &population, now)
+        .await
+        .context("cannot build the demo store")?;
+    let config_path = dir.join("regwarden.toml");
+    let listen = serve.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464)));
+    std::fs::write(&config_path, demo_config(listen))
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let cfg = config::load(&config_path).map_err(|e| anyhow::anyhow!(describe_config_error(&e)))?;
+    init_logging(&cfg, serve.is_some());
+
+    eprintln!(
+        "Built a Hydra v2.3.0 SQLite store with {registrations} registrations in {}",
+        store_path.display()
+    );
+    let exit = scan(&cfg, None, true).await?;
+    if exit != ExitCode::SUCCESS {
+        return Ok(exit);
+    }
+    println!();
+    report(&cfg, Format::Table, None).await?;
+    println!(
+        "Try: regwarden report --config {} --format json",
+        config_path.display()
+    );
+    if let Some(addr) = serve {
+        println!("Serving http://{addr}/metrics (Ctrl-C stops)");
+        return run(cfg).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_config(listen: SocketAddr) -> String {
+    format!(
+        r#"# Written by `regwarden demo`. Paths are relative to this file.
+[state]
+url = "sqlite://state.db"
+
+[http]
+listen = "{listen}"
+
+[[stores]]
+name = "demo"
+kind = "hydra"
+database_url = "sqlite://hydra.db"
+"#
+    )
+}

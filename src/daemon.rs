@@ -1,0 +1,239 @@
+//! `regwarden run`: the HTTP endpoints plus one scan loop per store, each on its cron
+//! schedules, retried with backoff when the store or state database is down, stopped by a
+//! cancellation token (SIGTERM/SIGINT in production, the test itself in tests).
+
+use crate::config::{Config, StoreConfig};
+use crate::escape::esc;
+use crate::http::{self, Readiness};
+use crate::metrics::{Metrics, SOFTWARE_OTHER};
+use crate::scan::{scan_store, ScanError};
+use crate::source::Source;
+use crate::state::{ScanKind, State};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Doubling retry delay, reset after a success.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(max: Duration) -> Backoff {
+        Backoff {
+            next: BACKOFF_START,
+            max,
+        }
+    }
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next.min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+    pub fn reset(&mut self) {
+        self.next = BACKOFF_START;
+    }
+}
+
+/// Runs the daemon until `shutdown` is cancelled. `listener` is bound by the caller (so tests
+/// can use port 0).
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Arc::new(Readiness::default());
+    let tracker = TaskTracker::new();
+    let now = Utc::now();
+    for store in &config.stores {
+        metrics.init_store(&store.name);
+        readiness.expect_store(&store.name, config.scan.interval_after(now), None);
+    }
+    tracing::info!(listen = %listener.local_addr()?, stores = config.stores.len(), "regwarden running");
+    tracker.spawn(http::serve(
+        listener,
+        http::router(metrics.clone(), readiness.clone()),
+        shutdown.clone(),
+    ));
+
+    let Some(state) = connect_state(&config, &shutdown).await else {
+        tracker.close();
+        tracker.wait().await;
+        return Ok(());
+    };
+    let interrupted = state.close_interrupted_scans(Utc::now()).await.unwrap_or(0);
+    if interrupted > 0 {
+        tracing::warn!(
+            scans = interrupted,
+            "closed scans left running by an earlier process"
+        );
+    }
+    let _ = readiness.state.set(state.clone());
+    for store in config.stores.iter().cloned() {
+        if let Ok(cursor) = state.store_cursor(&store.name).await {
+            readiness.expect_store(
+                &store.name,
+                config.scan.interval_after(now),
+                cursor.last_success_at,
+            );
+        }
+        let looper = StoreLoop {
+            config: config.clone(),
+            store,
+            state: state.clone(),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+        };
+        tracker.spawn(looper.run(shutdown.clone()));
+    }
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("regwarden stopped");
+    Ok(())
+}
+
+/// Connects to the state database, retrying with backoff; None if shut down first.
+async fn connect_state(config: &Config, shutdown: &CancellationToken) -> Option<State> {
+    let mut backoff = Backoff::new(Duration::from_secs(60));
+    loop {
+        match State::connect(&config.state_url).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::error!(error = %e, retry_in = ?delay, "state database unavailable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+struct StoreLoop {
+    config: Config,
+    store: StoreConfig,
+    state: State,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
+
+impl StoreLoop {
+    async fn run(self, shutdown: CancellationToken) {
+        let name = self.store.name.clone();
+        let mut source: Option<Source> = None;
+        let mut backoff = Backoff::new(BACKOFF_MAX);
+        // Start with a scan at once; the first one is full (scan_store decides).
+        let mut next_scan = Utc::now();
+        let mut next_reconcile = self
+            .config
+            .reconcile
+            .next_after(Utc::now())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        loop {
+            let due = next_scan.min(next_reconcile);
+            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let kind = if Utc::now() >= next_reconcile {
+                ScanKind::Full
+            } else {
+                ScanKind::Incremental
+            };
+            match self.step(&mut source, kind, &shutdown).await {
+                Ok(done) => {
+                    backoff.reset();
+                    let now = Utc::now();
+                    next_scan = self
+                        .config
+                        .scan
+                        .next_after(now)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    if done == ScanKind::Full {
+                        next_reconcile = self
+                            .config
+                            .reconcile
+                            .next_after(now)
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    }
+                }
+                Err(ScanError::Cancelled) => break,
+                Err(e) => {
+                    self.metrics
+                        .scan_errors_total
+                        .with_label_values(&[&name])
+                        .inc();
+                    let delay = backoff.next_delay();
+                    tracing::error!(store = %name, error = %e, retry_in = ?delay, "scan failed");
+                    // A failed reconcile stays due, so the retry is a full scan again.
+                    next_scan = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                }
+            }
+        }
+        tracing::debug!(store = %name, "scan loop stopped");
+    }
+
+    /// Opens the store if needed, scans it, and refreshes the store's metrics.
+    async fn step(
+        &self,
+        source: &mut Option<Source>,
+        kind: ScanKind,
+        shutdown: &CancellationToken,
+    ) -> Result<ScanKind, ScanError> {
+        if source.is_none() {
+            *source = Some(Source::open(&self.store).await?);
+        }
+        let src = source.as_ref().expect("opened above");
+        let report = scan_store(&self.state, &self.store, src, kind, shutdown, &|_| {}).await?;
+        let name = self.store.name.as_str();
+        let now = Utc::now();
+        self.metrics
+            .scan_duration_seconds
+            .with_label_values(&[name, report.kind.as_str()])
+            .observe(report.duration.as_secs_f64());
+        self.metrics
+            .last_successful_scan_timestamp_seconds
+            .with_label_values(&[name])
+            .set(now.timestamp() as f64);
+        if report.counts.new > 0 {
+            self.metrics
+                .registrations_created_total
+                .with_label_values(&[name, SOFTWARE_OTHER])
+                .inc_by(report.counts.new);
+        }
+        let live = self
+            .state
+            .live_counts(name, now, self.config.inactive_after)
+            .await?;
+        self.metrics.set_live(name, &live);
+        self.readiness.scanned(name, now);
+        if report.counts.refused > 0 {
+            tracing::warn!(store = %esc(name), refused = report.counts.refused, "some records could not be read; see the warnings above");
+        }
+        Ok(report.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(5));
+        let seq: Vec<u64> = (0..5).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(seq, [1, 2, 4, 5, 5]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,26 @@
+//! regwarden keeps an OAuth authorization server's dynamic client registrations (RFC 7591)
+//! clean and governed. The pipeline, stage by stage:
+//!
+//! - [`source`]: read the AS's client store in bounded batches, read-only (Hydra, JSON Lines).
+//! - [`normalize`]: any JSON in, bounded RFC 7591 metadata and readable warnings out.
+//! - [`scan`]: one pass over a store: normalize, record, follow usage, mark what is gone.
+//! - [`state`]: the state database (SQLite or PostgreSQL) with scans and registrations.
+//! - [`metrics`], [`http`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz`
+//!   endpoints; [`daemon`] schedules the scans; [`report`] summarizes the state.
+//! - [`config`]: the TOML configuration, checked whole at load; [`cli`] the commands.
+//!
+//! Attacker-controlled text is displayed only through [`escape`].
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod escape;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod normalize;
+pub mod report;
+pub mod scan;
+pub mod source;
+pub mod state;

@@ -1,0 +1,190 @@
+//! Prometheus metrics: one struct owning its registry, names and help text in one place.
+//! Label values are store names (from config) and fixed enums only, never registration data.
+
+use crate::model::{Band, Origin};
+use crate::state::LiveCounts;
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Until the catalog of known clients lands, every new registration counts as `other`.
+pub const SOFTWARE_OTHER: &str = "other";
+
+pub struct Metrics {
+    registry: Registry,
+    pub registrations: IntGaugeVec,
+    pub registrations_created_total: IntCounterVec,
+    pub unused_registrations: IntGaugeVec,
+    pub inactive_registrations: IntGaugeVec,
+    pub scan_duration_seconds: HistogramVec,
+    pub scan_errors_total: IntCounterVec,
+    pub last_successful_scan_timestamp_seconds: GaugeVec,
+    pub build_info: IntGaugeVec,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace("regwarden")
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            registry: Registry::new(),
+            registrations: IntGaugeVec::new(
+                opts(
+                    "registrations",
+                    "Registrations in the store now, by trust band and origin.",
+                ),
+                &["store", "band", "origin"],
+            )
+            .expect("valid metric"),
+            registrations_created_total: IntCounterVec::new(
+                opts(
+                    "registrations_created_total",
+                    "New registrations observed in the store.",
+                ),
+                &["store", "software"],
+            )
+            .expect("valid metric"),
+            unused_registrations: IntGaugeVec::new(
+                opts("unused_registrations", "Live registrations never used."),
+                &["store"],
+            )
+            .expect("valid metric"),
+            inactive_registrations: IntGaugeVec::new(
+                opts(
+                    "inactive_registrations",
+                    "Live registrations older than the inactivity limit and not used within it.",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
+            scan_duration_seconds: HistogramVec::new(
+                HistogramOpts::from(opts(
+                    "scan_duration_seconds",
+                    "Duration of completed scans, by kind (full or incremental).",
+                ))
+                .buckets(vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+                ]),
+                &["store", "kind"],
+            )
+            .expect("valid metric"),
+            scan_errors_total: IntCounterVec::new(
+                opts("scan_errors_total", "Scans that failed."),
+                &["store"],
+            )
+            .expect("valid metric"),
+            last_successful_scan_timestamp_seconds: GaugeVec::new(
+                opts(
+                    "last_successful_scan_timestamp_seconds",
+                    "Unix time of the last successful scan.",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
+            build_info: IntGaugeVec::new(
+                opts(
+                    "build_info",
+                    "Always 1; the version label says which build runs.",
+                ),
+                &["version"],
+            )
+            .expect("valid metric"),
+        };
+        for c in [
+            Box::new(m.registrations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.registrations_created_total.clone()),
+            Box::new(m.unused_registrations.clone()),
+            Box::new(m.inactive_registrations.clone()),
+            Box::new(m.scan_duration_seconds.clone()),
+            Box::new(m.scan_errors_total.clone()),
+            Box::new(m.last_successful_scan_timestamp_seconds.clone()),
+            Box::new(m.build_info.clone()),
+        ] {
+            m.registry.register(c).expect("metric names are unique");
+        }
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        m
+    }
+
+    /// Makes a store's series exist from start-up, so alerts see zero rather than nothing.
+    pub fn init_store(&self, store: &str) {
+        self.scan_errors_total.with_label_values(&[store]);
+    }
+
+    /// Sets a store's gauges from the state database. Every band × origin pair is written,
+    /// so a combination that emptied reads 0 instead of lingering.
+    pub fn set_live(&self, store: &str, live: &LiveCounts) {
+        for band in Band::ALL {
+            for origin in Origin::ALL {
+                let n = live
+                    .by_band_origin
+                    .get(&(band, origin))
+                    .copied()
+                    .unwrap_or(0);
+                self.registrations
+                    .with_label_values(&[store, band.as_str(), origin.as_str()])
+                    .set(n as i64);
+            }
+        }
+        self.unused_registrations
+            .with_label_values(&[store])
+            .set(live.unused as i64);
+        self.inactive_registrations
+            .with_label_values(&[store])
+            .set(live.inactive as i64);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding to memory");
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_contract_names() {
+        let m = Metrics::new();
+        m.init_store("s");
+        m.set_live("s", &LiveCounts::default());
+        m.scan_duration_seconds
+            .with_label_values(&["s", "full"])
+            .observe(0.2);
+        m.last_successful_scan_timestamp_seconds
+            .with_label_values(&["s"])
+            .set(1.0);
+        m.registrations_created_total
+            .with_label_values(&["s", SOFTWARE_OTHER])
+            .inc();
+        let text = m.encode();
+        for name in [
+            "regwarden_registrations{band=\"malicious\",origin=\"dcr\",store=\"s\"} 0",
+            "regwarden_registrations_created_total{software=\"other\",store=\"s\"} 1",
+            "regwarden_unused_registrations{store=\"s\"} 0",
+            "regwarden_inactive_registrations{store=\"s\"} 0",
+            "regwarden_scan_duration_seconds_bucket{kind=\"full\",store=\"s\",le=\"0.5\"} 1",
+            "regwarden_scan_errors_total{store=\"s\"} 0",
+            "regwarden_last_successful_scan_timestamp_seconds{store=\"s\"} 1",
+            "regwarden_build_info{version=",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `regwarden report`: the state database summarized as a table, JSON, or CSV rows.
+
+use crate::escape::esc_max;
+use crate::state::{State, StateError, Summary};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use std::fmt::Write as _;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn day(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn moment(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "never".into())
+}
+
+/// Renders summaries as the readable table.
+pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if summaries.is_empty() {
+        out.push_str("No store has been scanned yet. Run `regwarden scan` first.\n");
+    }
+    for s in summaries {
+        let _ = writeln!(
+            out,
+            "Store {} ({}): {} live registrations, {} gone",
+            s.store, s.kind, s.live, s.gone
+        );
+        let _ = writeln!(
+            out,
+            "  last successful scan: {}   last full scan: {}",
+            moment(s.last_success_at),
+            moment(s.last_full_scan_at)
+        );
+        if let Some(scan) = &s.last_scan {
+            let _ = writeln!(
+                out,
+                "  last scan #{} ({}, {}): {} seen, {} new, {} gone, {} warnings, {} refused{}",
+                scan.id,
+                scan.kind,
+                scan.outcome,
+                scan.seen,
+                scan.new,
+                scan.gone,
+                scan.warnings,
+                scan.refused,
+                scan.error
+                    .as_deref()
+                    .map(|e| format!("; error: {}", esc_max(e, 200)))
+                    .unwrap_or_default()
+            );
+        }
+        let pct = |n: u64| {
+            if s.live == 0 {
+                0.0
+            } else {
+                n as f64 * 100.0 / s.live as f64
+            }
+        };
+        out.push_str("\n  By origin\n");
+        for (origin, n) in &s.by_origin {
+            let _ = writeln!(out, "    {origin:<10} {n:>9}  {:>5.1}%", pct(*n));
+        }
+        out.push_str("\n  By usage\n");
+        for (label, key) in [
+            ("used", "used"),
+            ("never used", "never"),
+            ("unknown", "unknown"),
+        ] {
+            let n = s.by_usage.get(key).copied().unwrap_or(0);
+            let _ = writeln!(out, "    {label:<10} {n:>9}  {:>5.1}%", pct(n));
+        }
+        let _ = writeln!(
+            out,
+            "    inactive   {:>9}  {:>5.1}%  (older than {} days, no use within them)",
+            s.inactive,
+            pct(s.inactive),
+            s.inactive_after_days
+        );
+        out.push_str("\n  By age (since registration)\n");
+        for (label, n) in &s.by_age {
+            let _ = writeln!(out, "    {label:<13} {n:>6}");
+        }
+        out.push_str("\n  Biggest name groups              registrations  never used\n");
+        for g in &s.name_groups {
+            let _ = writeln!(
+                out,
+                "    {:<30} {:>13} {:>11}",
+                esc_max(&g.name, 30).to_string(),
+                g.registrations,
+                g.never_used
+            );
+        }
+        out.push_str("\n  Oldest never-used registrations\n");
+        if s.oldest_unused.is_empty() {
+            out.push_str("    (none)\n");
+        }
+        for u in &s.oldest_unused {
+            let age = u
+                .created_at
+                .map(|c| format!("{}d", (now - c).num_days()))
+                .unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                out,
+                "    {}  {:>5}  {:<8} {:<38} {}",
+                day(u.created_at),
+                age,
+                u.origin,
+                esc_max(&u.client_id, 38).to_string(),
+                esc_max(u.client_name.as_deref().unwrap_or("-"), 40)
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Quotes a CSV field, and defuses spreadsheet formulas in attacker-controlled text.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// Writes every live registration as a CSV row, streaming from the state database.
+pub async fn csv(state: &State, stores: &[String], out: &mut dyn Write) -> Result<(), ReportError> {
+    writeln!(
+        out,
+        "store,client_id,client_name,origin,created_at,usage,last_used_at,first_seen_at,band"
+    )?;
+    for store in stores {
+        let mut rows = sqlx::query(
+            "SELECT client_id, client_name, origin, created_at, usage, last_used_at, first_seen_at, band
+             FROM registrations WHERE store = $1 AND gone_at IS NULL ORDER BY client_id",
+        )
+        .bind(store)
+        .fetch(state.pool());
+        while let Some(r) = rows
+            .try_next()
+            .await
+            .map_err(crate::state::q("read registrations"))?
+        {
+            let text = |i: usize| {
+                r.try_get::<Option<String>, _>(i)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            let time = |i: usize| {
+                r.try_get::<Option<i64>, _>(i)
+                    .ok()
+                    .flatten()
+                    .and_then(|s| DateTime::from_timestamp(s, 0))
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            };
+            let fields = [
+                store.clone(),
+                text(0),
+                text(1),
+                text(2),
+                time(3),
+                text(4),
+                time(5),
+                time(6),
+                text(7),
+            ];
+            writeln!(
+                out,
+                "{}",
+                fields
+                    .iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+    }
+}

@@ -1,0 +1,615 @@
+//! Ory Hydra (v2.x) store reader: streams `hydra_client` read-only from PostgreSQL,
+//! MySQL/MariaDB or SQLite, as Hydra's own migrations create it.
+//!
+//! Full scans page by client id; incremental scans page by `(updated_at, id)` after the last
+//! position seen. Every column is read as text so one code path serves three backends;
+//! timestamps and JSON are parsed by us, and a bad value is a warning on that record only.
+//! Last use comes from the token and flow tables, which Hydra indexes by `(client_id, nid)`
+//! and by `requested_at`.
+
+use super::{Batch, SourceError, SourceRecord};
+use crate::config::Secret;
+use crate::escape::esc;
+use crate::model::{Origin, Usage};
+use crate::normalize::parse_time;
+use crate::state::{ScanKind, StoreCursor};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Tables whose `requested_at` is a use of the client.
+const USAGE_TABLES: [&str; 3] = [
+    "hydra_oauth2_access",
+    "hydra_oauth2_refresh",
+    "hydra_oauth2_flow",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    fn of(url: &str) -> Dialect {
+        if url.starts_with("postgres") {
+            Dialect::Postgres
+        } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+            Dialect::MySql
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
+    /// A column read as text.
+    fn text(self, col: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("{col}::text"),
+            Dialect::MySql => format!("CAST({col} AS CHAR)"),
+            Dialect::Sqlite => format!("CAST({col} AS TEXT)"),
+        }
+    }
+
+    /// Parameter `n` (1-based) standing for a value of the column's own type, given as text.
+    fn param(self, n: usize, ty: ParamType) -> String {
+        match (self, ty) {
+            (Dialect::Postgres, ParamType::Text) => format!("${n}"),
+            (Dialect::Postgres, ParamType::Uuid) => format!("${n}::uuid"),
+            (Dialect::Postgres, ParamType::Timestamp) => format!("${n}::timestamp"),
+            (Dialect::MySql, ParamType::Timestamp) => "CAST(? AS DATETIME(6))".into(),
+            (Dialect::MySql, _) => "?".into(),
+            (Dialect::Sqlite, _) => format!("${n}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ParamType {
+    Text,
+    Uuid,
+    Timestamp,
+}
+
+/// The columns read from `hydra_client`, in order.
+const COLUMNS: [&str; 20] = [
+    "id",
+    "client_name",
+    "redirect_uris",
+    "grant_types",
+    "response_types",
+    "scope",
+    "token_endpoint_auth_method",
+    "client_uri",
+    "logo_uri",
+    "policy_uri",
+    "tos_uri",
+    "jwks_uri",
+    "contacts",
+    "owner",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "skip_consent",
+    "access_token_strategy",
+    "registration_access_token_signature",
+];
+
+pub struct HydraSource {
+    pool: AnyPool,
+    dialect: Dialect,
+    nid: String,
+    batch_size: u32,
+}
+
+impl HydraSource {
+    /// Connects read-only and finds the network Hydra serves (the oldest, as Hydra does).
+    pub async fn open(url: &Secret, batch_size: u32) -> Result<HydraSource, SourceError> {
+        sqlx::any::install_default_drivers();
+        let shown = url.redacted_url();
+        let dialect = Dialect::of(url.expose());
+        let mut connect_url = url.expose().replacen("mariadb://", "mysql://", 1);
+        if dialect == Dialect::Sqlite && !connect_url.contains("mode=") {
+            connect_url.push_str(if connect_url.contains('?') {
+                "&mode=ro"
+            } else {
+                "?mode=ro"
+            });
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // Belt and braces: the session itself refuses writes.
+                    match dialect {
+                        Dialect::Postgres => {
+                            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                                .await?;
+                        }
+                        Dialect::MySql => {
+                            conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
+                            conn.execute("SET time_zone = '+00:00'").await?;
+                        }
+                        Dialect::Sqlite => {}
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await
+            .map_err(|source| SourceError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        let not_hydra = |e: sqlx::Error| SourceError::NotHydra {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        let nid: Option<String> = sqlx::query(&format!(
+            "SELECT {} FROM networks ORDER BY created_at, id LIMIT 1",
+            dialect.text("id")
+        ))
+        .fetch_optional(&pool)
+        .await
+        .map_err(not_hydra)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(not_hydra)?;
+        let nid = nid.ok_or_else(|| SourceError::NotHydra {
+            url: shown.clone(),
+            reason: "the networks table is empty (has `hydra migrate sql` run?)".into(),
+        })?;
+        sqlx::query(&format!(
+            "SELECT {} FROM hydra_client WHERE 1 = 0",
+            COLUMNS.join(", ")
+        ))
+        .fetch_all(&pool)
+        .await
+        .map_err(not_hydra)?;
+        Ok(HydraSource {
+            pool,
+            dialect,
+            nid,
+            batch_size,
+        })
+    }
+
+    pub fn pager(&self, kind: ScanKind, cursor: &StoreCursor) -> HydraPager<'_> {
+        let after = match (kind, &cursor.updated_at, &cursor.id) {
+            (ScanKind::Incremental, Some(u), Some(id)) => Some((u.clone(), id.clone())),
+            _ => None,
+        };
+        HydraPager {
+            src: self,
+            kind,
+            after_id: None,
+            after,
+            done: false,
+        }
+    }
+
+    fn select(&self, kind: ScanKind, has_cursor: bool) -> String {
+        let d = self.dialect;
+        let cols: Vec<String> = COLUMNS.iter().map(|c| d.text(c)).collect();
+        let nid = d.param(1, ParamType::Uuid);
+        let limit = self.batch_size;
+        match (kind, has_cursor) {
+            (ScanKind::Full, false) => format!("SELECT {} FROM hydra_client WHERE nid = {nid} ORDER BY id LIMIT {limit}", cols.join(", ")),
+            (ScanKind::Full, true) => {
+                format!("SELECT {} FROM hydra_client WHERE nid = {nid} AND id > {} ORDER BY id LIMIT {limit}", cols.join(", "), d.param(2, ParamType::Text))
+            }
+            (ScanKind::Incremental, false) => {
+                format!("SELECT {} FROM hydra_client WHERE nid = {nid} ORDER BY updated_at, id LIMIT {limit}", cols.join(", "))
+            }
+            (ScanKind::Incremental, true) => format!(
+                "SELECT {} FROM hydra_client WHERE nid = {nid} AND (updated_at > {} OR (updated_at = {} AND id > {}))
+                 ORDER BY updated_at, id LIMIT {limit}",
+                cols.join(", "),
+                d.param(2, ParamType::Timestamp),
+                d.param(2, ParamType::Timestamp),
+                d.param(3, ParamType::Text),
+            ),
+        }
+    }
+
+    /// Last use of each given client, from the token and flow tables.
+    async fn last_use(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, SourceError> {
+        let mut out: HashMap<String, DateTime<Utc>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let d = self.dialect;
+        let list: Vec<String> = (0..ids.len())
+            .map(|i| d.param(i + 2, ParamType::Text))
+            .collect();
+        for table in USAGE_TABLES {
+            let sql = format!(
+                "SELECT client_id, {} FROM {table} WHERE nid = {} AND client_id IN ({}) GROUP BY client_id",
+                d.text("MAX(requested_at)"),
+                d.param(1, ParamType::Uuid),
+                list.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(&self.nid);
+            for id in ids {
+                query = query.bind(id);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|source| SourceError::Query {
+                    what: table,
+                    source,
+                })?;
+            merge_uses(&mut out, &rows);
+        }
+        Ok(out)
+    }
+
+    /// The latest `requested_at` in the usage tables, where a later usage follow starts.
+    pub async fn usage_mark(&self) -> Result<Option<String>, SourceError> {
+        let mut mark: Option<String> = None;
+        for table in USAGE_TABLES {
+            let sql = format!(
+                "SELECT {} FROM {table} WHERE nid = {}",
+                self.dialect.text("MAX(requested_at)"),
+                self.dialect.param(1, ParamType::Uuid)
+            );
+            let row = sqlx::query(&sql)
+                .bind(&self.nid)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|source| SourceError::Query {
+                    what: table,
+                    source,
+                })?;
+            let t: Option<String> = row.try_get(0).map_err(|source| SourceError::Query {
+                what: table,
+                source,
+            })?;
+            mark = later(mark, t);
+        }
+        Ok(mark)
+    }
+
+    /// Uses recorded after `cursor` (a `requested_at` as this database writes it).
+    pub async fn usage_since(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(String, DateTime<Utc>)>, Option<String>), SourceError> {
+        let Some(cursor) = cursor else {
+            return Ok((Vec::new(), self.usage_mark().await?));
+        };
+        let d = self.dialect;
+        let mut uses: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut mark = Some(cursor.to_owned());
+        for table in USAGE_TABLES {
+            let sql = format!(
+                "SELECT client_id, {} FROM {table} WHERE nid = {} AND requested_at > {} GROUP BY client_id",
+                d.text("MAX(requested_at)"),
+                d.param(1, ParamType::Uuid),
+                d.param(2, ParamType::Timestamp)
+            );
+            let rows = sqlx::query(&sql)
+                .bind(&self.nid)
+                .bind(cursor)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|source| SourceError::Query {
+                    what: table,
+                    source,
+                })?;
+            for r in &rows {
+                mark = later(mark, r.try_get(1).ok());
+            }
+            merge_uses(&mut uses, &rows);
+        }
+        Ok((uses.into_iter().collect(), mark))
+    }
+}
+
+/// The later of two timestamps as the database wrote them (compared parsed, kept as text).
+fn later(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if parse_time(&b) > parse_time(&a) {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn merge_uses(out: &mut HashMap<String, DateTime<Utc>>, rows: &[AnyRow]) {
+    for r in rows {
+        let (Ok(id), Ok(Some(t))) = (r.try_get::<String, _>(0), r.try_get::<Option<String>, _>(1))
+        else {
+            continue;
+        };
+        if let Some(t) = parse_time(&t) {
+            let e = out.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        }
+    }
+}
+
+pub struct HydraPager<'a> {
+    src: &'a HydraSource,
+    kind: ScanKind,
+    /// Full scans: the last id read.
+    after_id: Option<String>,
+    /// Incremental scans: the last (updated_at, id) read.
+    after: Option<(String, String)>,
+    done: bool,
+}
+
+impl HydraPager<'_> {
+    pub fn position(&self) -> (Option<String>, Option<String>) {
+        match &self.after {
+            Some((u, id)) => (Some(u.clone()), Some(id.clone())),
+            None => (None, None),
+        }
+    }
+
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let src = self.src;
+        let rows = match self.kind {
+            ScanKind::Full => {
+                let sql = src.select(ScanKind::Full, self.after_id.is_some());
+                let mut query = sqlx::query(&sql).bind(&src.nid);
+                if let Some(id) = &self.after_id {
+                    query = query.bind(id);
+                }
+                query.fetch_all(&src.pool).await
+            }
+            ScanKind::Incremental => {
+                let sql = src.select(ScanKind::Incremental, self.after.is_some());
+                let mut query = sqlx::query(&sql).bind(&src.nid);
+                if let Some((u, id)) = &self.after {
+                    query = query.bind(u);
+                    if src.dialect == Dialect::MySql {
+                        query = query.bind(u); // MySQL parameters are positional: bind it again.
+                    }
+                    query = query.bind(id);
+                }
+                query.fetch_all(&src.pool).await
+            }
+        }
+        .map_err(|source| SourceError::Query {
+            what: "hydra_client",
+            source,
+        })?;
+        if rows.len() < src.batch_size as usize {
+            self.done = true;
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+
+        let mut batch = Batch::default();
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
+            let Some(id) = text(0) else { continue };
+            // Track the position in the store's own text form, whatever the record holds.
+            self.after_id = Some(id.clone());
+            if let Some(updated) = text(16) {
+                // The incremental position is the greatest (updated_at, id) read: the last row of
+                // an incremental page, anywhere in a full one (which pages by id).
+                let newer = match &self.after {
+                    None => true,
+                    Some((u, i)) => (parse_time(&updated), &id) > (parse_time(u), i),
+                };
+                if newer {
+                    self.after = Some((updated, id.clone()));
+                }
+            }
+            ids.push(id);
+            batch.records.push(record_from_row(&text));
+        }
+        let uses = src.last_use(&ids).await?;
+        for r in &mut batch.records {
+            let id = r
+                .doc
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            r.usage = uses
+                .get(id)
+                .map(|t| Usage::LastUsed(*t))
+                .unwrap_or(Usage::Never);
+        }
+        Ok(Some(batch))
+    }
+}
+
+/// Builds the client document from one row read as text (column order of [`COLUMNS`]).
+fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceRecord {
+    let client_id = text(0).unwrap_or_default();
+    let mut warnings = Vec::new();
+    let mut doc = Map::new();
+    doc.insert("client_id".into(), Value::String(client_id.clone()));
+    for (i, key) in COLUMNS.iter().enumerate().take(15).skip(1) {
+        let Some(v) = text(i) else { continue };
+        let value = match *key {
+            "redirect_uris" | "grant_types" | "response_types" | "contacts" | "metadata" => {
+                match serde_json::from_str::<Value>(&v) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        warnings.push(format!("{key}: column is not valid JSON ({e})"));
+                        continue;
+                    }
+                }
+            }
+            _ => Value::String(v),
+        };
+        doc.insert((*key).to_owned(), value);
+    }
+    let mut time = |i: usize, key: &str| {
+        let raw = text(i)?;
+        parse_time(&raw).or_else(|| {
+            warnings.push(format!("{key}: {:?} is not a timestamp", esc(&raw)));
+            None
+        })
+    };
+    let created_at = time(15, "created_at");
+    let updated_at = time(16, "updated_at");
+    let origin = origin(
+        &client_id,
+        doc.get("metadata"),
+        text(17).as_deref(),
+        text(18).as_deref(),
+    );
+    // `metadata` is admin-only, not client metadata: it served the origin guess.
+    doc.remove("metadata");
+    doc.remove("owner");
+    SourceRecord {
+        locator: format!("hydra_client {}", esc(&client_id)),
+        doc: Value::Object(doc),
+        created_at,
+        updated_at,
+        usage: Usage::Never,
+        origin,
+        warnings,
+    }
+}
+
+/// Hydra records no origin. DCR requests cannot set `metadata`, `skip_consent` or
+/// `access_token_strategy`, nor choose their client_id (Hydra generates a UUIDv4); any of
+/// those marks an admin-created client. Otherwise the client is taken as registered
+/// through DCR.
+fn origin(
+    client_id: &str,
+    metadata: Option<&Value>,
+    skip_consent: Option<&str>,
+    strategy: Option<&str>,
+) -> Origin {
+    if client_id.starts_with("https://") {
+        return Origin::Cimd;
+    }
+    let has_metadata = match metadata {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(_) => true,
+    };
+    let skip = matches!(skip_consent.map(str::trim), Some("true" | "t" | "1"));
+    let strategy = strategy.is_some_and(|s| !s.trim().is_empty());
+    if has_metadata || skip || strategy || !is_uuid_v4(client_id) {
+        Origin::Admin
+    } else {
+        Origin::Dcr
+    }
+}
+
+/// True for the canonical text form of a version-4 UUID.
+pub fn is_uuid_v4(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+        && b[14] == b'4'
+        && matches!(b[19].to_ascii_lowercase(), b'8' | b'9' | b'a' | b'b')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn uuid_v4_check() {
+        assert!(is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"));
+        assert!(!is_uuid_v4("2e6dc280-f3c3-1e01-99a7-8181dbd1d23d"));
+        assert!(!is_uuid_v4("my-app"));
+        assert!(!is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23dx"));
+    }
+
+    #[test]
+    fn origin_heuristics() {
+        let id = "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d";
+        assert_eq!(
+            origin(id, Some(&json!({})), Some("false"), Some("")),
+            Origin::Dcr
+        );
+        assert_eq!(
+            origin(id, Some(&json!({"team": "x"})), None, None),
+            Origin::Admin
+        );
+        assert_eq!(origin(id, None, Some("true"), None), Origin::Admin);
+        assert_eq!(origin(id, None, None, Some("jwt")), Origin::Admin);
+        assert_eq!(origin("grafana", None, None, None), Origin::Admin);
+        assert_eq!(
+            origin(
+                "https://vscode.dev/oauth/client-metadata.json",
+                None,
+                None,
+                None
+            ),
+            Origin::Cimd
+        );
+    }
+
+    #[test]
+    fn rows_become_documents_and_bad_columns_warn() {
+        let cols: Vec<Option<&str>> = vec![
+            Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"),
+            Some("Claude Code (x)"),
+            Some(r#"["http://localhost:1234/callback"]"#),
+            Some("[not json"),
+            None,
+            Some("openid"),
+            Some("none"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("[]"),
+            Some(""),
+            Some("{}"),
+            Some("2025-01-02 03:04:05.123456"),
+            Some("garbage"),
+            Some("false"),
+            None,
+            Some("sig"),
+        ];
+        let r = record_from_row(&|i| cols[i].map(str::to_owned));
+        assert_eq!(
+            r.doc["redirect_uris"],
+            json!(["http://localhost:1234/callback"])
+        );
+        assert!(r.doc.get("grant_types").is_none());
+        assert!(r.doc.get("metadata").is_none());
+        assert_eq!(r.origin, Origin::Dcr);
+        assert!(r.created_at.is_some());
+        assert_eq!(r.updated_at, None);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn later_compares_parsed_times() {
+        assert_eq!(
+            later(
+                Some("2025-01-02 00:00:00".into()),
+                Some("2025-01-01 00:00:00".into())
+            )
+            .as_deref(),
+            Some("2025-01-02 00:00:00")
+        );
+        assert_eq!(later(None, Some("x".into())).as_deref(), Some("x"));
+    }
+}

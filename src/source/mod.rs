@@ -1,0 +1,136 @@
+//! Sources: one adapter per store kind, each reading registrations in bounded batches,
+//! read-only. A source hands over raw client documents; `crate::scan` normalizes them.
+
+pub mod hydra;
+pub mod jsonl;
+
+use crate::config::{StoreConfig, StoreKind};
+use crate::model::{Origin, Usage};
+use crate::state::{ScanKind, StoreCursor};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("query on {what} failed: {source}")]
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("{url} does not look like an Ory Hydra database: {reason}")]
+    NotHydra { url: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// One registration as the store holds it, before normalization.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    /// Where it came from, for messages ("line 12", "hydra_client row").
+    pub locator: String,
+    /// The RFC 7591 client information object (any JSON value; normalization is total).
+    pub doc: serde_json::Value,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub usage: Usage,
+    pub origin: Origin,
+    /// Problems the source met reading this record (unparsable timestamps, bad JSON columns).
+    pub warnings: Vec<String>,
+}
+
+/// A record the source could not read at all (it still counts, and the scan goes on).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub locator: String,
+    pub reason: String,
+}
+
+/// One page of a scan.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<SourceRecord>,
+    pub refused: Vec<Refused>,
+}
+
+/// An open store.
+pub enum Source {
+    Hydra(hydra::HydraSource),
+    Jsonl(jsonl::JsonlSource),
+}
+
+impl Source {
+    pub async fn open(cfg: &StoreConfig) -> Result<Source, SourceError> {
+        Ok(match &cfg.kind {
+            StoreKind::Hydra { database_url, .. } => {
+                Source::Hydra(hydra::HydraSource::open(database_url, cfg.batch_size).await?)
+            }
+            StoreKind::Jsonl { path } => {
+                Source::Jsonl(jsonl::JsonlSource::new(path.clone(), cfg.batch_size))
+            }
+        })
+    }
+
+    /// Whether this source can follow changes since a cursor; otherwise every scan is full.
+    pub fn incremental(&self) -> bool {
+        matches!(self, Source::Hydra(_))
+    }
+
+    /// Starts reading; `kind` Incremental continues after `cursor`.
+    pub async fn pager(
+        &self,
+        kind: ScanKind,
+        cursor: &StoreCursor,
+    ) -> Result<Pager<'_>, SourceError> {
+        Ok(match self {
+            Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor)),
+            Source::Jsonl(j) => Pager::Jsonl(j.pager().await?),
+        })
+    }
+
+    /// Uses recorded since the usage cursor: (client_id, last use) and the next cursor.
+    pub async fn usage_since(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(String, DateTime<Utc>)>, Option<String>), SourceError> {
+        match self {
+            Source::Hydra(h) => h.usage_since(cursor).await,
+            Source::Jsonl(_) => Ok((Vec::new(), None)),
+        }
+    }
+
+    /// The position to start the usage cursor at when a full scan begins.
+    pub async fn usage_mark(&self) -> Result<Option<String>, SourceError> {
+        match self {
+            Source::Hydra(h) => h.usage_mark().await,
+            Source::Jsonl(_) => Ok(None),
+        }
+    }
+}
+
+/// A scan in progress.
+pub enum Pager<'a> {
+    Hydra(hydra::HydraPager<'a>),
+    Jsonl(jsonl::JsonlPager),
+}
+
+impl Pager<'_> {
+    /// The next batch, or None when the scan is complete.
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        match self {
+            Pager::Hydra(p) => p.next_batch().await,
+            Pager::Jsonl(p) => p.next_batch().await,
+        }
+    }
+
+    /// The incremental position reached (updated_at text, client id).
+    pub fn position(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Pager::Hydra(p) => p.position(),
+            Pager::Jsonl(_) => (None, None),
+        }
+    }
+}

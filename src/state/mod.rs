@@ -1,0 +1,293 @@
+//! The state database: what regwarden has seen, its scans, and (later) verdicts and actions.
+//!
+//! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
+//! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
+//! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
+
+mod registrations;
+mod summary;
+
+pub use registrations::{BatchOutcome, Recorded, Stored};
+pub use summary::{LiveCounts, Summary};
+
+use crate::config::Secret;
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open state database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate state database {url}: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("state database query failed ({what}): {source}")]
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+pub(crate) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
+    move |source| StateError::Query { what, source }
+}
+
+/// Handle on the state database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct State {
+    pool: AnyPool,
+}
+
+/// Where a store's scans left off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreCursor {
+    pub updated_at: Option<String>,
+    pub id: Option<String>,
+    pub usage: Option<String>,
+    pub last_full_scan_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    Full,
+    Incremental,
+}
+
+impl ScanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanKind::Full => "full",
+            ScanKind::Incremental => "incremental",
+        }
+    }
+}
+
+/// Counts kept for a scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScanCounts {
+    pub seen: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub gone: u64,
+    pub warnings: u64,
+    pub refused: u64,
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub(crate) fn from_ts(s: Option<i64>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+impl State {
+    /// Opens (creating a SQLite file if needed) and migrates the state database.
+    pub async fn connect(url: &Secret) -> Result<State, StateError> {
+        sqlx::any::install_default_drivers();
+        let shown = url.redacted_url();
+        let raw = url.expose();
+        let sqlite = raw.starts_with("sqlite:");
+        let connect_url = if sqlite && !raw.contains("mode=") {
+            format!("{raw}{}mode=rwc", if raw.contains('?') { '&' } else { '?' })
+        } else {
+            raw.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            // SQLite allows one writer; a single connection avoids busy errors between tasks.
+            .max_connections(if sqlite { 1 } else { 5 })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StateError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        let migrator = if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(q("enable WAL"))?;
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&pool)
+                .await
+                .map_err(q("enable foreign keys"))?;
+            &SQLITE_MIGRATIONS
+        } else {
+            &POSTGRES_MIGRATIONS
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| StateError::Migrate { url: shown, source })?;
+        Ok(State { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Answers whether the database is reachable (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StateError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(q("ping"))?;
+        Ok(())
+    }
+
+    /// Makes sure a configured store has its row; its kind is refreshed from the config.
+    pub async fn ensure_store(
+        &self,
+        name: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO stores (name, kind, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(q("register store"))?;
+        Ok(())
+    }
+
+    pub async fn store_cursor(&self, name: &str) -> Result<StoreCursor, StateError> {
+        let row: Option<AnyRow> = sqlx::query(
+            "SELECT cursor_updated_at, cursor_id, usage_cursor, last_full_scan_at, last_success_at
+             FROM stores WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read store cursor"))?;
+        Ok(match row {
+            None => StoreCursor::default(),
+            Some(r) => StoreCursor {
+                updated_at: r.try_get(0).map_err(q("decode cursor"))?,
+                id: r.try_get(1).map_err(q("decode cursor"))?,
+                usage: r.try_get(2).map_err(q("decode cursor"))?,
+                last_full_scan_at: from_ts(r.try_get(3).map_err(q("decode cursor"))?),
+                last_success_at: from_ts(r.try_get(4).map_err(q("decode cursor"))?),
+            },
+        })
+    }
+
+    /// Starts a scan record; its id marks every registration the scan sees.
+    pub async fn begin_scan(
+        &self,
+        store: &str,
+        kind: ScanKind,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StateError> {
+        let row = sqlx::query("INSERT INTO scans (store, kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
+            .bind(store)
+            .bind(kind.as_str())
+            .bind(ts(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("begin scan"))?;
+        row.try_get(0).map_err(q("decode scan id"))
+    }
+
+    /// Closes a scan that completed: counts, the store's new cursors and freshness.
+    pub async fn finish_scan(
+        &self,
+        store: &str,
+        scan: i64,
+        kind: ScanKind,
+        counts: ScanCounts,
+        cursor: &StoreCursor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin transaction"))?;
+        sqlx::query(
+            "UPDATE scans SET finished_at = $2, outcome = 'ok', seen = $3, new_count = $4, changed = $5,
+                 gone = $6, warnings = $7, refused = $8 WHERE id = $1",
+        )
+        .bind(scan)
+        .bind(ts(now))
+        .bind(counts.seen as i64)
+        .bind(counts.new as i64)
+        .bind(counts.changed as i64)
+        .bind(counts.gone as i64)
+        .bind(counts.warnings as i64)
+        .bind(counts.refused as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("finish scan"))?;
+        let full = kind == ScanKind::Full;
+        sqlx::query(
+            "UPDATE stores SET cursor_updated_at = $2, cursor_id = $3, usage_cursor = $4, last_success_at = $5,
+                 last_full_scan_at = CASE WHEN $6 = 1 THEN $5 ELSE last_full_scan_at END
+             WHERE name = $1",
+        )
+        .bind(store)
+        .bind(cursor.updated_at.as_deref())
+        .bind(cursor.id.as_deref())
+        .bind(cursor.usage.as_deref())
+        .bind(ts(now))
+        .bind(full as i32)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("advance store cursor"))?;
+        tx.commit().await.map_err(q("commit scan"))?;
+        Ok(())
+    }
+
+    /// Records a scan that failed; nothing it saw counts as gone.
+    pub async fn fail_scan(
+        &self,
+        scan: i64,
+        counts: ScanCounts,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        sqlx::query("UPDATE scans SET finished_at = $2, outcome = 'failed', seen = $3, error = $4 WHERE id = $1")
+            .bind(scan)
+            .bind(ts(now))
+            .bind(counts.seen as i64)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(q("record failed scan"))?;
+        Ok(())
+    }
+
+    /// Marks scans left `running` by a process that stopped mid-way.
+    pub async fn close_interrupted_scans(&self, now: DateTime<Utc>) -> Result<u64, StateError> {
+        let r = sqlx::query(
+            "UPDATE scans SET outcome = 'interrupted', finished_at = $1 WHERE outcome = 'running'",
+        )
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(q("close interrupted scans"))?;
+        Ok(r.rows_affected())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A fresh SQLite state database in a temporary folder.
+    pub async fn sqlite() -> (State, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        (State::connect(&Secret::new(url)).await.unwrap(), dir)
+    }
+}

@@ -1,0 +1,338 @@
+//! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
+
+use super::{q, ts, State, StateError};
+use crate::model::{ClientMetadata, Origin, Registration, Usage};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Parameters per `IN (...)` list, well below every backend's limit.
+const IN_CHUNK: usize = 500;
+
+/// A registration as a scan read it, with the warnings its normalization gave.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub registration: Registration,
+    pub warnings: Vec<String>,
+}
+
+/// What a batch changed in the state database.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Indexes (into the batch) of registrations seen for the first time.
+    pub new: Vec<usize>,
+    /// Registrations already known whose store record changed, or that came back.
+    pub changed: u64,
+}
+
+// On conflict, usage only ever moves forward: a use on record is never forgotten because
+// the store pruned its token history (Hydra's janitor does).
+const UPSERT: &str = "
+INSERT INTO registrations (store, client_id, client_name, origin, created_at, updated_at, usage, last_used_at,
+                           first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, $12, 'neutral')
+ON CONFLICT (store, client_id) DO UPDATE SET
+    client_name = excluded.client_name,
+    origin = excluded.origin,
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    usage = CASE WHEN excluded.usage = 'used' OR registrations.usage = 'used' THEN 'used'
+                 WHEN excluded.usage = 'never' OR registrations.usage = 'never' THEN 'never'
+                 ELSE 'unknown' END,
+    last_used_at = CASE WHEN excluded.last_used_at IS NULL THEN registrations.last_used_at
+                        WHEN registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at
+                        THEN excluded.last_used_at ELSE registrations.last_used_at END,
+    last_seen_at = excluded.last_seen_at,
+    last_seen_scan = excluded.last_seen_scan,
+    gone_at = NULL,
+    metadata = excluded.metadata,
+    warnings = excluded.warnings";
+
+impl State {
+    /// Records one batch in one transaction.
+    pub async fn record_batch(
+        &self,
+        store: &str,
+        scan: i64,
+        now: DateTime<Utc>,
+        batch: &[Recorded],
+    ) -> Result<BatchOutcome, StateError> {
+        let mut tx = self.pool().begin().await.map_err(q("begin batch"))?;
+        // What is known already, to tell new from changed.
+        let mut known: HashMap<String, (Option<i64>, Option<i64>)> =
+            HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(IN_CHUNK) {
+            let params: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT client_id, updated_at, gone_at FROM registrations WHERE store = $1 AND client_id IN ({})",
+                params.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(store);
+            for r in chunk {
+                query = query.bind(r.registration.client_id.as_str());
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(q("read known registrations"))?
+            {
+                let id: String = row.try_get(0).map_err(q("decode client_id"))?;
+                known.insert(
+                    id,
+                    (
+                        row.try_get(1).map_err(q("decode updated_at"))?,
+                        row.try_get(2).map_err(q("decode gone_at"))?,
+                    ),
+                );
+            }
+        }
+
+        let mut outcome = BatchOutcome::default();
+        for (i, rec) in batch.iter().enumerate() {
+            let r = &rec.registration;
+            let updated = r.updated_at.map(ts);
+            match known.get(&r.client_id) {
+                None => outcome.new.push(i),
+                Some((prev_updated, gone)) if *prev_updated != updated || gone.is_some() => {
+                    outcome.changed += 1
+                }
+                Some(_) => {}
+            }
+            let metadata = serde_json::to_string(&r.metadata).unwrap_or_else(|_| "{}".into());
+            let warnings = (!rec.warnings.is_empty())
+                .then(|| serde_json::to_string(&rec.warnings).unwrap_or_default());
+            sqlx::query(UPSERT)
+                .bind(store)
+                .bind(r.client_id.as_str())
+                .bind(r.metadata.client_name.as_deref())
+                .bind(r.origin.as_str())
+                .bind(r.created_at.map(ts))
+                .bind(updated)
+                .bind(r.usage.as_str())
+                .bind(r.usage.last_used().map(ts))
+                .bind(ts(now))
+                .bind(scan)
+                .bind(metadata)
+                .bind(warnings)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("upsert registration"))?;
+        }
+        tx.commit().await.map_err(q("commit batch"))?;
+        Ok(outcome)
+    }
+
+    /// Records uses found in the store's usage tables since the last scan.
+    pub async fn apply_usage(
+        &self,
+        store: &str,
+        uses: &[(String, DateTime<Utc>)],
+    ) -> Result<u64, StateError> {
+        let mut tx = self.pool().begin().await.map_err(q("begin usage update"))?;
+        let mut updated = 0;
+        for (client_id, at) in uses {
+            let r = sqlx::query(
+                "UPDATE registrations SET usage = 'used',
+                     last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $3 THEN $3 ELSE last_used_at END
+                 WHERE store = $1 AND client_id = $2",
+            )
+            .bind(store)
+            .bind(client_id.as_str())
+            .bind(ts(*at))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("record usage"))?;
+            updated += r.rows_affected();
+        }
+        tx.commit().await.map_err(q("commit usage update"))?;
+        Ok(updated)
+    }
+
+    /// After a complete full scan: every live registration it did not see is gone.
+    pub async fn mark_gone(
+        &self,
+        store: &str,
+        scan: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StateError> {
+        let r = sqlx::query("UPDATE registrations SET gone_at = $3 WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2")
+            .bind(store)
+            .bind(scan)
+            .bind(ts(now))
+            .execute(self.pool())
+            .await
+            .map_err(q("mark gone registrations"))?;
+        Ok(r.rows_affected())
+    }
+
+    /// One registration as recorded (for `explain` and tests).
+    pub async fn registration(
+        &self,
+        store: &str,
+        client_id: &str,
+    ) -> Result<Option<Stored>, StateError> {
+        let row = sqlx::query(
+            "SELECT client_name, origin, usage, last_used_at, created_at, gone_at, metadata
+             FROM registrations WHERE store = $1 AND client_id = $2",
+        )
+        .bind(store)
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(q("read registration"))?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |e| q("decode registration")(e);
+        let usage: String = row.try_get(2).map_err(get)?;
+        let last_used = super::from_ts(row.try_get(3).map_err(get)?);
+        let metadata: String = row.try_get(6).map_err(get)?;
+        Ok(Some(Stored {
+            client_id: client_id.to_owned(),
+            client_name: row.try_get(0).map_err(get)?,
+            origin: Origin::parse(&row.try_get::<String, _>(1).map_err(get)?),
+            usage: match (usage.as_str(), last_used) {
+                ("used", Some(t)) => Usage::LastUsed(t),
+                ("never", _) => Usage::Never,
+                _ => Usage::Unknown,
+            },
+            created_at: super::from_ts(row.try_get(4).map_err(get)?),
+            gone_at: super::from_ts(row.try_get(5).map_err(get)?),
+            metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        }))
+    }
+}
+
+/// A registration as the state database holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub origin: Origin,
+    pub usage: Usage,
+    pub created_at: Option<DateTime<Utc>>,
+    pub gone_at: Option<DateTime<Utc>>,
+    pub metadata: ClientMetadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::testing;
+
+    fn reg(id: &str, updated: i64, usage: Usage) -> Recorded {
+        Recorded {
+            registration: Registration {
+                client_id: id.into(),
+                metadata: ClientMetadata {
+                    client_name: Some(format!("app {id}")),
+                    ..Default::default()
+                },
+                created_at: DateTime::from_timestamp(1_000, 0),
+                updated_at: DateTime::from_timestamp(updated, 0),
+                usage,
+                origin: Origin::Dcr,
+            },
+            warnings: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn new_changed_usage_and_gone() {
+        let (state, _dir) = testing::sqlite().await;
+        let now = Utc::now();
+        state.ensure_store("s", "jsonl", now).await.unwrap();
+        let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+
+        let scan1 = state
+            .begin_scan("s", crate::state::ScanKind::Full, now)
+            .await
+            .unwrap();
+        let out = state
+            .record_batch(
+                "s",
+                scan1,
+                now,
+                &[
+                    reg("a", 1, Usage::Never),
+                    reg("b", 1, Usage::LastUsed(t(50))),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            BatchOutcome {
+                new: vec![0, 1],
+                changed: 0
+            }
+        );
+
+        // Second full scan: a changed, b pruned from token history, c new; nothing gone yet.
+        let scan2 = state
+            .begin_scan("s", crate::state::ScanKind::Full, now)
+            .await
+            .unwrap();
+        let out = state
+            .record_batch(
+                "s",
+                scan2,
+                now,
+                &[reg("a", 2, Usage::Never), reg("c", 1, Usage::Unknown)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            BatchOutcome {
+                new: vec![1],
+                changed: 1
+            }
+        );
+        assert_eq!(
+            state.mark_gone("s", scan2, now).await.unwrap(),
+            1,
+            "b was not seen by the full scan"
+        );
+
+        assert_eq!(
+            state
+                .apply_usage("s", &[("a".into(), t(70))])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            state.registration("s", "a").await.unwrap().map(|r| r.usage),
+            Some(Usage::LastUsed(t(70)))
+        );
+        // A later scan that sees no use (history pruned) does not erase the use on record.
+        let scan3 = state
+            .begin_scan("s", crate::state::ScanKind::Full, now)
+            .await
+            .unwrap();
+        let out = state
+            .record_batch(
+                "s",
+                scan3,
+                now,
+                &[reg("a", 2, Usage::Never), reg("b", 1, Usage::Never)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            BatchOutcome {
+                new: vec![],
+                changed: 1
+            },
+            "b came back"
+        );
+        assert_eq!(
+            state.registration("s", "a").await.unwrap().map(|r| r.usage),
+            Some(Usage::LastUsed(t(70)))
+        );
+        assert_eq!(
+            state.registration("s", "b").await.unwrap().map(|r| r.usage),
+            Some(Usage::LastUsed(t(50)))
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! Reading the state back: live counts for metrics, and the summary behind `report`.
+
+use super::{from_ts, q, ts, State, StateError};
+use crate::model::{Band, Origin};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap};
+use unicode_normalization::UnicodeNormalization;
+
+/// Counts of live registrations of one store, for `/metrics`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LiveCounts {
+    pub by_band_origin: HashMap<(Band, Origin), u64>,
+    pub unused: u64,
+    pub inactive: u64,
+}
+
+/// Everything `report` shows about one store.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub store: String,
+    pub kind: String,
+    pub live: u64,
+    pub gone: u64,
+    pub by_origin: BTreeMap<String, u64>,
+    pub by_usage: BTreeMap<String, u64>,
+    /// Live registrations not used within `inactive_after` (never-used ones included),
+    /// counting only those older than that window.
+    pub inactive: u64,
+    pub inactive_after_days: u64,
+    pub by_age: Vec<(String, u64)>,
+    pub name_groups: Vec<NameGroup>,
+    pub oldest_unused: Vec<UnusedRegistration>,
+    pub last_scan: Option<ScanRecord>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_full_scan_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NameGroup {
+    pub name: String,
+    pub registrations: u64,
+    pub never_used: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnusedRegistration {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub origin: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanRecord {
+    pub id: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub seen: i64,
+    pub new: i64,
+    pub gone: i64,
+    pub warnings: i64,
+    pub refused: i64,
+    pub error: Option<String>,
+}
+
+/// The key registrations are grouped by in reports: NFKC, case-folded, spaces collapsed, and
+/// a trailing per-install suffix such as "(my-server)" dropped.
+pub fn name_group_key(name: &str) -> String {
+    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
+    let mut key = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    if key.ends_with(')') {
+        if let Some(open) = key.rfind(" (") {
+            key.truncate(open);
+        }
+    }
+    key
+}
+
+const LIVE: &str = "store = $1 AND gone_at IS NULL";
+
+impl State {
+    /// Names of the stores the state database knows, with their kinds.
+    pub async fn stores(&self) -> Result<Vec<(String, String)>, StateError> {
+        let rows = sqlx::query("SELECT name, kind FROM stores ORDER BY name")
+            .fetch_all(self.pool())
+            .await
+            .map_err(q("list stores"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(q("decode store"))?,
+                    r.try_get(1).map_err(q("decode store"))?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn live_counts(
+        &self,
+        store: &str,
+        now: DateTime<Utc>,
+        inactive_after: std::time::Duration,
+    ) -> Result<LiveCounts, StateError> {
+        let mut counts = LiveCounts::default();
+        let rows = sqlx::query(&format!(
+            "SELECT band, origin, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY band, origin"
+        ))
+        .bind(store)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("count registrations"))?;
+        for r in rows {
+            let band: Option<String> = r.try_get(0).map_err(q("decode band"))?;
+            let origin: String = r.try_get(1).map_err(q("decode origin"))?;
+            let n: i64 = r.try_get(2).map_err(q("decode count"))?;
+            let band = band
+                .as_deref()
+                .and_then(Band::parse)
+                .unwrap_or(Band::Neutral);
+            *counts
+                .by_band_origin
+                .entry((band, Origin::parse(&origin)))
+                .or_default() += n as u64;
+        }
+        counts.unused = self
+            .count(
+                &format!("SELECT COUNT(*) FROM registrations WHERE {LIVE} AND usage = 'never'"),
+                store,
+                None,
+            )
+            .await?;
+        counts.inactive = self.count_inactive(store, now, inactive_after).await?;
+        Ok(counts)
+    }
+
+    async fn count_inactive(
+        &self,
+        store: &str,
+        now: DateTime<Utc>,
+        after: std::time::Duration,
+    ) -> Result<u64, StateError> {
+        let cut = now - Duration::from_std(after).unwrap_or(Duration::days(90));
+        self.count(
+            &format!(
+                "SELECT COUNT(*) FROM registrations WHERE {LIVE} AND COALESCE(created_at, first_seen_at) < $2
+                 AND (usage = 'never' OR (usage = 'used' AND last_used_at < $2))"
+            ),
+            store,
+            Some(ts(cut)),
+        )
+        .await
+    }
+
+    async fn count(&self, sql: &str, store: &str, arg: Option<i64>) -> Result<u64, StateError> {
+        let mut query = sqlx::query(sql).bind(store);
+        if let Some(a) = arg {
+            query = query.bind(a);
+        }
+        let row = query.fetch_one(self.pool()).await.map_err(q("count"))?;
+        let n: i64 = row.try_get(0).map_err(q("decode count"))?;
+        Ok(n as u64)
+    }
+
+    /// The report of one store.
+    pub async fn summary(
+        &self,
+        store: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+        inactive_after: std::time::Duration,
+    ) -> Result<Summary, StateError> {
+        let pool = self.pool();
+        let mut by_origin = BTreeMap::new();
+        for r in sqlx::query(&format!(
+            "SELECT origin, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY origin"
+        ))
+        .bind(store)
+        .fetch_all(pool)
+        .await
+        .map_err(q("count by origin"))?
+        {
+            by_origin.insert(
+                r.try_get::<String, _>(0).map_err(q("decode origin"))?,
+                r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64,
+            );
+        }
+        let mut by_usage = BTreeMap::new();
+        for r in sqlx::query(&format!(
+            "SELECT usage, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY usage"
+        ))
+        .bind(store)
+        .fetch_all(pool)
+        .await
+        .map_err(q("count by usage"))?
+        {
+            by_usage.insert(
+                r.try_get::<String, _>(0).map_err(q("decode usage"))?,
+                r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64,
+            );
+        }
+        let live = by_origin.values().sum();
+        let gone = self
+            .count(
+                "SELECT COUNT(*) FROM registrations WHERE store = $1 AND gone_at IS NOT NULL",
+                store,
+                None,
+            )
+            .await?;
+
+        let cut = |days: i64| ts(now - Duration::days(days));
+        let age_sql = format!(
+            "SELECT CASE WHEN created_at IS NULL THEN 5 WHEN created_at >= $2 THEN 0 WHEN created_at >= $3 THEN 1
+                         WHEN created_at >= $4 THEN 2 WHEN created_at >= $5 THEN 3 ELSE 4 END AS bucket, COUNT(*)
+             FROM registrations WHERE {LIVE} GROUP BY bucket ORDER BY bucket"
+        );
+        let labels = [
+            "under 1 day",
+            "1-7 days",
+            "7-30 days",
+            "30-90 days",
+            "over 90 days",
+            "unknown",
+        ];
+        let mut by_age: Vec<(String, u64)> = labels.iter().map(|l| (l.to_string(), 0)).collect();
+        for r in sqlx::query(&age_sql)
+            .bind(store)
+            .bind(cut(1))
+            .bind(cut(7))
+            .bind(cut(30))
+            .bind(cut(90))
+            .fetch_all(pool)
+            .await
+            .map_err(q("count by age"))?
+        {
+            let bucket: i64 = r
+                .try_get::<i32, _>(0)
+                .map(i64::from)
+                .or_else(|_| r.try_get::<i64, _>(0))
+                .map_err(q("decode age bucket"))?;
+            if let Some(slot) = by_age.get_mut(bucket as usize) {
+                slot.1 = r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64;
+            }
+        }
+
+        // Name groups are folded in Rust (NFKC), streaming one row at a time.
+        let mut groups: HashMap<String, (u64, u64)> = HashMap::new();
+        let names_sql = format!("SELECT client_name, usage FROM registrations WHERE {LIVE}");
+        let mut rows = sqlx::query(&names_sql).bind(store).fetch(pool);
+        while let Some(r) = rows.try_next().await.map_err(q("read names"))? {
+            let name: Option<String> = r.try_get(0).map_err(q("decode name"))?;
+            let usage: String = r.try_get(1).map_err(q("decode usage"))?;
+            let g = groups
+                .entry(
+                    name.as_deref()
+                        .map(name_group_key)
+                        .unwrap_or_else(|| "(no name)".into()),
+                )
+                .or_default();
+            g.0 += 1;
+            g.1 += (usage == "never") as u64;
+        }
+        drop(rows);
+        let mut name_groups: Vec<NameGroup> = groups
+            .into_iter()
+            .map(|(name, (registrations, never_used))| NameGroup {
+                name,
+                registrations,
+                never_used,
+            })
+            .collect();
+        name_groups.sort_by(|a, b| {
+            b.registrations
+                .cmp(&a.registrations)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        name_groups.truncate(10);
+
+        let mut oldest_unused = Vec::new();
+        for r in sqlx::query(&format!(
+            "SELECT client_id, client_name, origin, created_at FROM registrations WHERE {LIVE} AND usage = 'never'
+             ORDER BY COALESCE(created_at, first_seen_at), client_id LIMIT 10"
+        ))
+        .bind(store)
+        .fetch_all(pool)
+        .await
+        .map_err(q("read oldest unused"))?
+        {
+            oldest_unused.push(UnusedRegistration {
+                client_id: r.try_get(0).map_err(q("decode client_id"))?,
+                client_name: r.try_get(1).map_err(q("decode client_name"))?,
+                origin: r.try_get(2).map_err(q("decode origin"))?,
+                created_at: from_ts(r.try_get(3).map_err(q("decode created_at"))?),
+            });
+        }
+
+        let last_scan = sqlx::query(
+            "SELECT id, kind, outcome, started_at, finished_at, seen, new_count, gone, warnings, refused, error
+             FROM scans WHERE store = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(store)
+        .fetch_optional(pool)
+        .await
+        .map_err(q("read last scan"))?
+        .map(|r| -> Result<ScanRecord, sqlx::Error> {
+            Ok(ScanRecord {
+                id: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                outcome: r.try_get(2)?,
+                started_at: from_ts(r.try_get(3)?),
+                finished_at: from_ts(r.try_get(4)?),
+                seen: r.try_get(5)?,
+                new: r.try_get(6)?,
+                gone: r.try_get(7)?,
+                warnings: r.try_get(8)?,
+                refused: r.try_get(9)?,
+                error: r.try_get(10)?,
+            })
+        })
+        .transpose()
+        .map_err(q("decode last scan"))?;
+        let cursor = self.store_cursor(store).await?;
+
+        Ok(Summary {
+            store: store.to_owned(),
+            kind: kind.to_owned(),
+            live,
+            gone,
+            by_origin,
+            by_usage,
+            inactive: self.count_inactive(store, now, inactive_after).await?,
+            inactive_after_days: inactive_after.as_secs() / 86_400,
+            by_age,
+            name_groups,
+            oldest_unused,
+            last_scan,
+            last_success_at: cursor.last_success_at,
+            last_full_scan_at: cursor.last_full_scan_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_groups_fold_install_suffixes_and_unicode() {
+        assert_eq!(name_group_key("Claude Code (my-server)"), "claude code");
+        assert_eq!(name_group_key("  CLAUDE   code  "), "claude code");
+        assert_eq!(name_group_key("Ｃｕｒｓｏｒ"), "cursor");
+        assert_eq!(name_group_key("(only)"), "(only)");
+    }
+}

@@ -1,0 +1,198 @@
+//! Shared harness for the integration tests: real PostgreSQL and MariaDB (started by
+//! scripts/services.sh), a real Ory Hydra v2.3.0 (scripts/hydra.sh), and real DCR through
+//! the MCP TypeScript SDK (tests/mcp). Environment, set by scripts/test.sh:
+//! REGWARDEN_TEST_PG_URL, REGWARDEN_TEST_MYSQL_URL, REGWARDEN_HYDRA_BIN, REGWARDEN_MCP_DIR.
+//! With REGWARDEN_REQUIRE_SERVICES=1 a missing service fails the test instead of skipping it.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use sqlx::Connection;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The value of `var`, or None after saying why the test cannot run (panics under CI).
+pub fn need(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("REGWARDEN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{var} is not set but REGWARDEN_REQUIRE_SERVICES=1: run scripts/test.sh")
+        }
+        _ => {
+            eprintln!("SKIPPED: {var} is not set (run scripts/test.sh to provide the service)");
+            None
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A unique lowercase name for databases and roles of one test.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Replaces the database (path) of a URL.
+pub fn with_database(url: &str, db: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_path(&format!("/{db}"));
+    u.to_string()
+}
+
+pub async fn create_pg_database(admin_url: &str, name: &str) -> String {
+    let mut c = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    with_database(admin_url, name)
+}
+
+pub async fn create_mysql_database(admin_url: &str, name: &str) -> String {
+    let mut c = sqlx::MySqlConnection::connect(admin_url).await.expect("connect to test MariaDB");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    with_database(admin_url, name)
+}
+
+/// Hydra's DSN for a database URL of ours (Hydra's MySQL DSN is Go's driver format).
+pub fn hydra_dsn(url: &str) -> String {
+    if let Some(rest) = url.strip_prefix("mysql://") {
+        let (creds, hostdb) = rest.split_once('@').unwrap();
+        let (host, db) = hostdb.split_once('/').unwrap();
+        format!("mysql://{creds}@tcp({host})/{db}?parseTime=true&multiStatements=true")
+    } else if url.starts_with("postgres") {
+        format!("{url}?sslmode=disable")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// A running Ory Hydra, killed when dropped.
+pub struct Hydra {
+    child: Child,
+    pub public: String,
+    pub admin: String,
+    pub log: PathBuf,
+}
+
+impl Hydra {
+    /// Runs `hydra migrate sql` on the DSN, then `hydra serve all --dev` with DCR enabled.
+    pub fn start(bin: &str, dsn: &str, dir: &std::path::Path) -> Hydra {
+        let status = Command::new(bin)
+            .args(["migrate", "sql", "up", "-e", "--yes"])
+            .env("DSN", dsn)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run hydra migrate");
+        assert!(status.success(), "hydra migrate sql failed on {dsn}");
+        let (pubp, admp) = (free_port(), free_port());
+        let public = format!("http://127.0.0.1:{pubp}");
+        let admin = format!("http://127.0.0.1:{admp}");
+        let log = dir.join(format!("hydra-{pubp}.log"));
+        let child = Command::new(bin)
+            .args(["serve", "all", "--dev", "--sqa-opt-out"])
+            .env("DSN", dsn)
+            .env("SECRETS_SYSTEM", "regwarden-test-secret-0123456789")
+            .env("OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED", "true")
+            .env("SERVE_PUBLIC_HOST", "127.0.0.1")
+            .env("SERVE_PUBLIC_PORT", pubp.to_string())
+            .env("SERVE_ADMIN_HOST", "127.0.0.1")
+            .env("SERVE_ADMIN_PORT", admp.to_string())
+            .env("URLS_SELF_ISSUER", &public)
+            .env("URLS_SELF_PUBLIC", &public)
+            // Only the challenges in Location headers are read; nothing serves these.
+            .env("URLS_LOGIN", "http://127.0.0.1:9/login")
+            .env("URLS_CONSENT", "http://127.0.0.1:9/consent")
+            // Hydra does not advertise its DCR endpoint unless told where it is.
+            .env("WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL", format!("{public}/oauth2/register"))
+            .env("SQA_OPT_OUT", "true")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start hydra");
+        let mut hydra = Hydra { child, public, admin, log };
+        hydra.wait_ready();
+        hydra
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("{}/health/ready", self.admin);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hydra exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            if http_get_ok(&url) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("hydra not ready within 60s: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+}
+
+fn http_get_ok(url: &str) -> bool {
+    let u = url::Url::parse(url).unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())) else { return false };
+    let _ = write!(s, "GET {} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", u.path());
+    let mut buf = [0u8; 16];
+    std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| String::from_utf8_lossy(&buf[..n]).contains(" 200"))
+}
+
+impl Drop for Hydra {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Registers clients through the MCP TypeScript SDK. `spec` is register.mjs's spec.
+pub fn register(mcp_dir: &str, issuer: &str, spec: Value) -> Vec<Value> {
+    let mut child = Command::new("node")
+        .arg(format!("{mcp_dir}/register.mjs"))
+        .args(["--issuer", issuer, "--spec", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node register.mjs");
+    child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(out.status.success(), "registration failed: {lines:?} {}", String::from_utf8_lossy(&out.stderr));
+    lines
+}
+
+/// Runs a real authorization_code + PKCE flow for a registered client; returns the tokens.
+pub fn authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(format!("{mcp_dir}/authcode.mjs")).args([
+        "--issuer",
+        &hydra.public,
+        "--admin",
+        &hydra.admin,
+        "--client-id",
+        reg["client_id"].as_str().unwrap(),
+        "--redirect-uri",
+        reg["redirect_uris"][0].as_str().unwrap(),
+    ]);
+    if let Some(secret) = reg["client_secret"].as_str() {
+        cmd.args(["--client-secret", secret]);
+        if let Some(m) = reg["token_endpoint_auth_method"].as_str() {
+            cmd.args(["--auth-method", m]);
+        }
+    }
+    let out = cmd.output().expect("run node authcode.mjs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "authorization code flow failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    let tokens: Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    tokens
+}
+
+/// Path of the regwarden binary built for the tests.
+pub fn regwarden() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_regwarden"))
+}
