@@ -49,7 +49,7 @@ impl Dialect {
     fn text(self, col: &str) -> String {
         match self {
             Dialect::Postgres => format!("{col}::text"),
-            Dialect::MySql => format!("CAST({col} AS CHAR)"),
+            Dialect::MySql => format!("CONVERT({col}, CHAR CHARACTER SET utf8mb4)"),
             Dialect::Sqlite => format!("CAST({col} AS TEXT)"),
         }
     }
@@ -156,9 +156,7 @@ impl HydraSource {
         .fetch_optional(&pool)
         .await
         .map_err(not_hydra)?
-        .map(|r| r.try_get(0))
-        .transpose()
-        .map_err(not_hydra)?;
+        .and_then(|r| column_text(&r, 0));
         let nid = nid.ok_or_else(|| SourceError::NotHydra {
             url: shown.clone(),
             reason: "the networks table is empty (has `hydra migrate sql` run?)".into(),
@@ -179,8 +177,8 @@ impl HydraSource {
     }
 
     pub fn pager(&self, kind: ScanKind, cursor: &StoreCursor) -> HydraPager<'_> {
-        let after = match (kind, &cursor.updated_at, &cursor.id) {
-            (ScanKind::Incremental, Some(u), Some(id)) => Some((u.clone(), id.clone())),
+        let after = match (kind, &cursor.updated_at) {
+            (ScanKind::Incremental, Some(u)) => Some((rewind(u), String::new())),
             _ => None,
         };
         HydraPager {
@@ -188,6 +186,7 @@ impl HydraSource {
             kind,
             after_id: None,
             after,
+            seen: None,
             done: false,
         }
     }
@@ -269,11 +268,7 @@ impl HydraSource {
                     what: table,
                     source,
                 })?;
-            let t: Option<String> = row.try_get(0).map_err(|source| SourceError::Query {
-                what: table,
-                source,
-            })?;
-            mark = later(mark, t);
+            mark = later(mark, column_text(&row, 0));
         }
         Ok(mark)
     }
@@ -289,6 +284,7 @@ impl HydraSource {
         let d = self.dialect;
         let mut uses: HashMap<String, DateTime<Utc>> = HashMap::new();
         let mut mark = Some(cursor.to_owned());
+        let since = rewind(cursor);
         for table in USAGE_TABLES {
             let sql = format!(
                 "SELECT client_id, {} FROM {table} WHERE nid = {} AND requested_at > {} GROUP BY client_id",
@@ -298,7 +294,7 @@ impl HydraSource {
             );
             let rows = sqlx::query(&sql)
                 .bind(&self.nid)
-                .bind(cursor)
+                .bind(&since)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|source| SourceError::Query {
@@ -306,11 +302,26 @@ impl HydraSource {
                     source,
                 })?;
             for r in &rows {
-                mark = later(mark, r.try_get(1).ok());
+                mark = later(mark, column_text(r, 1));
             }
             merge_uses(&mut uses, &rows);
         }
         Ok((uses.into_iter().collect(), mark))
+    }
+}
+
+/// How far incremental reads go back before their cursor. Rows committed late (a long
+/// transaction) or in the same coarse second as the cursor (MariaDB keeps whole seconds)
+/// would otherwise be missed until the next full scan; re-reading a minute is cheap and
+/// idempotent.
+const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The cursor moved back by [`OVERLAP`], written so every backend compares it as a time
+/// (SQLite compares text; this form sorts correctly against Hydra's).
+fn rewind(cursor: &str) -> String {
+    match parse_time(cursor) {
+        Some(t) => (t - OVERLAP).format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        None => cursor.to_owned(),
     }
 }
 
@@ -326,10 +337,22 @@ fn later(a: Option<String>, b: Option<String>) -> Option<String> {
     }
 }
 
+/// A column as text. Drivers report some text types as bytes (MySQL's TEXT with a binary
+/// collation); those are read as UTF-8, replacing what is not.
+fn column_text(row: &AnyRow, i: usize) -> Option<String> {
+    match row.try_get::<Option<String>, _>(i) {
+        Ok(v) => v,
+        Err(_) => row
+            .try_get::<Option<Vec<u8>>, _>(i)
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
 fn merge_uses(out: &mut HashMap<String, DateTime<Utc>>, rows: &[AnyRow]) {
     for r in rows {
-        let (Ok(id), Ok(Some(t))) = (r.try_get::<String, _>(0), r.try_get::<Option<String>, _>(1))
-        else {
+        let (Some(id), Some(t)) = (column_text(r, 0), column_text(r, 1)) else {
             continue;
         };
         if let Some(t) = parse_time(&t) {
@@ -344,14 +367,16 @@ pub struct HydraPager<'a> {
     kind: ScanKind,
     /// Full scans: the last id read.
     after_id: Option<String>,
-    /// Incremental scans: the last (updated_at, id) read.
+    /// Incremental scans: where the next page starts, (updated_at, id).
     after: Option<(String, String)>,
+    /// The greatest (updated_at, id) read so far.
+    seen: Option<(String, String)>,
     done: bool,
 }
 
 impl HydraPager<'_> {
     pub fn position(&self) -> (Option<String>, Option<String>) {
-        match &self.after {
+        match &self.seen {
             Some((u, id)) => (Some(u.clone()), Some(id.clone())),
             None => (None, None),
         }
@@ -398,18 +423,21 @@ impl HydraPager<'_> {
         let mut batch = Batch::default();
         let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
-            let text = |i: usize| row.try_get::<Option<String>, _>(i).ok().flatten();
+            let text = |i: usize| column_text(row, i);
             let Some(id) = text(0) else { continue };
             // Track the position in the store's own text form, whatever the record holds.
             self.after_id = Some(id.clone());
             if let Some(updated) = text(16) {
-                // The incremental position is the greatest (updated_at, id) read: the last row of
-                // an incremental page, anywhere in a full one (which pages by id).
-                let newer = match &self.after {
+                // The position kept for the next incremental scan is the greatest
+                // (updated_at, id) read: anywhere in a full scan (which pages by id).
+                let newer = match &self.seen {
                     None => true,
                     Some((u, i)) => (parse_time(&updated), &id) > (parse_time(u), i),
                 };
                 if newer {
+                    self.seen = Some((updated.clone(), id.clone()));
+                }
+                if self.kind == ScanKind::Incremental {
                     self.after = Some((updated, id.clone()));
                 }
             }
@@ -598,6 +626,18 @@ mod tests {
         assert!(r.created_at.is_some());
         assert_eq!(r.updated_at, None);
         assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn rewind_goes_back_a_minute_in_a_comparable_form() {
+        assert_eq!(
+            rewind("2026-11-26 09:32:21.276323+00:00"),
+            "2026-11-26 09:31:21.276323"
+        );
+        assert_eq!(rewind("2026-11-26 09:32:21"), "2026-11-26 09:31:21.000000");
+        // Against SQLite's stored text, a row at the rewound instant or later sorts after it.
+        assert!("2026-11-26 09:31:22+00:00" > rewind("2026-11-26 09:32:21.5+00:00").as_str());
+        assert_eq!(rewind("garbage"), "garbage");
     }
 
     #[test]

@@ -27,12 +27,19 @@ pub fn need(var: &str) -> Option<String> {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A unique lowercase name for databases and roles of one test.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
@@ -44,14 +51,24 @@ pub fn with_database(url: &str, db: &str) -> String {
 }
 
 pub async fn create_pg_database(admin_url: &str, name: &str) -> String {
-    let mut c = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let mut c = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
     with_database(admin_url, name)
 }
 
 pub async fn create_mysql_database(admin_url: &str, name: &str) -> String {
-    let mut c = sqlx::MySqlConnection::connect(admin_url).await.expect("connect to test MariaDB");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let mut c = sqlx::MySqlConnection::connect(admin_url)
+        .await
+        .expect("connect to test MariaDB");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
     with_database(admin_url, name)
 }
 
@@ -68,6 +85,46 @@ pub fn hydra_dsn(url: &str) -> String {
     }
 }
 
+/// Hydra v2.3.0's migrations that use `CAST(... AS JSON)`, which MariaDB lacks (Hydra
+/// supports MySQL 8; Debian ships MariaDB). Both only convert existing rows, so on a fresh
+/// database they are recorded as applied and skipped.
+const MARIADB_SKIPPED_MIGRATIONS: [&str; 2] = ["20220513000001000001", "20220513000001000007"];
+
+/// Creates Hydra's schema with Hydra's own `migrate sql`. `mysql_url` is our URL of the same
+/// database, used on MariaDB to step over the migrations it cannot run.
+pub async fn hydra_migrate(bin: &str, dsn: &str, mysql_url: Option<&str>) {
+    let run = || {
+        let out = Command::new(bin)
+            .args(["migrate", "sql", "up", "-e", "--yes"])
+            .env("DSN", dsn)
+            .output()
+            .expect("run hydra migrate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let mut skips = MARIADB_SKIPPED_MIGRATIONS.iter();
+    loop {
+        let (ok, log) = run();
+        if ok {
+            return;
+        }
+        match (mysql_url, skips.next()) {
+            (Some(url), Some(version)) => {
+                let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+                sqlx::query("INSERT INTO schema_migration (version, version_self) VALUES (?, 0)")
+                    .bind(version)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            _ => panic!("hydra migrate sql failed on {dsn}:\n{log}"),
+        }
+    }
+}
+
 /// A running Ory Hydra, killed when dropped.
 pub struct Hydra {
     child: Child,
@@ -77,16 +134,8 @@ pub struct Hydra {
 }
 
 impl Hydra {
-    /// Runs `hydra migrate sql` on the DSN, then `hydra serve all --dev` with DCR enabled.
+    /// Runs `hydra serve all --dev` with DCR enabled on a migrated database.
     pub fn start(bin: &str, dsn: &str, dir: &std::path::Path) -> Hydra {
-        let status = Command::new(bin)
-            .args(["migrate", "sql", "up", "-e", "--yes"])
-            .env("DSN", dsn)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run hydra migrate");
-        assert!(status.success(), "hydra migrate sql failed on {dsn}");
         let (pubp, admp) = (free_port(), free_port());
         let public = format!("http://127.0.0.1:{pubp}");
         let admin = format!("http://127.0.0.1:{admp}");
@@ -106,13 +155,21 @@ impl Hydra {
             .env("URLS_LOGIN", "http://127.0.0.1:9/login")
             .env("URLS_CONSENT", "http://127.0.0.1:9/consent")
             // Hydra does not advertise its DCR endpoint unless told where it is.
-            .env("WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL", format!("{public}/oauth2/register"))
+            .env(
+                "WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL",
+                format!("{public}/oauth2/register"),
+            )
             .env("SQA_OPT_OUT", "true")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start hydra");
-        let mut hydra = Hydra { child, public, admin, log };
+        let mut hydra = Hydra {
+            child,
+            public,
+            admin,
+            log,
+        };
         hydra.wait_ready();
         hydra
     }
@@ -122,23 +179,32 @@ impl Hydra {
         let url = format!("{}/health/ready", self.admin);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("hydra exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "hydra exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if http_get_ok(&url) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        panic!("hydra not ready within 60s: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "hydra not ready within 60s: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 }
 
 fn http_get_ok(url: &str) -> bool {
     let u = url::Url::parse(url).unwrap();
-    let Ok(mut s) = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())) else {
+        return false;
+    };
     let _ = write!(s, "GET {} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", u.path());
     let mut buf = [0u8; 16];
-    std::io::Read::read(&mut s, &mut buf).is_ok_and(|n| String::from_utf8_lossy(&buf[..n]).contains(" 200"))
+    std::io::Read::read(&mut s, &mut buf)
+        .is_ok_and(|n| String::from_utf8_lossy(&buf[..n]).contains(" 200"))
 }
 
 impl Drop for Hydra {
@@ -158,10 +224,22 @@ pub fn register(mcp_dir: &str, issuer: &str, spec: Value) -> Vec<Value> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run node register.mjs");
-    child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(out.status.success(), "registration failed: {lines:?} {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        out.status.success(),
+        "registration failed: {lines:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     lines
 }
 
@@ -186,7 +264,11 @@ pub fn authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Value {
     }
     let out = cmd.output().expect("run node authcode.mjs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "authorization code flow failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "authorization code flow failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tokens: Value = serde_json::from_str(text.trim()).unwrap();
     assert!(tokens["access_token"].is_string(), "{tokens}");
     tokens
@@ -195,4 +277,211 @@ pub fn authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Value {
 /// Path of the regwarden binary built for the tests.
 pub fn regwarden() -> Command {
     Command::new(env!("CARGO_BIN_EXE_regwarden"))
+}
+
+/// The same story on every backend: real MCP clients register through DCR, an operator adds
+/// a client through the admin API, some registrations get real tokens; regwarden must see
+/// every one with the right origin and last use, follow changes incrementally, and mark a
+/// deleted client gone only after a full scan.
+pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std::path::Path) {
+    use chrono::Utc;
+    use regwarden::model::{Origin, Usage};
+    use regwarden::scan::scan_store;
+    use regwarden::source::Source;
+    use regwarden::state::{ScanKind, State};
+    use serde_json::json;
+
+    let regs = register(
+        mcp,
+        &hydra.public,
+        json!([
+            {"client": "claude-code", "count": 3}, {"client": "vscode", "count": 2}, {"client": "cursor"},
+            {"client": "mcp-remote", "count": 2}, {"client": "inspector"}, {"client": "claude-hosted"},
+            {"client": "chatgpt"}, {"client": "librechat"}, {"client": "cline"}, {"client": "gemini-cli"},
+            {"client": "goose"}
+        ]),
+    );
+    assert_eq!(regs.len(), 15, "{regs:?}");
+    let http = reqwest::Client::new();
+    let admin_client = json!({
+        "client_id": "grafana-internal", "client_name": "Grafana",
+        "redirect_uris": ["https://grafana.corp.example.com/login/generic_oauth"], "metadata": {"team": "platform"}
+    });
+    let r = http
+        .post(format!("{}/admin/clients", hydra.admin))
+        .json(&admin_client)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "admin create: {}",
+        r.text().await.unwrap()
+    );
+
+    // Real use: a Claude Code install (public, PKCE) and hosted Claude (client_secret_post).
+    let before = Utc::now() - chrono::Duration::seconds(5);
+    authcode(mcp, hydra, &regs[0]);
+    authcode(mcp, hydra, &regs[9]);
+
+    let cfg_path = dir.join("regwarden.toml");
+    std::fs::write(
+        &cfg_path,
+        format!("[state]\nurl = \"sqlite://state.db\"\n\n[[stores]]\nname = \"hydra\"\nkind = \"hydra\"\ndatabase_url = \"{store_url}\"\nbatch_size = 4\n"),
+    )
+    .unwrap();
+    let cfg = regwarden::config::load(&cfg_path).unwrap();
+    let store = &cfg.stores[0];
+    let state = State::connect(&cfg.state_url).await.unwrap();
+    let source = Source::open(store).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+
+    // First scan: full (nothing seen before), in batches of 4.
+    let first = scan_store(
+        &state,
+        store,
+        &source,
+        ScanKind::Incremental,
+        &cancel,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.kind, ScanKind::Full);
+    assert_eq!(
+        (first.counts.seen, first.counts.new, first.counts.refused),
+        (16, 16, 0),
+        "{:?}",
+        first.counts
+    );
+    for (i, reg) in regs.iter().enumerate() {
+        let id = reg["client_id"].as_str().unwrap();
+        let seen = state
+            .registration("hydra", id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} not recorded"));
+        assert_eq!(seen.origin, Origin::Dcr, "{reg}");
+        assert_eq!(seen.client_name.as_deref(), reg["client_name"].as_str());
+        assert_eq!(
+            seen.metadata.redirect_uris,
+            serde_json::from_value::<Vec<String>>(reg["redirect_uris"].clone()).unwrap()
+        );
+        match (i, seen.usage) {
+            (0 | 9, Usage::LastUsed(t)) => {
+                assert!(t >= before && t <= Utc::now(), "last use {t} of {reg}")
+            }
+            (0 | 9, other) => panic!("{reg} was used, regwarden says {other:?}"),
+            (_, usage) => assert_eq!(usage, Usage::Never, "{reg}"),
+        }
+    }
+    let grafana = state
+        .registration("hydra", "grafana-internal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (grafana.origin, grafana.usage),
+        (Origin::Admin, Usage::Never)
+    );
+
+    // Changes: two new installs, first use of a VS Code registration, one client deleted.
+    let more = register(
+        mcp,
+        &hydra.public,
+        json!([{"client": "claude-code", "count": 2}]),
+    );
+    authcode(mcp, hydra, &regs[3]);
+    let deleted = regs[14]["client_id"].as_str().unwrap();
+    let r = http
+        .delete(format!("{}/admin/clients/{deleted}", hydra.admin))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let inc = scan_store(
+        &state,
+        store,
+        &source,
+        ScanKind::Incremental,
+        &cancel,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(inc.kind, ScanKind::Incremental);
+    assert_eq!(
+        (inc.counts.new, inc.counts.gone),
+        (2, 0),
+        "{:?}",
+        inc.counts
+    );
+    for reg in &more {
+        let seen = state
+            .registration("hydra", reg["client_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((seen.origin, seen.usage), (Origin::Dcr, Usage::Never));
+    }
+    let vscode = state
+        .registration("hydra", regs[3]["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(vscode.usage, Usage::LastUsed(t) if t >= before),
+        "{:?}",
+        vscode.usage
+    );
+    let gone = state.registration("hydra", deleted).await.unwrap().unwrap();
+    assert_eq!(
+        gone.gone_at, None,
+        "an incremental scan never marks a registration gone"
+    );
+
+    let full = scan_store(&state, store, &source, ScanKind::Full, &cancel, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (full.counts.seen, full.counts.new, full.counts.gone),
+        (17, 0, 1),
+        "{:?}",
+        full.counts
+    );
+    assert!(state
+        .registration("hydra", deleted)
+        .await
+        .unwrap()
+        .unwrap()
+        .gone_at
+        .is_some());
+    drop(source);
+    drop(state);
+
+    // What an operator sees.
+    let out = regwarden()
+        .args(["report", "--format", "json", "--config"])
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &report["stores"][0];
+    assert_eq!(
+        (s["live"].as_u64(), s["gone"].as_u64()),
+        (Some(17), Some(1)),
+        "{s}"
+    );
+    assert_eq!(s["by_origin"], json!({"admin": 1, "dcr": 16}));
+    assert_eq!(s["by_usage"], json!({"never": 14, "used": 3}));
+    assert_eq!(
+        s["name_groups"][0],
+        json!({"name": "claude code", "registrations": 5, "never_used": 4})
+    );
 }

@@ -1,0 +1,75 @@
+//! regwarden against a real Ory Hydra v2.3.0 on each database Hydra supports, with real
+//! registrations from the MCP TypeScript SDK (see tests/common for the scenario).
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hydra_on_postgresql_through_a_read_only_role() {
+    let (Some(pg), Some(bin), Some(mcp)) = (
+        need("REGWARDEN_TEST_PG_URL"),
+        need("REGWARDEN_HYDRA_BIN"),
+        need("REGWARDEN_MCP_DIR"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("hydra");
+    let url = create_pg_database(&pg, &db).await;
+    hydra_migrate(&bin, &hydra_dsn(&url), None).await;
+    let hydra = Hydra::start(&bin, &hydra_dsn(&url), dir.path());
+
+    // regwarden reads with exactly the grants the README asks for, nothing more.
+    let role = unique("regwarden_ro");
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'ro-pass'"),
+        format!("GRANT CONNECT ON DATABASE {db} TO {role}"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT ON networks, hydra_client, hydra_oauth2_access, hydra_oauth2_refresh, hydra_oauth2_flow TO {role}"),
+    ] {
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+    let mut ro = url::Url::parse(&url).unwrap();
+    ro.set_username(&role).unwrap();
+    ro.set_password(Some("ro-pass")).unwrap();
+    hydra_scenario(&hydra, &mcp, ro.as_str(), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hydra_on_mariadb() {
+    let (Some(my), Some(bin), Some(mcp)) = (
+        need("REGWARDEN_TEST_MYSQL_URL"),
+        need("REGWARDEN_HYDRA_BIN"),
+        need("REGWARDEN_MCP_DIR"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = create_mysql_database(&my, &unique("hydra")).await;
+    hydra_migrate(&bin, &hydra_dsn(&url), Some(&url)).await;
+    let hydra = Hydra::start(&bin, &hydra_dsn(&url), dir.path());
+    hydra_scenario(&hydra, &mcp, &url, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hydra_on_sqlite() {
+    let (Some(bin), Some(mcp)) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hydra.db");
+    let dsn = format!("sqlite://{}?_fk=true", file.display());
+    hydra_migrate(&bin, &dsn, None).await;
+    let hydra = Hydra::start(&bin, &dsn, dir.path());
+    hydra_scenario(
+        &hydra,
+        &mcp,
+        &format!("sqlite://{}", file.display()),
+        dir.path(),
+    )
+    .await;
+}
