@@ -175,8 +175,15 @@ impl StoreLoop {
                         .inc();
                     let delay = backoff.next_delay();
                     tracing::error!(store = %name, error = %e, retry_in = ?delay, "scan failed");
-                    // A failed reconcile stays due, so the retry is a full scan again.
-                    next_scan = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    // Retry after the backoff, but never later than the schedule would have.
+                    // A failed reconcile stays due, so its retry is a full scan again.
+                    let now = Utc::now();
+                    let retry = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                    next_scan = self
+                        .config
+                        .scan
+                        .next_after(now)
+                        .map_or(retry, |t| t.min(retry));
                 }
             }
         }
