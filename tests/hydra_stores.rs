@@ -5,6 +5,11 @@ mod common;
 
 use common::*;
 
+/// The columns of `hydra_client` the README grants (never secrets or tokens).
+const HYDRA_CLIENT_COLUMNS: &str = "id, nid, client_name, redirect_uris, grant_types, response_types, scope, \
+    token_endpoint_auth_method, client_uri, logo_uri, policy_uri, tos_uri, jwks_uri, contacts, owner, metadata, \
+    created_at, updated_at, skip_consent, access_token_strategy";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hydra_on_postgresql_through_a_read_only_role() {
     let (Some(pg), Some(bin), Some(mcp)) = (
@@ -29,7 +34,9 @@ async fn hydra_on_postgresql_through_a_read_only_role() {
         format!("CREATE ROLE {role} LOGIN PASSWORD 'ro-pass'"),
         format!("GRANT CONNECT ON DATABASE {db} TO {role}"),
         format!("GRANT USAGE ON SCHEMA public TO {role}"),
-        format!("GRANT SELECT ON networks, hydra_client, hydra_oauth2_access, hydra_oauth2_refresh, hydra_oauth2_flow TO {role}"),
+        format!("GRANT SELECT (id, created_at) ON networks TO {role}"),
+        format!("GRANT SELECT ({HYDRA_CLIENT_COLUMNS}) ON hydra_client TO {role}"),
+        format!("GRANT SELECT (client_id, nid, requested_at) ON hydra_oauth2_access, hydra_oauth2_refresh, hydra_oauth2_flow TO {role}"),
     ] {
         sqlx::query(&sql).execute(&mut c).await.unwrap();
     }
@@ -52,7 +59,25 @@ async fn hydra_on_mariadb() {
     let url = create_mysql_database(&my, &unique("hydra")).await;
     hydra_migrate(&bin, &hydra_dsn(&url), Some(&url)).await;
     let hydra = Hydra::start(&bin, &hydra_dsn(&url), dir.path());
-    hydra_scenario(&hydra, &mcp, &url, dir.path()).await;
+
+    // The README's grants for MySQL/MariaDB.
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let user = unique("ro");
+    let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    for sql in [
+        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'ro-pass'"),
+        format!("GRANT SELECT (id, created_at) ON {db}.networks TO '{user}'@'127.0.0.1'"),
+        format!("GRANT SELECT ({HYDRA_CLIENT_COLUMNS}) ON {db}.hydra_client TO '{user}'@'127.0.0.1'"),
+        format!("GRANT SELECT (client_id, nid, requested_at) ON {db}.hydra_oauth2_access TO '{user}'@'127.0.0.1'"),
+        format!("GRANT SELECT (client_id, nid, requested_at) ON {db}.hydra_oauth2_refresh TO '{user}'@'127.0.0.1'"),
+        format!("GRANT SELECT (client_id, nid, requested_at) ON {db}.hydra_oauth2_flow TO '{user}'@'127.0.0.1'"),
+    ] {
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+    let mut ro = url::Url::parse(&url).unwrap();
+    ro.set_username(&user).unwrap();
+    ro.set_password(Some("ro-pass")).unwrap();
+    hydra_scenario(&hydra, &mcp, ro.as_str(), dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

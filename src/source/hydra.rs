@@ -75,7 +75,7 @@ enum ParamType {
 }
 
 /// The columns read from `hydra_client`, in order.
-const COLUMNS: [&str; 20] = [
+const COLUMNS: [&str; 19] = [
     "id",
     "client_name",
     "redirect_uris",
@@ -95,7 +95,6 @@ const COLUMNS: [&str; 20] = [
     "updated_at",
     "skip_consent",
     "access_token_strategy",
-    "registration_access_token_signature",
 ];
 
 pub struct HydraSource {
@@ -613,7 +612,6 @@ mod tests {
             Some("garbage"),
             Some("false"),
             None,
-            Some("sig"),
         ];
         let r = record_from_row(&|i| cols[i].map(str::to_owned));
         assert_eq!(

@@ -1,0 +1,141 @@
+//! The command line as an operator uses it: exit codes, messages, the demo, JSON Lines
+//! stores with bad input, and the state database on PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn run(args: &[&str], config: &Path) -> (i32, String, String) {
+    let out = regwarden().args(args).arg("--config").arg(config).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn check_config_names_every_bad_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[http]\nlisten = \"everywhere\"\n[schedule]\nscan = \"often\"\n[[stores]]\nname = \"a\"\nkind = \"keycloak\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config"], &cfg);
+    assert_eq!(code, 2, "{err}");
+    for key in ["http.listen", "schedule.scan", "stores[0].kind"] {
+        assert!(err.contains(key), "{key} not named in:\n{err}");
+    }
+    std::fs::write(&cfg, "[http]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+    let (code, _, err) = run(&["scan"], &cfg);
+    assert_eq!(code, 2);
+    assert!(err.contains("http.listen_port") && err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn the_shipped_config_checks_out() {
+    let (code, out, err) = run(&["check-config"], Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/regwarden.toml")));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("store prod-hydra (hydra)"), "{out}");
+}
+
+#[test]
+fn a_missing_config_file_is_a_usage_error() {
+    let (code, _, err) = run(&["report"], Path::new("/nonexistent/regwarden.toml"));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read config file /nonexistent/regwarden.toml"), "{err}");
+}
+
+#[test]
+fn demo_leaves_a_config_every_command_works_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let out = regwarden().args(["demo", "--registrations", "400", "--dir"]).arg(&demo_dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Store demo (hydra): 400 live registrations, 0 gone"), "{stdout}");
+    assert!(stdout.contains("Biggest name groups") && stdout.contains("claude code"), "{stdout}");
+    assert!(stdout.contains("Oldest never-used registrations"), "{stdout}");
+
+    let cfg = demo_dir.join("regwarden.toml");
+    let (code, out, err) = run(&["scan"], &cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("demo: incremental scan"), "{out}");
+
+    let (code, out, _) = run(&["report", "--format", "csv"], &cfg);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "store,client_id,client_name,origin,created_at,usage,last_used_at,first_seen_at,band");
+    assert_eq!(lines.len(), 401);
+
+    let (code, out, _) = run(&["report", "--format", "json"], &cfg);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let s = &report["stores"][0];
+    assert_eq!(s["live"], 400);
+    assert!(s["by_origin"]["admin"].as_u64().unwrap() >= 4, "{s}");
+    assert!(s["by_usage"]["never"].as_u64().unwrap() > 50, "{s}");
+
+    // A second demo run replaces the first.
+    let again = regwarden().args(["demo", "--registrations", "50", "--dir"]).arg(&demo_dir).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("50 live registrations"));
+}
+
+/// Well-formed, malformed and hostile JSON Lines: every record is accounted for, the scan
+/// completes, nothing panics.
+fn write_jsonl(path: &Path) {
+    let lines = [
+        r#"{"client_id":"a1","client_name":"Claude Code (docs)","redirect_uris":["http://localhost:5555/callback"],"created_at":"2026-01-01T00:00:00Z","last_used_at":null}"#.to_owned(),
+        r#"{"client_id":"a2","client_name":"Visual Studio Code","created_at":"2026-02-01T00:00:00Z","last_used_at":"2026-03-01T00:00:00Z"}"#.to_owned(),
+        r#"{"client_id":"https://vscode.dev/oauth/client-metadata.json","client_name":"Visual Studio Code"}"#.to_owned(),
+        r#"{"client_id":"a3","client_name":"evil\u202e\u0000name","redirect_uris":"javascript:alert(1)","grant_types":[1,2]}"#.to_owned(),
+        "{not json".to_owned(),
+        "[1,2,3]".to_owned(),
+        r#"{"client_name":"no id"}"#.to_owned(),
+        format!(r#"{{"client_id":"big","client_name":"{}"}}"#, "x".repeat(2 << 20)),
+        String::new(),
+    ];
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+fn jsonl_config(dir: &Path, state_url: &str) -> std::path::PathBuf {
+    write_jsonl(&dir.join("clients.jsonl"));
+    let cfg = dir.join("regwarden.toml");
+    std::fs::write(&cfg, format!("[state]\nurl = \"{state_url}\"\n[[stores]]\nname = \"audit\"\nkind = \"jsonl\"\npath = \"clients.jsonl\"\nbatch_size = 2\n")).unwrap();
+    cfg
+}
+
+fn check_jsonl_scan(cfg: &Path) {
+    let (code, out, err) = run(&["scan"], cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("audit: full scan, 4 seen, 4 new, 0 changed, 0 gone, 4 warnings, 4 refused"), "{out}\n{err}");
+    assert!(err.contains("line 5") && err.contains("not valid JSON"), "{err}");
+    assert!(!err.contains('\u{202e}'), "a bidi override reached the logs");
+
+    let (code, out, _) = run(&["report", "--format", "json"], cfg);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let s = &report["stores"][0];
+    assert_eq!(s["by_origin"], serde_json::json!({"cimd": 1, "unknown": 3}));
+    assert_eq!(s["by_usage"], serde_json::json!({"never": 1, "unknown": 2, "used": 1}));
+    assert_eq!(s["last_scan"]["refused"], 4);
+
+    // Rescanning changes nothing and loses nothing.
+    let (_, out, _) = run(&["scan"], cfg);
+    assert!(out.contains("4 seen, 0 new, 0 changed, 0 gone"), "{out}");
+}
+
+#[test]
+fn jsonl_store_with_bad_lines_on_sqlite_state() {
+    let dir = tempfile::tempdir().unwrap();
+    check_jsonl_scan(&jsonl_config(dir.path(), "sqlite://state.db"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_database_can_be_postgresql() {
+    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = create_pg_database(&pg, &unique("state")).await;
+    let cfg = jsonl_config(dir.path(), &url);
+    tokio::task::spawn_blocking(move || check_jsonl_scan(&cfg)).await.unwrap();
+}
