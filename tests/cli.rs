@@ -8,8 +8,17 @@ use serde_json::Value;
 use std::path::Path;
 
 fn run(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out = regwarden().args(args).arg("--config").arg(config).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = regwarden()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -29,12 +38,21 @@ fn check_config_names_every_bad_key_and_exits_2() {
     std::fs::write(&cfg, "[http]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
     let (code, _, err) = run(&["scan"], &cfg);
     assert_eq!(code, 2);
-    assert!(err.contains("http.listen_port") && err.contains("unknown field"), "{err}");
+    assert!(
+        err.contains("http.listen_port") && err.contains("unknown field"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_shipped_config_checks_out() {
-    let (code, out, err) = run(&["check-config"], Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/regwarden.toml")));
+    let (code, out, err) = run(
+        &["check-config"],
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/regwarden.toml"
+        )),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("store prod-hydra (hydra)"), "{out}");
 }
@@ -43,19 +61,39 @@ fn the_shipped_config_checks_out() {
 fn a_missing_config_file_is_a_usage_error() {
     let (code, _, err) = run(&["report"], Path::new("/nonexistent/regwarden.toml"));
     assert_eq!(code, 2);
-    assert!(err.contains("cannot read config file /nonexistent/regwarden.toml"), "{err}");
+    assert!(
+        err.contains("cannot read config file /nonexistent/regwarden.toml"),
+        "{err}"
+    );
 }
 
 #[test]
 fn demo_leaves_a_config_every_command_works_on() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let out = regwarden().args(["demo", "--registrations", "400", "--dir"]).arg(&demo_dir).output().unwrap();
+    let out = regwarden()
+        .args(["demo", "--registrations", "400", "--dir"])
+        .arg(&demo_dir)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Store demo (hydra): 400 live registrations, 0 gone"), "{stdout}");
-    assert!(stdout.contains("Biggest name groups") && stdout.contains("claude code"), "{stdout}");
-    assert!(stdout.contains("Oldest never-used registrations"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Store demo (hydra): 400 live registrations, 0 gone"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Biggest name groups") && stdout.contains("claude code"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Oldest never-used registrations"),
+        "{stdout}"
+    );
 
     let cfg = demo_dir.join("regwarden.toml");
     let (code, out, err) = run(&["scan"], &cfg);
@@ -65,7 +103,10 @@ fn demo_leaves_a_config_every_command_works_on() {
     let (code, out, _) = run(&["report", "--format", "csv"], &cfg);
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "store,client_id,client_name,origin,created_at,usage,last_used_at,first_seen_at,band");
+    assert_eq!(
+        lines[0],
+        "store,client_id,client_name,origin,created_at,usage,last_used_at,first_seen_at,band"
+    );
     assert_eq!(lines.len(), 401);
 
     let (code, out, _) = run(&["report", "--format", "json"], &cfg);
@@ -77,7 +118,11 @@ fn demo_leaves_a_config_every_command_works_on() {
     assert!(s["by_usage"]["never"].as_u64().unwrap() > 50, "{s}");
 
     // A second demo run replaces the first.
-    let again = regwarden().args(["demo", "--registrations", "50", "--dir"]).arg(&demo_dir).output().unwrap();
+    let again = regwarden()
+        .args(["demo", "--registrations", "50", "--dir"])
+        .arg(&demo_dir)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("50 live registrations"));
 }
 
@@ -108,16 +153,28 @@ fn jsonl_config(dir: &Path, state_url: &str) -> std::path::PathBuf {
 fn check_jsonl_scan(cfg: &Path) {
     let (code, out, err) = run(&["scan"], cfg);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("audit: full scan, 4 seen, 4 new, 0 changed, 0 gone, 4 warnings, 4 refused"), "{out}\n{err}");
-    assert!(err.contains("line 5") && err.contains("not valid JSON"), "{err}");
-    assert!(!err.contains('\u{202e}'), "a bidi override reached the logs");
+    assert!(
+        out.contains("audit: full scan, 4 seen, 4 new, 0 changed, 0 gone, 4 warnings, 4 refused"),
+        "{out}\n{err}"
+    );
+    assert!(
+        err.contains("line 5") && err.contains("not valid JSON"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{202e}'),
+        "a bidi override reached the logs"
+    );
 
     let (code, out, _) = run(&["report", "--format", "json"], cfg);
     assert_eq!(code, 0);
     let report: Value = serde_json::from_str(&out).unwrap();
     let s = &report["stores"][0];
     assert_eq!(s["by_origin"], serde_json::json!({"cimd": 1, "unknown": 3}));
-    assert_eq!(s["by_usage"], serde_json::json!({"never": 1, "unknown": 2, "used": 1}));
+    assert_eq!(
+        s["by_usage"],
+        serde_json::json!({"never": 1, "unknown": 2, "used": 1})
+    );
     assert_eq!(s["last_scan"]["refused"], 4);
 
     // Rescanning changes nothing and loses nothing.
@@ -133,9 +190,13 @@ fn jsonl_store_with_bad_lines_on_sqlite_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_state_database_can_be_postgresql() {
-    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else { return };
+    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let url = create_pg_database(&pg, &unique("state")).await;
     let cfg = jsonl_config(dir.path(), &url);
-    tokio::task::spawn_blocking(move || check_jsonl_scan(&cfg)).await.unwrap();
+    tokio::task::spawn_blocking(move || check_jsonl_scan(&cfg))
+        .await
+        .unwrap();
 }

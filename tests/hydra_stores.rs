@@ -63,7 +63,9 @@ async fn hydra_on_mariadb() {
     // The README's grants for MySQL/MariaDB.
     let db = url.rsplit('/').next().unwrap().to_owned();
     let user = unique("ro");
-    let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
     for sql in [
         format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'ro-pass'"),
         format!("GRANT SELECT (id, created_at) ON {db}.networks TO '{user}'@'127.0.0.1'"),

@@ -1,0 +1,410 @@
+//! Configuration: one TOML file, overridable key by key from the environment.
+//!
+//! Loading goes file → `*_file` secrets → `REGWARDEN_SECTION__KEY` overrides → serde (unknown
+//! keys refused) → [`RawConfig::validate`], which reports every problem with its key at once.
+//! Cron expressions, addresses and durations are parsed here, never at run time.
+
+mod layers;
+mod raw;
+
+pub use raw::RawConfig;
+
+use crate::escape::esc;
+use chrono::{DateTime, Utc};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The default configuration file, relative to the working directory.
+pub const DEFAULT_PATH: &str = "regwarden.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+/// One thing wrong with the configuration, named by its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+pub(crate) fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A value that must never reach logs, reports or metrics (passwords inside URLs, tokens).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced, for messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Replaces the password of a URL with `***`; text that is no URL is hidden whole.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL hidden)".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The checked configuration the rest of the program uses.
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the file was read from (None when built from defaults).
+    pub source: Option<PathBuf>,
+    pub state_url: Secret,
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub scan: CronSchedule,
+    pub reconcile: CronSchedule,
+    pub unused_after: Duration,
+    pub inactive_after: Duration,
+    pub stores: Vec<StoreConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub name: String,
+    pub kind: StoreKind,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    Hydra {
+        database_url: Secret,
+        admin_url: Option<url::Url>,
+    },
+    Jsonl {
+        path: PathBuf,
+    },
+}
+
+impl StoreKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StoreKind::Hydra { .. } => "hydra",
+            StoreKind::Jsonl { .. } => "jsonl",
+        }
+    }
+}
+
+/// A cron expression checked at load. Five fields (minute first) or six/seven (seconds first).
+#[derive(Clone)]
+pub struct CronSchedule {
+    expr: String,
+    schedule: cron::Schedule,
+}
+
+impl CronSchedule {
+    pub fn parse(expr: &str) -> Result<CronSchedule, String> {
+        let fields = expr.split_whitespace().count();
+        let full = if fields == 5 {
+            format!("0 {expr}")
+        } else {
+            expr.to_owned()
+        };
+        let schedule = cron::Schedule::from_str(&full)
+            .map_err(|e| format!("invalid cron expression {:?}: {e}", esc(expr)))?;
+        if schedule.upcoming(Utc).next().is_none() {
+            return Err(format!("cron expression {:?} never fires", esc(expr)));
+        }
+        Ok(CronSchedule {
+            expr: expr.to_owned(),
+            schedule,
+        })
+    }
+
+    /// The first fire time strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedule.after(&t).next()
+    }
+
+    /// The gap between the next two fire times after `t`: the interval readiness is judged by.
+    pub fn interval_after(&self, t: DateTime<Utc>) -> Duration {
+        let mut it = self.schedule.after(&t);
+        match (it.next(), it.next()) {
+            (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(3600)),
+            _ => Duration::from_secs(3600),
+        }
+    }
+
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+}
+
+impl fmt::Debug for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CronSchedule({:?})", self.expr)
+    }
+}
+
+/// Loads, overrides and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_str(&text, Some(path), &env)
+}
+
+/// Loads from text; `env` is the process environment (passed in so tests stay pure).
+pub fn load_str(
+    text: &str,
+    path: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    let shown = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("(inline)"));
+    let mut table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+    let base = path
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    layers::resolve_secret_files(&mut table, "", &base, &mut problems);
+    layers::apply_env(&mut table, env, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid { problems });
+    }
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.into_inner().message().to_owned();
+            ConfigError::Invalid {
+                problems: vec![problem(
+                    if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message,
+                )],
+            }
+        })?;
+    raw.validate(path, &base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        load_str(text, Some(Path::new("/etc/regwarden/regwarden.toml")), &env)
+    }
+
+    fn problems(r: Result<Config, ConfigError>) -> Vec<String> {
+        match r {
+            Err(ConfigError::Invalid { problems }) => problems.into_iter().map(|p| p.key).collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(
+            c.state_url.expose(),
+            "sqlite:///etc/regwarden/regwarden-state.db"
+        );
+        assert_eq!(c.scan.interval_after(Utc::now()), Duration::from_secs(300));
+        assert_eq!(
+            c.reconcile.interval_after(Utc::now()),
+            Duration::from_secs(3600)
+        );
+        assert!(c.stores.is_empty());
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../config/regwarden.toml");
+        let c = load(text, &[]).unwrap();
+        assert!(!c.stores.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        assert_eq!(
+            problems(load("[http]\nlisten = \"127.0.0.1:1\"\nport = 3\n", &[])),
+            ["http.port"]
+        );
+        assert_eq!(problems(load("colour = 1\n", &[])), ["colour"]);
+        let err = load(
+            "[[stores]]\nname = \"a\"\nkind = \"jsonl\"\npath = \"x\"\nbatchsize = 3\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("stores[0].batchsize: unknown field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r#"
+            [http]
+            listen = "nowhere"
+            [schedule]
+            scan = "every five minutes"
+            [expiry]
+            inactive_after = "soon"
+            [[stores]]
+            name = "Bad Name"
+            kind = "hydra"
+            [[stores]]
+            name = "ok"
+            kind = "hydra"
+            [[stores]]
+            name = "ok2"
+            kind = "keycloak"
+        "#;
+        assert_eq!(
+            problems(load(text, &[])),
+            [
+                "http.listen",
+                "schedule.scan",
+                "expiry.inactive_after",
+                "stores[0].name",
+                "stores[1].database_url",
+                "stores[2].kind"
+            ]
+        );
+    }
+
+    #[test]
+    fn env_overrides_any_key() {
+        let text = "[[stores]]\nname = \"prod-hydra\"\nkind = \"hydra\"\ndatabase_url = \"postgres://a@h/db\"\n";
+        let c = load(
+            text,
+            &[
+                ("REGWARDEN_HTTP__LISTEN", "0.0.0.0:9999"),
+                ("REGWARDEN_STORES__PROD_HYDRA__BATCH_SIZE", "50"),
+                (
+                    "REGWARDEN_STORES__PROD_HYDRA__DATABASE_URL",
+                    "postgres://b:pw@h/db",
+                ),
+                ("REGWARDEN_CONFIG", "/ignored/not/a/key"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9999");
+        assert_eq!(c.stores[0].batch_size, 50);
+        match &c.stores[0].kind {
+            StoreKind::Hydra { database_url, .. } => {
+                assert_eq!(database_url.expose(), "postgres://b:pw@h/db");
+                assert_eq!(database_url.redacted_url(), "postgres://b:***@h/db");
+                assert_eq!(format!("{database_url:?}"), "Secret(***)");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            problems(load(text, &[("REGWARDEN_STORES__NOPE__PATH", "x")])),
+            ["REGWARDEN_STORES__NOPE__PATH"]
+        );
+        assert_eq!(
+            problems(load(text, &[("REGWARDEN_HTTP__PORT", "1")])),
+            ["http.port"]
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), "postgres://u:s3cret@h/hydra\n").unwrap();
+        let cfg = dir.path().join("regwarden.toml");
+        let text = "[[stores]]\nname = \"h\"\nkind = \"hydra\"\ndatabase_url_file = \"db\"\n";
+        let c = load_str(text, Some(&cfg), &[]).unwrap();
+        match &c.stores[0].kind {
+            StoreKind::Hydra { database_url, .. } => {
+                assert_eq!(database_url.expose(), "postgres://u:s3cret@h/hydra")
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing = "[[stores]]\nname = \"h\"\nkind = \"hydra\"\ndatabase_url_file = \"nope\"\n";
+        assert_eq!(
+            problems(load_str(missing, Some(&cfg), &[])),
+            ["stores[0].database_url_file"]
+        );
+    }
+
+    #[test]
+    fn five_field_cron_is_accepted() {
+        assert!(CronSchedule::parse("*/10 * * * *").is_ok());
+        assert!(CronSchedule::parse("0 */10 * * * *").is_ok());
+        assert!(CronSchedule::parse("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let err = load("[http\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("regwarden.toml"), "{err}");
+    }
+}

@@ -1,0 +1,337 @@
+//! The file's shape as serde reads it, and its validation into [`Config`].
+
+use super::{
+    problem, redact_url, Config, ConfigError, CronSchedule, LogFormat, Problem, Secret,
+    StoreConfig, StoreKind,
+};
+use crate::escape::esc;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------
+// The file's shape, exactly as written (see config/regwarden.toml for every key explained).
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub expiry: RawExpiry,
+    #[serde(default)]
+    pub stores: Vec<RawStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub scan: Option<String>,
+    pub reconcile: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpiry {
+    pub unused_after: Option<String>,
+    pub inactive_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub database_url: Option<String>,
+    pub admin_url: Option<String>,
+    pub path: Option<String>,
+    pub batch_size: Option<i64>,
+}
+
+fn parse_duration(
+    key: &str,
+    raw: &Option<String>,
+    default: &str,
+    problems: &mut Vec<Problem>,
+) -> Duration {
+    let text = raw.as_deref().unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if d > Duration::ZERO => d,
+        Ok(_) => {
+            problems.push(problem(key, "must be longer than zero"));
+            Duration::from_secs(1)
+        }
+        Err(e) => {
+            problems.push(problem(
+                key,
+                format!(
+                    "{:?} is not a duration like \"7d\" or \"36h\": {e}",
+                    esc(text)
+                ),
+            ));
+            Duration::from_secs(1)
+        }
+    }
+}
+
+/// Resolves a relative SQLite file in a database URL against the config file's folder.
+fn resolve_sqlite(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_owned();
+    };
+    if rest.starts_with('/') || rest.starts_with(":memory:") || base.as_os_str().is_empty() {
+        return url.to_owned();
+    }
+    format!("sqlite://{}", base.join(rest).display())
+}
+
+impl RawConfig {
+    /// Checks every key and returns the typed configuration, or every problem found.
+    pub fn validate(self, path: Option<&Path>, base: &Path) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let state_url = resolve_sqlite(
+            self.state
+                .url
+                .as_deref()
+                .unwrap_or("sqlite://regwarden-state.db"),
+            base,
+        );
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| state_url.starts_with(p))
+        {
+            problems.push(problem(
+                "state.url",
+                "must be a sqlite:// or postgres:// URL",
+            ));
+        }
+        let listen_text = self.http.listen.as_deref().unwrap_or("127.0.0.1:9464");
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            problems.push(problem(
+                "http.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:9464",
+                    esc(listen_text)
+                ),
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 9464))
+        });
+        let log_format = match self.log.format.as_deref().unwrap_or("auto") {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                problems.push(problem(
+                    "log.format",
+                    format!("{:?} is not one of auto, pretty, json", esc(other)),
+                ));
+                LogFormat::Auto
+            }
+        };
+        let log_level = self.log.level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            problems.push(problem(
+                "log.level",
+                format!(
+                    "{:?} is not a level or filter like \"info\" or \"regwarden=debug\"",
+                    esc(&log_level)
+                ),
+            ));
+        }
+        let mut cron = |key: &str, raw: &Option<String>, default: &str| {
+            CronSchedule::parse(raw.as_deref().unwrap_or(default)).unwrap_or_else(|e| {
+                problems.push(problem(key, e));
+                CronSchedule::parse(default).expect("default schedules parse")
+            })
+        };
+        let scan = cron("schedule.scan", &self.schedule.scan, "*/5 * * * *");
+        let reconcile = cron("schedule.reconcile", &self.schedule.reconcile, "0 * * * *");
+        let unused_after = parse_duration(
+            "expiry.unused_after",
+            &self.expiry.unused_after,
+            "7d",
+            &mut problems,
+        );
+        let inactive_after = parse_duration(
+            "expiry.inactive_after",
+            &self.expiry.inactive_after,
+            "90d",
+            &mut problems,
+        );
+
+        let mut stores = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.stores.into_iter().enumerate() {
+            let key = |k: &str| format!("stores[{i}].{k}");
+            let name = match s.name {
+                Some(n) if valid_store_name(&n) => n,
+                Some(n) => {
+                    problems.push(problem(
+                        key("name"),
+                        format!("{:?} must be 1-64 characters of a-z, 0-9, - and _", esc(&n)),
+                    ));
+                    continue;
+                }
+                None => {
+                    problems.push(problem(key("name"), "is required"));
+                    continue;
+                }
+            };
+            if !names.insert(name.clone()) {
+                problems.push(problem(
+                    key("name"),
+                    format!("{name} is used by another store"),
+                ));
+            }
+            let batch_size = match s.batch_size {
+                None => 1000,
+                Some(n @ 1..=100_000) => n as u32,
+                Some(n) => {
+                    problems.push(problem(
+                        key("batch_size"),
+                        format!("{n} is outside 1..=100000"),
+                    ));
+                    1000
+                }
+            };
+            let kind = match s.kind.as_deref() {
+                Some("hydra") => {
+                    if s.path.is_some() {
+                        problems.push(problem(key("path"), "applies to kind \"jsonl\" only"));
+                    }
+                    let admin_url = s
+                        .admin_url
+                        .as_deref()
+                        .and_then(|u| match url::Url::parse(u) {
+                            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                            _ => {
+                                problems.push(problem(
+                                    key("admin_url"),
+                                    format!("{:?} is not an http(s) URL", esc(u)),
+                                ));
+                                None
+                            }
+                        });
+                    match s.database_url {
+                        Some(u)
+                            if [
+                                "postgres://",
+                                "postgresql://",
+                                "mysql://",
+                                "mariadb://",
+                                "sqlite:",
+                            ]
+                            .iter()
+                            .any(|p| u.starts_with(p)) =>
+                        {
+                            StoreKind::Hydra {
+                                database_url: Secret(resolve_sqlite(&u, base)),
+                                admin_url,
+                            }
+                        }
+                        Some(u) => {
+                            problems.push(problem(
+                                key("database_url"),
+                                format!(
+                                    "{} must be a postgres://, mysql:// or sqlite: URL",
+                                    redact_url(&u)
+                                ),
+                            ));
+                            continue;
+                        }
+                        None => {
+                            problems.push(problem(
+                                key("database_url"),
+                                "is required for kind \"hydra\"",
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                Some("jsonl") => {
+                    for (k, set) in [
+                        ("database_url", s.database_url.is_some()),
+                        ("admin_url", s.admin_url.is_some()),
+                    ] {
+                        if set {
+                            problems.push(problem(key(k), "applies to kind \"hydra\" only"));
+                        }
+                    }
+                    match s.path {
+                        Some(p) => StoreKind::Jsonl { path: base.join(p) },
+                        None => {
+                            problems.push(problem(key("path"), "is required for kind \"jsonl\""));
+                            continue;
+                        }
+                    }
+                }
+                Some(other) => {
+                    problems.push(problem(
+                        key("kind"),
+                        format!("{:?} is not one of hydra, jsonl", esc(other)),
+                    ));
+                    continue;
+                }
+                None => {
+                    problems.push(problem(key("kind"), "is required (hydra or jsonl)"));
+                    continue;
+                }
+            };
+            stores.push(StoreConfig {
+                name,
+                kind,
+                batch_size,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        Ok(Config {
+            source: path.map(Path::to_path_buf),
+            state_url: Secret(state_url),
+            listen,
+            log_format,
+            log_level,
+            scan,
+            reconcile,
+            unused_after,
+            inactive_after,
+            stores,
+        })
+    }
+}
+
+fn valid_store_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
