@@ -329,6 +329,104 @@ mod tests {
         assert_eq!(parse_time(""), None);
     }
 
+    /// Random documents over the keys normalization reads: it never panics and every value
+    /// it keeps is bounded.
+    #[test]
+    fn random_documents_normalize_within_bounds() {
+        const KEYS: &[&str] = &[
+            "client_id",
+            "client_name",
+            "redirect_uris",
+            "grant_types",
+            "response_types",
+            "scope",
+            "token_endpoint_auth_method",
+            "client_uri",
+            "logo_uri",
+            "contacts",
+            "software_id",
+            "software_statement",
+            "jwks_uri",
+            "application_type",
+            "extra",
+        ];
+        let mut seed = 0x1234_5678_u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        fn value(next: &mut dyn FnMut() -> usize, depth: usize) -> Value {
+            const PIECES: &[&str] = &[
+                "a",
+                "é",
+                "\u{202e}",
+                "\0",
+                "http://localhost:1/cb",
+                "javascript:x",
+                " ",
+                "ｆ",
+                "\n",
+                "💥",
+            ];
+            match next() % if depth > 2 { 5 } else { 7 } {
+                0 => Value::Null,
+                1 => Value::Bool(next() % 2 == 0),
+                2 => json!(next() as f64 / 7.0),
+                3 | 4 => {
+                    let len = [0, 1, 5, 700][next() % 4];
+                    Value::String((0..len).map(|_| PIECES[next() % PIECES.len()]).collect())
+                }
+                5 => Value::Array(
+                    (0..[0, 2, 70][next() % 3])
+                        .map(|_| value(next, depth + 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..next() % 4)
+                        .map(|_| (KEYS[next() % KEYS.len()].to_owned(), value(next, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+        for _ in 0..1000 {
+            let mut doc: serde_json::Map<String, Value> = (0..next() % 10)
+                .map(|_| (KEYS[next() % KEYS.len()].to_owned(), value(&mut next, 0)))
+                .collect();
+            if next() % 4 != 0 {
+                doc.insert("client_id".into(), json!(format!("c{}", next())));
+            }
+            let Ok(n) = normalize(&Value::Object(doc)) else {
+                continue;
+            };
+            let m = &n.metadata;
+            for list in [
+                &m.redirect_uris,
+                &m.grant_types,
+                &m.response_types,
+                &m.contacts,
+            ] {
+                assert!(list.len() <= MAX_LIST);
+                assert!(list
+                    .iter()
+                    .all(|v| v.chars().count() <= MAX_STRING && !v.contains('\0')));
+            }
+            for v in [
+                &m.client_name,
+                &m.scope,
+                &m.client_uri,
+                &m.logo_uri,
+                &m.software_id,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert!(v.chars().count() <= MAX_STRING && !v.contains('\0'));
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_odd_json() {
         for doc in [
