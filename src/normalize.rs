@@ -6,7 +6,7 @@
 
 use crate::escape::esc;
 use crate::model::ClientMetadata;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::Value;
 
 /// Longest string kept for a metadata value, in characters.
@@ -205,6 +205,9 @@ pub fn kind(v: &Value) -> &'static str {
 /// with an optional offset; a value without offset is UTC (Hydra writes UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    if let Some(t) = parse_time_fast(s.as_bytes()) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -223,6 +226,72 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// The form every backend writes, parsed without format strings (it runs per row):
+/// `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z|±HH|±HH:MM|±HHMM]`.
+fn parse_time_fast(b: &[u8]) -> Option<DateTime<Utc>> {
+    let num = |at: std::ops::Range<usize>| -> Option<u32> {
+        b.get(at)?.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let mut i = 19;
+    let mut nanos = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for k in 0..9 {
+            nanos = nanos * 10
+                + b.get(start + k)
+                    .filter(|_| start + k < i)
+                    .map_or(0, |c| u32::from(c - b'0'));
+        }
+    }
+    let time = NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, nanos)?;
+    let offset = match &b[i..] {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let digits: Vec<u8> = rest.iter().copied().filter(|c| *c != b':').collect();
+            if rest.len() != digits.len() && rest.len() != 5 {
+                return None;
+            }
+            let (h, m) = match digits.len() {
+                2 => (digits.as_slice(), &b"00"[..]),
+                4 => digits.split_at(2),
+                _ => return None,
+            };
+            let part = |d: &[u8]| {
+                d.iter().try_fold(0i64, |acc, &c| {
+                    c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+                })
+            };
+            let secs = part(h)? * 3600 + part(m)? * 60;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    Some(date.and_time(time).and_utc() - chrono::Duration::seconds(offset))
 }
 
 #[cfg(test)]
@@ -324,6 +393,33 @@ mod tests {
             "2025-03-04T05:06:07.123456",
         ] {
             assert_eq!(parse_time(s), Some(want.with_timezone(&Utc)), "{s}");
+        }
+        for s in [
+            "2025-03-04 05:06:07.123456789+00",
+            "2025-03-04T05:06:07.123456789+0000",
+        ] {
+            assert_eq!(
+                parse_time(s),
+                Some(
+                    DateTime::parse_from_rfc3339("2025-03-04T05:06:07.123456789Z")
+                        .unwrap()
+                        .with_timezone(&Utc)
+                ),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            parse_time("2025-03-04 05:06:07"),
+            DateTime::from_timestamp(1741064767, 0)
+        );
+        for bad in [
+            "2025-13-04 05:06:07",
+            "2025-03-04 25:06:07",
+            "2025-03-04 05:06:07.",
+            "2025-03-04 05:06:07+1",
+            "2025-03-04 05:06:07 UTC+",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
         }
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time(""), None);

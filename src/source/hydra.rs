@@ -62,7 +62,9 @@ impl Dialect {
             (Dialect::Postgres, ParamType::Timestamp) => format!("${n}::timestamp"),
             (Dialect::MySql, ParamType::Timestamp) => "CAST(? AS DATETIME(6))".into(),
             (Dialect::MySql, _) => "?".into(),
-            (Dialect::Sqlite, _) => format!("${n}"),
+            // Positional: SQLite resolves numbered parameters by a linear search per bind,
+            // which is quadratic on the long IN lists of a batch.
+            (Dialect::Sqlite, _) => "?".into(),
         }
     }
 }
@@ -400,8 +402,8 @@ impl HydraPager<'_> {
                 let mut query = sqlx::query(&sql).bind(&src.nid);
                 if let Some((u, id)) = &self.after {
                     query = query.bind(u);
-                    if src.dialect == Dialect::MySql {
-                        query = query.bind(u); // MySQL parameters are positional: bind it again.
+                    if src.dialect != Dialect::Postgres {
+                        query = query.bind(u); // Positional parameters: bind it again.
                     }
                     query = query.bind(id);
                 }

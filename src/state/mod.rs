@@ -44,6 +44,7 @@ pub(crate) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
 #[derive(Clone, Debug)]
 pub struct State {
     pool: AnyPool,
+    sqlite: bool,
 }
 
 /// Where a store's scans left off.
@@ -129,11 +130,27 @@ impl State {
             .run(&pool)
             .await
             .map_err(|source| StateError::Migrate { url: shown, source })?;
-        Ok(State { pool })
+        Ok(State { pool, sqlite })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Placeholders for statements with many parameters, bound in order of appearance:
+    /// `?` on SQLite (which looks numbered ones up by a linear search per bind, quadratic
+    /// on long statements), `$1, $2, ...` on PostgreSQL.
+    pub(crate) fn placeholders(&self) -> impl FnMut() -> String {
+        let sqlite = self.sqlite;
+        let mut n = 0;
+        move || {
+            n += 1;
+            if sqlite {
+                "?".to_owned()
+            } else {
+                format!("${n}")
+            }
+        }
     }
 
     /// Answers whether the database is reachable (for `/readyz`).

@@ -7,7 +7,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 /// Parameters per `IN (...)` list, well below every backend's limit.
-const IN_CHUNK: usize = 500;
+const IN_CHUNK: usize = 100;
 
 /// A registration as a scan read it, with the warnings its normalization gave.
 #[derive(Debug, Clone)]
@@ -25,28 +25,47 @@ pub struct BatchOutcome {
     pub changed: u64,
 }
 
-// On conflict, usage only ever moves forward: a use on record is never forgotten because
-// the store pruned its token history (Hydra's janitor does).
-const UPSERT: &str = "
-INSERT INTO registrations (store, client_id, client_name, origin, created_at, updated_at, usage, last_used_at,
-                           first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, $12, 'neutral')
-ON CONFLICT (store, client_id) DO UPDATE SET
-    client_name = excluded.client_name,
-    origin = excluded.origin,
-    created_at = excluded.created_at,
-    updated_at = excluded.updated_at,
-    usage = CASE WHEN excluded.usage = 'used' OR registrations.usage = 'used' THEN 'used'
-                 WHEN excluded.usage = 'never' OR registrations.usage = 'never' THEN 'never'
-                 ELSE 'unknown' END,
-    last_used_at = CASE WHEN excluded.last_used_at IS NULL THEN registrations.last_used_at
-                        WHEN registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at
-                        THEN excluded.last_used_at ELSE registrations.last_used_at END,
-    last_seen_at = excluded.last_seen_at,
-    last_seen_scan = excluded.last_seen_scan,
-    gone_at = NULL,
-    metadata = excluded.metadata,
-    warnings = excluded.warnings";
+/// Rows per upsert statement: 13 parameters each, far below every backend's limit.
+const UPSERT_CHUNK: usize = 50;
+
+/// A multi-row upsert of `rows` registrations, thirteen parameters per row in column order.
+/// On conflict, usage only ever moves forward: a use on record is never forgotten because
+/// the store pruned its token history (Hydra's janitor does).
+fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let row: Vec<String> = (0..13).map(|_| p()).collect();
+            format!(
+                "({}, NULL, {}, {}, 'neutral')",
+                row[..11].join(", "),
+                row[11],
+                row[12]
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO registrations (store, client_id, client_name, origin, created_at, updated_at, usage, last_used_at,
+                                    first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
+         VALUES {}
+         ON CONFLICT (store, client_id) DO UPDATE SET
+             client_name = excluded.client_name,
+             origin = excluded.origin,
+             created_at = excluded.created_at,
+             updated_at = excluded.updated_at,
+             usage = CASE WHEN excluded.usage = 'used' OR registrations.usage = 'used' THEN 'used'
+                          WHEN excluded.usage = 'never' OR registrations.usage = 'never' THEN 'never'
+                          ELSE 'unknown' END,
+             last_used_at = CASE WHEN excluded.last_used_at IS NULL THEN registrations.last_used_at
+                                 WHEN registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at
+                                 THEN excluded.last_used_at ELSE registrations.last_used_at END,
+             last_seen_at = excluded.last_seen_at,
+             last_seen_scan = excluded.last_seen_scan,
+             gone_at = NULL,
+             metadata = excluded.metadata,
+             warnings = excluded.warnings",
+        values.join(",\n")
+    )
+}
 
 impl State {
     /// Records one batch in one transaction.
@@ -62,9 +81,11 @@ impl State {
         let mut known: HashMap<String, (Option<i64>, Option<i64>)> =
             HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(IN_CHUNK) {
-            let params: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let mut p = self.placeholders();
+            let store_param = p();
+            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = format!(
-                "SELECT client_id, updated_at, gone_at FROM registrations WHERE store = $1 AND client_id IN ({})",
+                "SELECT client_id, updated_at, gone_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
             );
             let mut query = sqlx::query(&sql).bind(store);
@@ -88,35 +109,62 @@ impl State {
         }
 
         let mut outcome = BatchOutcome::default();
+        // A client_id twice in one batch (possible in JSON Lines) is recorded once, as last read:
+        // one statement may not touch a row twice.
+        let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         for (i, rec) in batch.iter().enumerate() {
-            let r = &rec.registration;
-            let updated = r.updated_at.map(ts);
+            last_index.insert(rec.registration.client_id.as_str(), i);
+        }
+        let rows: Vec<usize> = (0..batch.len())
+            .filter(|&i| last_index.get(batch[i].registration.client_id.as_str()) == Some(&i))
+            .collect();
+        for &i in &rows {
+            let r = &batch[i].registration;
             match known.get(&r.client_id) {
                 None => outcome.new.push(i),
-                Some((prev_updated, gone)) if *prev_updated != updated || gone.is_some() => {
+                Some((prev_updated, gone))
+                    if *prev_updated != r.updated_at.map(ts) || gone.is_some() =>
+                {
                     outcome.changed += 1
                 }
                 Some(_) => {}
             }
-            let metadata = serde_json::to_string(&r.metadata).unwrap_or_else(|_| "{}".into());
-            let warnings = (!rec.warnings.is_empty())
-                .then(|| serde_json::to_string(&rec.warnings).unwrap_or_default());
-            sqlx::query(UPSERT)
-                .bind(store)
-                .bind(r.client_id.as_str())
-                .bind(r.metadata.client_name.as_deref())
-                .bind(r.origin.as_str())
-                .bind(r.created_at.map(ts))
-                .bind(updated)
-                .bind(r.usage.as_str())
-                .bind(r.usage.last_used().map(ts))
-                .bind(ts(now))
-                .bind(scan)
-                .bind(metadata)
-                .bind(warnings)
+        }
+        let full_sql = upsert_sql(UPSERT_CHUNK, self.placeholders());
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            let tail_sql;
+            let sql = if chunk.len() == UPSERT_CHUNK {
+                &full_sql
+            } else {
+                tail_sql = upsert_sql(chunk.len(), self.placeholders());
+                &tail_sql
+            };
+            let mut query = sqlx::query(sql);
+            for &i in chunk {
+                let rec = &batch[i];
+                let r = &rec.registration;
+                let metadata = serde_json::to_string(&r.metadata).unwrap_or_else(|_| "{}".into());
+                let warnings = (!rec.warnings.is_empty())
+                    .then(|| serde_json::to_string(&rec.warnings).unwrap_or_default());
+                query = query
+                    .bind(store)
+                    .bind(r.client_id.as_str())
+                    .bind(r.metadata.client_name.as_deref())
+                    .bind(r.origin.as_str())
+                    .bind(r.created_at.map(ts))
+                    .bind(r.updated_at.map(ts))
+                    .bind(r.usage.as_str())
+                    .bind(r.usage.last_used().map(ts))
+                    .bind(ts(now))
+                    .bind(ts(now))
+                    .bind(scan)
+                    .bind(metadata)
+                    .bind(warnings);
+            }
+            query
                 .execute(&mut *tx)
                 .await
-                .map_err(q("upsert registration"))?;
+                .map_err(q("upsert registrations"))?;
         }
         tx.commit().await.map_err(q("commit batch"))?;
         Ok(outcome)
