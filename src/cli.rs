@@ -2,9 +2,10 @@
 
 use crate::config::{self, Config, ConfigError, LogFormat};
 use crate::report::{self, Format};
-use crate::scan::scan_store;
+use crate::scan::Scan;
 use crate::source::Source;
 use crate::state::{ScanKind, State};
+use crate::verdicts::judge_store;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
@@ -23,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(name = "regwarden", version, max_term_width = 100)]
 pub struct Cli {
-    /// Configuration file (see config/regwarden.toml for every key).
-    #[arg(long, global = true, env = "REGWARDEN_CONFIG", default_value = config::DEFAULT_PATH)]
-    pub config: PathBuf,
+    /// Configuration file (see config/regwarden.toml for every key) [default: regwarden.toml]
+    #[arg(long, global = true, env = "REGWARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -75,6 +76,29 @@ pub enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Score RFC 7591 JSON Lines offline: one JSON verdict per input line on stdout.
+    ///
+    /// Each line is a client information object, optionally with created_at and
+    /// last_used_at (RFC 3339; "last_used_at": null means never used). Each output line is
+    /// {"client_id", "band", "score", "reasons", "cluster", "software"}, or {"line", "error"}
+    /// for a line that cannot be read. Uses --config's scoring settings when given (or when
+    /// ./regwarden.toml exists), the defaults otherwise.
+    Score {
+        /// The JSON Lines file.
+        #[arg(long, value_name = "FILE.jsonl")]
+        input: PathBuf,
+        /// Judge as of this time (RFC 3339) instead of now, for repeatable results.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
+    /// Explain one registration: its verdict with every reason, its family, its catalog match.
+    Explain {
+        /// The client_id, as the store holds it.
+        client_id: String,
+        /// The store to look in (default: every store that has it).
+        #[arg(long)]
+        store: Option<String>,
+    },
     /// Check the configuration; print every problem with its key (exit status 2 if any).
     CheckConfig,
 }
@@ -83,14 +107,44 @@ pub enum Command {
 const EXIT_CONFIG: u8 = 2;
 
 pub async fn main(cli: Cli) -> ExitCode {
+    let explicit = cli.config.is_some();
+    let path = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let result = match cli.command {
-        Command::CheckConfig => return check_config(&cli.config),
+        Command::CheckConfig => return check_config(&path),
         Command::Demo {
             registrations,
             serve,
             dir,
         } => demo(registrations, serve, &dir).await,
-        command => match load_config(&cli.config) {
+        Command::Score { input, now } => {
+            let now = match now
+                .as_deref()
+                .map(chrono::DateTime::parse_from_rfc3339)
+                .transpose()
+            {
+                Ok(t) => t.map(|t| t.with_timezone(&Utc)).unwrap_or_else(Utc::now),
+                Err(e) => {
+                    eprintln!("regwarden: --now is not an RFC 3339 time: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            // Scoring settings are optional here: defaults unless a config is at hand.
+            let cfg = if explicit || path.exists() {
+                load_config(&path)
+            } else {
+                config::load_str("", None, &std::env::vars().collect::<Vec<_>>()).map_err(|e| {
+                    eprintln!("regwarden: {}", describe_config_error(&e));
+                    ExitCode::from(EXIT_CONFIG)
+                })
+            };
+            match cfg {
+                Err(code) => return code,
+                Ok(cfg) => score(&cfg, &input, now).await,
+            }
+        }
+        command => match load_config(&path) {
             Err(code) => return code,
             Ok(cfg) => {
                 init_logging(&cfg, matches!(command, Command::Run));
@@ -100,7 +154,12 @@ pub async fn main(cli: Cli) -> ExitCode {
                     Command::Report { format, store } => {
                         report(&cfg, format, store.as_deref()).await
                     }
-                    Command::Demo { .. } | Command::CheckConfig => unreachable!("handled above"),
+                    Command::Explain { client_id, store } => {
+                        crate::explain::explain(&cfg, &client_id, store.as_deref()).await
+                    }
+                    Command::Demo { .. } | Command::CheckConfig | Command::Score { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         },
@@ -257,28 +316,40 @@ async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow::Result<Ex
             } else {
                 ScanKind::Incremental
             };
-            Ok::<_, anyhow::Error>(
-                scan_store(&state, store, &source, kind, &cancel, &|n| {
-                    bar.set_position(n)
-                })
-                .await?,
-            )
+            let progress = |n| bar.set_position(n);
+            let scan = Scan {
+                state: &state,
+                store,
+                source: &source,
+                scorer: &cfg.scorer,
+                cancel: &cancel,
+                progress: &progress,
+            };
+            let report = scan.run(kind).await?;
+            let judged = judge_store(&state, &store.name, &cfg.scorer, Utc::now()).await?;
+            Ok::<_, anyhow::Error>((report, judged))
         }
         .await;
         bar.finish_and_clear();
         match outcome {
-            Ok(r) => println!(
-                "{}: {} scan, {} seen, {} new, {} changed, {} gone, {} warnings, {} refused in {:.2}s",
-                store.name,
-                r.kind.as_str(),
-                r.counts.seen,
-                r.counts.new,
-                r.counts.changed,
-                r.counts.gone,
-                r.counts.warnings,
-                r.counts.refused,
-                r.duration.as_secs_f64()
-            ),
+            Ok((r, j)) => {
+                println!(
+                    "{}: {} scan, {} seen, {} new, {} changed, {} gone, {} warnings, {} refused in {:.2}s",
+                    store.name,
+                    r.kind.as_str(),
+                    r.counts.seen,
+                    r.counts.new,
+                    r.counts.changed,
+                    r.counts.gone,
+                    r.counts.warnings,
+                    r.counts.refused,
+                    r.duration.as_secs_f64()
+                );
+                println!(
+                    "{}: {} registrations judged ({} verdicts changed), {} families, {} duplicates",
+                    store.name, j.judged, j.changed, j.families.families, j.families.duplicates
+                );
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("{}: scan failed: {e:#}", store.name);
@@ -290,6 +361,21 @@ async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow::Result<Ex
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn score(cfg: &Config, input: &Path, now: chrono::DateTime<Utc>) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(stdout);
+    let tally = crate::offline::score_file(input, &cfg.scorer, now, &mut out)
+        .await
+        .with_context(|| format!("cannot score {}", input.display()))?;
+    if tally.errors > 0 {
+        eprintln!(
+            "regwarden: {} line(s) could not be scored; see their error objects",
+            tally.errors
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -315,6 +401,7 @@ async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Res
     for (name, kind) in &stores {
         summaries.push(state.summary(name, kind, now, cfg.inactive_after).await?);
     }
+    report::add_cimd_opportunities(&mut summaries, &cfg.scorer.catalog);
     use std::io::Write;
     match format {
         Format::Json => writeln!(

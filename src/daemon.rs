@@ -5,10 +5,11 @@
 use crate::config::{Config, StoreConfig};
 use crate::escape::esc;
 use crate::http::{self, Readiness};
-use crate::metrics::{Metrics, SOFTWARE_OTHER};
-use crate::scan::{scan_store, ScanError};
+use crate::metrics::Metrics;
+use crate::scan::{no_progress, Scan, ScanError};
 use crate::source::Source;
 use crate::state::{ScanKind, State};
+use crate::verdicts::judge_store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +132,7 @@ impl StoreLoop {
         let name = self.store.name.clone();
         let mut source: Option<Source> = None;
         let mut backoff = Backoff::new(BACKOFF_MAX);
-        // Start with a scan at once; the first one is full (scan_store decides).
+        // Start with a scan at once; the first one is full (Scan::run decides).
         let mut next_scan = Utc::now();
         let mut next_reconcile = self
             .config
@@ -201,23 +202,31 @@ impl StoreLoop {
             *source = Some(Source::open(&self.store).await?);
         }
         let src = source.as_ref().expect("opened above");
-        let report = scan_store(&self.state, &self.store, src, kind, shutdown, &|_| {}).await?;
+        let scan = Scan {
+            state: &self.state,
+            store: &self.store,
+            source: src,
+            scorer: &self.config.scorer,
+            cancel: shutdown,
+            progress: &no_progress,
+        };
+        let report = scan.run(kind).await?;
         let name = self.store.name.as_str();
         let now = Utc::now();
-        self.metrics
-            .scan_duration_seconds
+        let judgement = judge_store(&self.state, name, &self.config.scorer, now).await?;
+        let m = &self.metrics;
+        m.scan_duration_seconds
             .with_label_values(&[name, report.kind.as_str()])
             .observe(report.duration.as_secs_f64());
-        self.metrics
-            .last_successful_scan_timestamp_seconds
+        m.last_successful_scan_timestamp_seconds
             .with_label_values(&[name])
             .set(now.timestamp() as f64);
-        if report.counts.new > 0 {
-            self.metrics
-                .registrations_created_total
-                .with_label_values(&[name, SOFTWARE_OTHER])
-                .inc_by(report.counts.new);
+        for (software, n) in &report.new_by_software {
+            m.registrations_created_total
+                .with_label_values(&[name, software])
+                .inc_by(*n);
         }
+        m.set_families(name, &judgement.families);
         let live = self
             .state
             .live_counts(name, now, self.config.inactive_after)

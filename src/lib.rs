@@ -12,15 +12,20 @@
 //! Attacker-controlled text is displayed only through [`escape`].
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
+pub mod explain;
 pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod offline;
 pub mod report;
 pub mod scan;
+pub mod score;
 pub mod source;
 pub mod state;
+pub mod verdicts;

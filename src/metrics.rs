@@ -2,19 +2,22 @@
 //! Label values are store names (from config) and fixed enums only, never registration data.
 
 use crate::model::{Band, Origin};
-use crate::state::LiveCounts;
+use crate::state::{FamilyStats, LiveCounts};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
-/// Until the catalog of known clients lands, every new registration counts as `other`.
+/// The `software` label of registrations that match no catalog client.
 pub const SOFTWARE_OTHER: &str = "other";
 
 pub struct Metrics {
     registry: Registry,
     pub registrations: IntGaugeVec,
     pub registrations_created_total: IntCounterVec,
+    pub clusters: IntGaugeVec,
+    pub duplicate_registrations: IntGaugeVec,
+    pub largest_cluster_size: IntGaugeVec,
     pub unused_registrations: IntGaugeVec,
     pub inactive_registrations: IntGaugeVec,
     pub scan_duration_seconds: HistogramVec,
@@ -45,6 +48,30 @@ impl Metrics {
                     "New registrations observed in the store.",
                 ),
                 &["store", "software"],
+            )
+            .expect("valid metric"),
+            clusters: IntGaugeVec::new(
+                opts(
+                    "clusters",
+                    "Client families (registrations of one client software) in the store.",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
+            duplicate_registrations: IntGaugeVec::new(
+                opts(
+                    "duplicate_registrations",
+                    "Registrations beyond the first of each family.",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
+            largest_cluster_size: IntGaugeVec::new(
+                opts(
+                    "largest_cluster_size",
+                    "Registrations in the biggest family.",
+                ),
+                &["store"],
             )
             .expect("valid metric"),
             unused_registrations: IntGaugeVec::new(
@@ -96,6 +123,9 @@ impl Metrics {
         for c in [
             Box::new(m.registrations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.registrations_created_total.clone()),
+            Box::new(m.clusters.clone()),
+            Box::new(m.duplicate_registrations.clone()),
+            Box::new(m.largest_cluster_size.clone()),
             Box::new(m.unused_registrations.clone()),
             Box::new(m.inactive_registrations.clone()),
             Box::new(m.scan_duration_seconds.clone()),
@@ -137,6 +167,18 @@ impl Metrics {
         self.inactive_registrations
             .with_label_values(&[store])
             .set(live.inactive as i64);
+    }
+
+    pub fn set_families(&self, store: &str, f: &FamilyStats) {
+        self.clusters
+            .with_label_values(&[store])
+            .set(f.families as i64);
+        self.duplicate_registrations
+            .with_label_values(&[store])
+            .set(f.duplicates as i64);
+        self.largest_cluster_size
+            .with_label_values(&[store])
+            .set(f.largest as i64);
     }
 
     /// The text exposition format.

@@ -1,7 +1,8 @@
 //! `regwarden report`: the state database summarized as a table, JSON, or CSV rows.
 
 use crate::escape::esc_max;
-use crate::state::{State, StateError, Summary};
+use crate::score::Catalog;
+use crate::state::{CimdOpportunity, State, StateError, Summary};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -88,6 +89,65 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
             pct(s.inactive),
             s.inactive_after_days
         );
+        out.push_str("\n  By trust band\n");
+        for band in ["trusted", "neutral", "suspicious", "malicious"] {
+            let n = s.by_band.get(band).copied().unwrap_or(0);
+            let _ = writeln!(out, "    {band:<10} {n:>9}  {:>5.1}%", pct(n));
+        }
+        if !s.risky.is_empty() {
+            out.push_str("\n  Suspicious and malicious, worst first (regwarden explain CLIENT_ID for every reason)\n");
+            for r in &s.risky {
+                let _ = writeln!(
+                    out,
+                    "    {:>4} {:<10} {:<38} {}",
+                    r.score,
+                    r.band,
+                    esc_max(&r.client_id, 38).to_string(),
+                    esc_max(r.client_name.as_deref().unwrap_or("-"), 40)
+                );
+                if let Some(reason) = &r.top_reason {
+                    let _ = writeln!(
+                        out,
+                        "         {}: {}",
+                        reason.rule,
+                        esc_max(&reason.detail, 110)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n  Families: {} ({} registrations beyond the first of each; largest {})",
+            s.families.families, s.families.duplicates, s.families.largest
+        );
+        if !s.biggest_families.is_empty() {
+            out.push_str("    family            software        registrations   in use  name\n");
+        }
+        for f in &s.biggest_families {
+            let _ = writeln!(
+                out,
+                "    {:<17} {:<15} {:>13} {:>8}  {}",
+                f.id,
+                f.software.as_deref().unwrap_or("-"),
+                f.size,
+                f.used,
+                esc_max(f.name.as_deref().unwrap_or("-"), 36)
+            );
+        }
+        if !s.cimd_replaceable.is_empty() {
+            out.push_str("\n  With Client ID Metadata Documents these clients need no registrations at all\n");
+            for c in &s.cimd_replaceable {
+                let _ = writeln!(
+                    out,
+                    "    {:<15} {:>7} registrations in {} famil{} would retire ({})",
+                    c.software,
+                    c.registrations,
+                    c.families,
+                    if c.families == 1 { "y" } else { "ies" },
+                    c.cimd_client_id
+                );
+            }
+        }
         out.push_str("\n  By age (since registration)\n");
         for (label, n) in &s.by_age {
             let _ = writeln!(out, "    {label:<13} {n:>6}");
@@ -124,6 +184,28 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Fills each summary's CIMD opportunities from the catalog: families of clients that
+/// publish a Client ID Metadata Document.
+pub fn add_cimd_opportunities(summaries: &mut [Summary], catalog: &Catalog) {
+    for s in summaries {
+        s.cimd_replaceable = s
+            .families_by_software
+            .iter()
+            .filter_map(|(software, families, registrations)| {
+                let cimd = catalog.by_id(software)?.cimd_client_id.clone()?;
+                Some(CimdOpportunity {
+                    software: software.clone(),
+                    cimd_client_id: cimd,
+                    families: *families,
+                    registrations: *registrations,
+                })
+            })
+            .collect();
+        s.cimd_replaceable
+            .sort_by_key(|c| std::cmp::Reverse(c.registrations));
+    }
 }
 
 /// Quotes a CSV field, and defuses spreadsheet formulas in attacker-controlled text.

@@ -62,7 +62,7 @@ CREATE TABLE families (
     id TEXT NOT NULL,
     software TEXT,
     size BIGINT NOT NULL,
-    live BIGINT NOT NULL,
+    used BIGINT NOT NULL,             -- members with a use on record
     first_created_at BIGINT,
     last_created_at BIGINT,
     PRIMARY KEY (store, id)

@@ -104,6 +104,8 @@ pub struct Config {
     pub reconcile: CronSchedule,
     pub unused_after: Duration,
     pub inactive_after: Duration,
+    /// Catalog, publisher keys, weights and bands for trust scoring.
+    pub scorer: std::sync::Arc<crate::score::Scorer>,
     pub stores: Vec<StoreConfig>,
 }
 

@@ -5,6 +5,7 @@ use super::{
     StoreConfig, StoreKind,
 };
 use crate::escape::esc;
+use crate::score::{Bands, Catalog, Publishers, Rule, Scorer};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,7 +28,28 @@ pub struct RawConfig {
     #[serde(default)]
     pub expiry: RawExpiry,
     #[serde(default)]
+    pub score: RawScore,
+    #[serde(default)]
+    pub publishers: Vec<RawPublisher>,
+    #[serde(default)]
     pub stores: Vec<RawStore>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    pub trusted_at: Option<i64>,
+    pub suspicious_at: Option<i64>,
+    pub malicious_at: Option<i64>,
+    pub extra_catalog: Option<Vec<String>>,
+    pub points: Option<std::collections::BTreeMap<String, i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublisher {
+    pub issuer: Option<String>,
+    pub jwks: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,10 +334,12 @@ impl RawConfig {
                 batch_size,
             });
         }
+        let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
         Ok(Config {
+            scorer: std::sync::Arc::new(scorer),
             source: path.map(Path::to_path_buf),
             state_url: Secret(state_url),
             listen,
@@ -328,6 +352,81 @@ impl RawConfig {
             stores,
         })
     }
+}
+
+/// The scorer from `[score]` and `[[publishers]]`: thresholds in order, known rule ids,
+/// readable catalogs and keys.
+fn build_scorer(
+    raw: &RawScore,
+    publishers: &[RawPublisher],
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Scorer {
+    let d = Bands::default();
+    let mut threshold = |key: &str, v: Option<i64>, default: i32| match v.map(i32::try_from) {
+        None => default,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            problems.push(problem(key, "is out of range"));
+            default
+        }
+    };
+    let bands = Bands {
+        trusted_at: threshold("score.trusted_at", raw.trusted_at, d.trusted_at),
+        suspicious_at: threshold("score.suspicious_at", raw.suspicious_at, d.suspicious_at),
+        malicious_at: threshold("score.malicious_at", raw.malicious_at, d.malicious_at),
+    };
+    if !(bands.trusted_at < bands.suspicious_at && bands.suspicious_at <= bands.malicious_at) {
+        problems.push(problem(
+            "score",
+            "thresholds must satisfy trusted_at < suspicious_at <= malicious_at",
+        ));
+    }
+    let mut overrides = Vec::new();
+    for (id, points) in raw.points.iter().flatten() {
+        match (Rule::parse(id), i32::try_from(*points)) {
+            (Some(rule), Ok(p)) if (-1000..=1000).contains(&p) => overrides.push((rule, p)),
+            (Some(_), _) => problems.push(problem(
+                format!("score.points.{id}"),
+                "must be within -1000..=1000",
+            )),
+            (None, _) => problems.push(problem(
+                format!("score.points.{id}"),
+                "is not a rule id (config/regwarden.toml lists them under [score.points])",
+            )),
+        }
+    }
+    let mut extra = Vec::new();
+    for (i, file) in raw.extra_catalog.iter().flatten().enumerate() {
+        let path = base.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => extra.push((path.display().to_string(), text)),
+            Err(e) => problems.push(problem(
+                format!("score.extra_catalog[{i}]"),
+                format!("cannot read {}: {e}", path.display()),
+            )),
+        }
+    }
+    let catalog = Catalog::load(&extra).unwrap_or_else(|e| {
+        problems.push(problem("score.extra_catalog", e.to_string()));
+        Catalog::load(&[]).expect("the built-in catalog is valid")
+    });
+    let mut keys = Publishers::default();
+    for (i, p) in publishers.iter().enumerate() {
+        match (&p.issuer, &p.jwks) {
+            (Some(issuer), Some(jwks)) => {
+                if let Err(e) = keys.add(issuer, jwks) {
+                    problems.push(problem(format!("publishers[{i}].jwks"), e));
+                }
+            }
+            (None, _) => problems.push(problem(format!("publishers[{i}].issuer"), "is required")),
+            (_, None) => problems.push(problem(
+                format!("publishers[{i}].jwks"),
+                "is required (or jwks_file)",
+            )),
+        }
+    }
+    Scorer::new(catalog, keys, &overrides, bands)
 }
 
 fn valid_store_name(n: &str) -> bool {

@@ -5,7 +5,8 @@ pub mod hydra;
 pub mod jsonl;
 
 use crate::config::{StoreConfig, StoreKind};
-use crate::model::{Origin, Usage};
+use crate::model::{Origin, Registration, Usage};
+use crate::normalize::{normalize, RecordError};
 use crate::state::{ScanKind, StoreCursor};
 use chrono::{DateTime, Utc};
 
@@ -40,6 +41,25 @@ pub struct SourceRecord {
     pub origin: Origin,
     /// Problems the source met reading this record (unparsable timestamps, bad JSON columns).
     pub warnings: Vec<String>,
+}
+
+impl SourceRecord {
+    /// Normalizes the record into a registration, with every warning about it (the
+    /// source's and normalization's).
+    pub fn into_registration(self) -> Result<(Registration, Vec<String>), RecordError> {
+        let n = normalize(&self.doc)?;
+        let mut warnings = self.warnings;
+        warnings.extend(n.warnings);
+        let registration = Registration {
+            client_id: n.client_id,
+            metadata: n.metadata,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            usage: self.usage,
+            origin: self.origin,
+        };
+        Ok((registration, warnings))
+    }
 }
 
 /// A record the source could not read at all (it still counts, and the scan goes on).

@@ -6,9 +6,11 @@
 
 mod registrations;
 mod summary;
+mod verdicts;
 
-pub use registrations::{BatchOutcome, Recorded, Stored};
-pub use summary::{LiveCounts, Summary};
+pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
+pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
+pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
 
 use crate::config::Secret;
 use chrono::{DateTime, Utc};

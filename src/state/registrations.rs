@@ -1,7 +1,7 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
 use super::{q, ts, State, StateError};
-use crate::model::{ClientMetadata, Origin, Registration, Usage};
+use crate::model::{Band, ClientMetadata, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -220,7 +220,7 @@ impl State {
         client_id: &str,
     ) -> Result<Option<Stored>, StateError> {
         let row = sqlx::query(
-            "SELECT client_name, origin, usage, last_used_at, created_at, gone_at, metadata
+            "SELECT client_name, origin, usage, last_used_at, created_at, gone_at, metadata, band, score, reasons, family, software
              FROM registrations WHERE store = $1 AND client_id = $2",
         )
         .bind(store)
@@ -245,6 +245,23 @@ impl State {
             created_at: super::from_ts(row.try_get(4).map_err(get)?),
             gone_at: super::from_ts(row.try_get(5).map_err(get)?),
             metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+            band: row
+                .try_get::<Option<String>, _>(7)
+                .map_err(get)?
+                .as_deref()
+                .and_then(Band::parse),
+            score: row
+                .try_get::<Option<i32>, _>(8)
+                .map(|s| s.map(i64::from))
+                .or_else(|_| row.try_get::<Option<i64>, _>(8))
+                .map_err(get)?,
+            reasons: row
+                .try_get::<Option<String>, _>(9)
+                .map_err(get)?
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or_default(),
+            family: row.try_get(10).map_err(get)?,
+            software: row.try_get(11).map_err(get)?,
         }))
     }
 }
@@ -259,6 +276,20 @@ pub struct Stored {
     pub created_at: Option<DateTime<Utc>>,
     pub gone_at: Option<DateTime<Utc>>,
     pub metadata: ClientMetadata,
+    /// The verdict of the last judgement (none before the first).
+    pub band: Option<Band>,
+    pub score: Option<i64>,
+    pub reasons: Vec<StoredReason>,
+    pub family: Option<String>,
+    pub software: Option<String>,
+}
+
+/// A reason as stored with a verdict.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct StoredReason {
+    pub rule: String,
+    pub points: i64,
+    pub detail: String,
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Reading the state back: live counts for metrics, and the summary behind `report`.
 
-use super::{from_ts, q, ts, State, StateError};
+use super::{from_ts, q, ts, FamilyStats, FamilyView, State, StateError, StoredReason};
 use crate::model::{Band, Origin};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::TryStreamExt;
@@ -36,6 +36,35 @@ pub struct Summary {
     pub last_scan: Option<ScanRecord>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_full_scan_at: Option<DateTime<Utc>>,
+    pub by_band: BTreeMap<String, u64>,
+    /// The riskiest suspicious or malicious registrations, worst first.
+    pub risky: Vec<RiskyRegistration>,
+    pub families: FamilyStats,
+    pub biggest_families: Vec<FamilyView>,
+    /// Families per catalog software: (software, families, registrations).
+    pub families_by_software: Vec<(String, u64, u64)>,
+    /// Families whose client publishes a metadata document (filled by the report, which
+    /// knows the catalog).
+    pub cimd_replaceable: Vec<CimdOpportunity>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskyRegistration {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub band: String,
+    pub score: i64,
+    /// The reason with the most points.
+    pub top_reason: Option<StoredReason>,
+}
+
+/// Registrations a CIMD-capable client could retire: with CIMD it needs none of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CimdOpportunity {
+    pub software: String,
+    pub cimd_client_id: String,
+    pub families: u64,
+    pub registrations: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -324,6 +353,36 @@ impl State {
         .transpose()
         .map_err(q("decode last scan"))?;
         let cursor = self.store_cursor(store).await?;
+        let mut by_band = BTreeMap::new();
+        for r in sqlx::query(&format!("SELECT COALESCE(band, 'neutral'), COUNT(*) FROM registrations WHERE {LIVE} GROUP BY COALESCE(band, 'neutral')"))
+            .bind(store)
+            .fetch_all(pool)
+            .await
+            .map_err(q("count by band"))?
+        {
+            by_band.insert(r.try_get::<String, _>(0).map_err(q("decode band"))?, r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64);
+        }
+        let mut risky = Vec::new();
+        for r in sqlx::query(&format!(
+            "SELECT client_id, client_name, band, score, reasons FROM registrations WHERE {LIVE} AND band IN ('suspicious', 'malicious')
+             ORDER BY score DESC, client_id LIMIT 10"
+        ))
+        .bind(store)
+        .fetch_all(pool)
+        .await
+        .map_err(q("read risky registrations"))?
+        {
+            let get = |e| q("decode risky registration")(e);
+            let reasons: Vec<StoredReason> =
+                r.try_get::<Option<String>, _>(4).map_err(get)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+            risky.push(RiskyRegistration {
+                client_id: r.try_get(0).map_err(get)?,
+                client_name: r.try_get(1).map_err(get)?,
+                band: r.try_get(2).map_err(get)?,
+                score: r.try_get::<i32, _>(3).map(i64::from).or_else(|_| r.try_get::<i64, _>(3)).map_err(get)?,
+                top_reason: reasons.into_iter().max_by_key(|x| x.points),
+            });
+        }
 
         Ok(Summary {
             store: store.to_owned(),
@@ -340,6 +399,12 @@ impl State {
             last_scan,
             last_success_at: cursor.last_success_at,
             last_full_scan_at: cursor.last_full_scan_at,
+            by_band,
+            risky,
+            families: self.family_stats(store).await?,
+            biggest_families: self.biggest_families(store, 10).await?,
+            families_by_software: self.families_by_software(store).await?,
+            cimd_replaceable: Vec::new(),
         })
     }
 }

@@ -285,8 +285,8 @@ pub fn regwarden() -> Command {
 /// deleted client gone only after a full scan.
 pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std::path::Path) {
     use chrono::Utc;
-    use regwarden::model::{Origin, Usage};
-    use regwarden::scan::scan_store;
+    use regwarden::model::{Band, Origin, Usage};
+    use regwarden::scan::{no_progress, Scan};
     use regwarden::source::Source;
     use regwarden::state::{ScanKind, State};
     use serde_json::json;
@@ -335,18 +335,17 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
     let state = State::connect(&cfg.state_url).await.unwrap();
     let source = Source::open(store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
+    let scan = Scan {
+        state: &state,
+        store,
+        source: &source,
+        scorer: &cfg.scorer,
+        cancel: &cancel,
+        progress: &no_progress,
+    };
 
     // First scan: full (nothing seen before), in batches of 4.
-    let first = scan_store(
-        &state,
-        store,
-        &source,
-        ScanKind::Incremental,
-        &cancel,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let first = scan.run(ScanKind::Incremental).await.unwrap();
     assert_eq!(first.kind, ScanKind::Full);
     assert_eq!(
         (first.counts.seen, first.counts.new, first.counts.refused),
@@ -400,16 +399,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         .unwrap();
     assert!(r.status().is_success());
 
-    let inc = scan_store(
-        &state,
-        store,
-        &source,
-        ScanKind::Incremental,
-        &cancel,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let inc = scan.run(ScanKind::Incremental).await.unwrap();
     assert_eq!(inc.kind, ScanKind::Incremental);
     assert_eq!(
         (inc.counts.new, inc.counts.gone),
@@ -441,15 +431,59 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         "an incremental scan never marks a registration gone"
     );
 
-    let full = scan_store(&state, store, &source, ScanKind::Full, &cancel, &|_| {})
-        .await
-        .unwrap();
+    let full = scan.run(ScanKind::Full).await.unwrap();
     assert_eq!(
         (full.counts.seen, full.counts.new, full.counts.gone),
         (17, 0, 1),
         "{:?}",
         full.counts
     );
+    // Every real client is recognized for what it is, and none is taken for an impostor.
+    let judged = regwarden::verdicts::judge_store(&state, "hydra", &cfg.scorer, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(judged.judged, 17);
+    fn expected(client: &str) -> &str {
+        match client {
+            "claude-hosted" => "claude",
+            "inspector" => "mcp-inspector",
+            other => other,
+        }
+    }
+    for reg in regs.iter().take(14).chain(&more) {
+        let seen = state
+            .registration("hydra", reg["client_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            seen.software.as_deref(),
+            Some(expected(reg["client"].as_str().unwrap())),
+            "{reg} {:?}",
+            seen.reasons
+        );
+        assert!(
+            matches!(seen.band, Some(Band::Trusted | Band::Neutral)),
+            "{reg} judged {:?}: {:?}",
+            seen.band,
+            seen.reasons
+        );
+    }
+    let grafana = state
+        .registration("hydra", "grafana-internal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(grafana.band, Some(Band::Trusted | Band::Neutral)),
+        "{:?}",
+        grafana.reasons
+    );
+    assert_eq!(
+        judged.families.families, 11,
+        "one family per live client software, plus Grafana"
+    );
+
     assert!(state
         .registration("hydra", deleted)
         .await

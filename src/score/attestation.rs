@@ -1,0 +1,202 @@
+//! Software statements (RFC 7591 §2.3): a JWT signed by the software's publisher. Trusted only
+//! when its signature verifies against a key the operator configured for its issuer.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One publisher's keys, from `[[publishers]]` in the config.
+struct PublisherKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    alg: Option<Algorithm>,
+}
+
+/// Keys by issuer.
+#[derive(Default)]
+pub struct Publishers {
+    by_issuer: HashMap<String, Vec<PublisherKey>>,
+}
+
+impl std::fmt::Debug for Publishers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_issuer.keys()).finish()
+    }
+}
+
+/// The outcome of checking a software statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attestation {
+    /// Signed by the configured publisher of `issuer`; its claims.
+    Verified {
+        issuer: String,
+        claims: Map<String, Value>,
+    },
+    /// No key is configured for the issuer it names.
+    Unverifiable { issuer: String },
+    /// Not a JWT, or its signature or validity does not check out.
+    Invalid { reason: String },
+}
+
+impl Publishers {
+    /// Adds an issuer's JWKS (JSON text). Errors name what is wrong.
+    pub fn add(&mut self, issuer: &str, jwks: &str) -> Result<(), String> {
+        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("not a JWKS: {e}"))?;
+        if set.keys.is_empty() {
+            return Err("the JWKS holds no keys".into());
+        }
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let key = DecodingKey::from_jwk(jwk)
+                .map_err(|e| format!("unusable key {:?}: {e}", jwk.common.key_id))?;
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
+            keys.push(PublisherKey {
+                kid: jwk.common.key_id.clone(),
+                key,
+                alg,
+            });
+        }
+        self.by_issuer
+            .entry(issuer.to_owned())
+            .or_default()
+            .extend(keys);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_issuer.is_empty()
+    }
+
+    pub fn check(&self, statement: &str) -> Attestation {
+        let header = match decode_header(statement) {
+            Ok(h) => h,
+            Err(e) => {
+                return Attestation::Invalid {
+                    reason: format!("not a signed JWT ({e})"),
+                }
+            }
+        };
+        // Read the issuer without trusting anything yet: it only picks the keys to try.
+        let mut peek = Validation::new(header.alg);
+        peek.insecure_disable_signature_validation();
+        peek.required_spec_claims.clear();
+        peek.validate_exp = false;
+        peek.validate_aud = false;
+        let issuer =
+            match decode::<Map<String, Value>>(statement, &DecodingKey::from_secret(&[]), &peek) {
+                Ok(d) => match d.claims.get("iss").and_then(Value::as_str) {
+                    Some(iss) => iss.to_owned(),
+                    None => {
+                        return Attestation::Invalid {
+                            reason: "no iss claim".into(),
+                        }
+                    }
+                },
+                Err(e) => {
+                    return Attestation::Invalid {
+                        reason: format!("unreadable claims ({e})"),
+                    }
+                }
+            };
+        let Some(keys) = self.by_issuer.get(&issuer) else {
+            return Attestation::Unverifiable { issuer };
+        };
+        let mut last_error = String::from("no key of the publisher matches the statement's kid");
+        for k in keys
+            .iter()
+            .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
+        {
+            if k.alg.is_some_and(|a| a != header.alg)
+                || matches!(
+                    header.alg,
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+                )
+            {
+                last_error = format!("algorithm {:?} is not the publisher's", header.alg);
+                continue;
+            }
+            let mut v = Validation::new(header.alg);
+            v.set_issuer(&[issuer.as_str()]);
+            v.required_spec_claims.clear();
+            v.validate_aud = false;
+            match decode::<Map<String, Value>>(statement, &k.key, &v) {
+                Ok(d) => {
+                    return Attestation::Verified {
+                        issuer,
+                        claims: d.claims,
+                    }
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Attestation::Invalid {
+            reason: format!("signature does not verify for issuer {issuer} ({last_error})"),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+
+    /// An Ed25519 test key pair, made with `openssl genpkey -algorithm ed25519`: the private
+    /// key (PKCS#8 PEM) and its public half as a JWKS.
+    pub const TEST_PRIVATE_PEM: &str =
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIF0dkEDqVM8VqP+CVwlR/JqSLGTjCjx6RUQc8d8GnnO6\n-----END PRIVATE KEY-----\n";
+
+    pub fn test_jwks() -> String {
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","alg":"EdDSA","x":"vFlwWNOtiTm_DbxNfniJPBSzInmkUUYWv3MpczlWElE"}]}"#.to_owned()
+    }
+
+    pub fn sign(claims: &Value) -> String {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some("k1".into());
+        encode(
+            &h,
+            claims,
+            &EncodingKey::from_ed_pem(TEST_PRIVATE_PEM.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn verifies_against_the_configured_publisher_only() {
+        let mut p = Publishers::default();
+        p.add("https://publisher.example", &test_jwks()).unwrap();
+        let good = sign(
+            &serde_json::json!({"iss": "https://publisher.example", "software_id": "acme", "client_name": "Acme"}),
+        );
+        match p.check(&good) {
+            Attestation::Verified { claims, .. } => assert_eq!(claims["client_name"], "Acme"),
+            other => panic!("{other:?}"),
+        }
+        let other_issuer = sign(&serde_json::json!({"iss": "https://else.example"}));
+        assert_eq!(
+            p.check(&other_issuer),
+            Attestation::Unverifiable {
+                issuer: "https://else.example".into()
+            }
+        );
+        let mut tampered = good.clone();
+        tampered.insert_str(good.find('.').unwrap() + 1, "eyJ4IjoxfQ");
+        assert!(matches!(p.check(&tampered), Attestation::Invalid { .. }));
+        assert!(matches!(p.check("not.a.jwt"), Attestation::Invalid { .. }));
+        let expired = sign(&serde_json::json!({"iss": "https://publisher.example", "exp": 1000}));
+        assert!(matches!(p.check(&expired), Attestation::Invalid { .. }));
+    }
+
+    #[test]
+    fn bad_jwks_is_refused_with_a_reason() {
+        let mut p = Publishers::default();
+        assert!(p.add("i", "{}").unwrap_err().contains("not a JWKS"));
+        assert!(p
+            .add("i", r#"{"keys":[]}"#)
+            .unwrap_err()
+            .contains("no keys"));
+    }
+}

@@ -1,0 +1,274 @@
+//! Verdicts and families in the state database: pages of live registrations to judge, and
+//! writing back what changed.
+
+use super::{from_ts, q, State, StateError};
+use crate::model::{Origin, Registration, Usage};
+use sqlx::Row;
+
+/// A live registration with the verdict stored for it.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub registration: Registration,
+    pub band: Option<String>,
+    pub score: Option<i64>,
+    pub reasons: Option<String>,
+    pub family: Option<String>,
+    pub software: Option<String>,
+}
+
+/// A verdict to store.
+#[derive(Debug, Clone)]
+pub struct VerdictRow {
+    pub client_id: String,
+    pub band: &'static str,
+    pub score: i64,
+    pub reasons: String,
+    pub family: String,
+    pub software: Option<String>,
+}
+
+/// A family to store.
+#[derive(Debug, Clone)]
+pub struct FamilyRow {
+    pub id: String,
+    pub software: Option<String>,
+    pub size: i64,
+    pub used: i64,
+    pub first_created_at: Option<i64>,
+    pub last_created_at: Option<i64>,
+}
+
+/// Family figures of one store, for metrics and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FamilyStats {
+    pub families: u64,
+    pub duplicates: u64,
+    pub largest: u64,
+}
+
+impl State {
+    /// Up to `limit` live registrations after `after` (by client_id), with stored verdicts.
+    pub async fn live_page(
+        &self,
+        store: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Judged>, StateError> {
+        let rows = sqlx::query(
+            "SELECT client_id, metadata, created_at, updated_at, usage, last_used_at, origin, band, score, reasons, family, software
+             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
+        )
+        .bind(store)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read registrations to judge"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let get = |e| q("decode registration")(e);
+            let metadata: String = r.try_get(1).map_err(get)?;
+            let usage: String = r.try_get(4).map_err(get)?;
+            let last_used = from_ts(r.try_get(5).map_err(get)?);
+            out.push(Judged {
+                registration: Registration {
+                    client_id: r.try_get(0).map_err(get)?,
+                    metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+                    created_at: from_ts(r.try_get(2).map_err(get)?),
+                    updated_at: from_ts(r.try_get(3).map_err(get)?),
+                    usage: match (usage.as_str(), last_used) {
+                        ("used", Some(t)) => Usage::LastUsed(t),
+                        ("never", _) => Usage::Never,
+                        _ => Usage::Unknown,
+                    },
+                    origin: Origin::parse(&r.try_get::<String, _>(6).map_err(get)?),
+                },
+                band: r.try_get(7).map_err(get)?,
+                score: r
+                    .try_get::<Option<i32>, _>(8)
+                    .map(|s| s.map(i64::from))
+                    .or_else(|_| r.try_get::<Option<i64>, _>(8))
+                    .map_err(get)?,
+                reasons: r.try_get(9).map_err(get)?,
+                family: r.try_get(10).map_err(get)?,
+                software: r.try_get(11).map_err(get)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores verdicts in one transaction.
+    pub async fn store_verdicts(&self, store: &str, rows: &[VerdictRow]) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await.map_err(q("begin verdicts"))?;
+        for v in rows {
+            sqlx::query("UPDATE registrations SET band = $3, score = $4, reasons = $5, family = $6, software = $7 WHERE store = $1 AND client_id = $2")
+                .bind(store)
+                .bind(v.client_id.as_str())
+                .bind(v.band)
+                .bind(v.score as i32)
+                .bind(v.reasons.as_str())
+                .bind(v.family.as_str())
+                .bind(v.software.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("store verdict"))?;
+        }
+        tx.commit().await.map_err(q("commit verdicts"))
+    }
+
+    /// Replaces a store's families.
+    pub async fn replace_families(
+        &self,
+        store: &str,
+        rows: &[FamilyRow],
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool().begin().await.map_err(q("begin families"))?;
+        sqlx::query("DELETE FROM families WHERE store = $1")
+            .bind(store)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("clear families"))?;
+        for f in rows {
+            sqlx::query(
+                "INSERT INTO families (store, id, software, size, used, first_created_at, last_created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(store)
+            .bind(f.id.as_str())
+            .bind(f.software.as_deref())
+            .bind(f.size)
+            .bind(f.used)
+            .bind(f.first_created_at)
+            .bind(f.last_created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("store family"))?;
+        }
+        tx.commit().await.map_err(q("commit families"))
+    }
+
+    pub async fn family_stats(&self, store: &str) -> Result<FamilyStats, StateError> {
+        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(size), 0) FROM families WHERE store = $1")
+            .bind(store)
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("family figures"))?;
+        let n = |i: usize| -> Result<u64, StateError> {
+            Ok(row
+                .try_get::<i64, _>(i)
+                .map_err(q("decode family figures"))?
+                .max(0) as u64)
+        };
+        let (families, members, largest) = (n(0)?, n(1)?, n(2)?);
+        Ok(FamilyStats {
+            families,
+            duplicates: members.saturating_sub(families),
+            largest,
+        })
+    }
+}
+
+/// A family as `explain` and `report` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FamilyView {
+    pub id: String,
+    pub software: Option<String>,
+    /// A member's client_name, for people.
+    pub name: Option<String>,
+    pub size: i64,
+    pub used: i64,
+    pub first_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+const FAMILY_VIEW: &str = "SELECT f.id, f.software, f.size, f.used, f.first_created_at, f.last_created_at,
+        (SELECT r.client_name FROM registrations r WHERE r.store = f.store AND r.family = f.id AND r.gone_at IS NULL
+         ORDER BY r.client_id LIMIT 1)
+    FROM families f";
+
+fn family_view(r: &sqlx::any::AnyRow) -> Result<FamilyView, sqlx::Error> {
+    Ok(FamilyView {
+        id: r.try_get(0)?,
+        software: r.try_get(1)?,
+        size: r.try_get(2)?,
+        used: r.try_get(3)?,
+        first_created_at: from_ts(r.try_get(4)?),
+        last_created_at: from_ts(r.try_get(5)?),
+        name: r.try_get(6)?,
+    })
+}
+
+impl State {
+    pub async fn family(&self, store: &str, id: &str) -> Result<Option<FamilyView>, StateError> {
+        let row = sqlx::query(&format!("{FAMILY_VIEW} WHERE f.store = $1 AND f.id = $2"))
+            .bind(store)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("read family"))?;
+        row.as_ref()
+            .map(family_view)
+            .transpose()
+            .map_err(q("decode family"))
+    }
+
+    /// The biggest families of a store.
+    pub async fn biggest_families(
+        &self,
+        store: &str,
+        limit: u32,
+    ) -> Result<Vec<FamilyView>, StateError> {
+        let rows = sqlx::query(&format!(
+            "{FAMILY_VIEW} WHERE f.store = $1 ORDER BY f.size DESC, f.id LIMIT $2"
+        ))
+        .bind(store)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read families"))?;
+        rows.iter()
+            .map(family_view)
+            .collect::<Result<_, _>>()
+            .map_err(q("decode family"))
+    }
+
+    /// Families and registrations per catalog software.
+    pub async fn families_by_software(
+        &self,
+        store: &str,
+    ) -> Result<Vec<(String, u64, u64)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT software, COUNT(*), SUM(size) FROM families WHERE store = $1 AND software IS NOT NULL GROUP BY software ORDER BY software",
+        )
+        .bind(store)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("count families by software"))?;
+        rows.iter()
+            .map(|r| -> Result<(String, u64, u64), sqlx::Error> {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get::<i64, _>(1)? as u64,
+                    r.try_get::<i64, _>(2)? as u64,
+                ))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(q("decode families by software"))
+    }
+
+    /// Stores holding a client_id (live or gone).
+    pub async fn stores_with(&self, client_id: &str) -> Result<Vec<String>, StateError> {
+        let rows =
+            sqlx::query("SELECT store FROM registrations WHERE client_id = $1 ORDER BY store")
+                .bind(client_id)
+                .fetch_all(self.pool())
+                .await
+                .map_err(q("find registration"))?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(q("decode store"))
+    }
+}
