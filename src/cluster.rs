@@ -7,10 +7,11 @@
 //! order.
 
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
-use crate::score::text::fold_name;
+use crate::score::facts::Facts;
 use crate::score::uri::{host_kind, site, HostKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use url::Url;
@@ -42,7 +43,11 @@ impl Serialize for ClusterId {
 
 /// The template of one redirect URI: what every install of a client registers.
 pub fn redirect_template(raw: &str) -> String {
-    let Ok(url) = Url::parse(raw) else {
+    template(raw, &Url::parse(raw))
+}
+
+fn template(raw: &str, parsed: &Result<Url, url::ParseError>) -> String {
+    let Ok(url) = parsed else {
         return raw.to_owned();
     };
     let mut out = String::with_capacity(raw.len());
@@ -72,17 +77,22 @@ pub fn redirect_template(raw: &str) -> String {
 
 /// The family fingerprint of a registration's metadata.
 pub fn fingerprint(m: &ClientMetadata) -> ClusterId {
+    fingerprint_of(&Facts::new(Cow::Borrowed(m)))
+}
+
+/// The fingerprint from facts already worked out.
+pub fn fingerprint_of(facts: &Facts) -> ClusterId {
+    let m = &facts.meta;
     let mut h = Sha256::new();
     let mut field = |s: &str| {
         h.update(s.as_bytes());
         h.update([0x1f]);
     };
-    field(&m.client_name.as_deref().map(fold_name).unwrap_or_default());
+    field(facts.name.as_deref().unwrap_or_default());
     field(m.software_id.as_deref().unwrap_or(""));
-    let redirects: BTreeSet<String> = m
-        .redirect_uris
-        .iter()
-        .map(|r| redirect_template(r))
+    let redirects: BTreeSet<String> = facts
+        .redirects()
+        .map(|(raw, parsed)| template(raw, parsed))
         .collect();
     for r in &redirects {
         field(r);
@@ -149,19 +159,30 @@ impl Family {
 }
 
 /// The sites (registrable domains) a registration's URIs point to, loopback excluded.
-pub fn sites(m: &ClientMetadata) -> BTreeSet<String> {
-    let uris = m
-        .redirect_uris
+pub fn sites(facts: &Facts) -> BTreeSet<String> {
+    let m = &facts.meta;
+    let others = m
+        .client_uri
         .iter()
-        .chain(m.client_uri.iter())
-        .chain(m.logo_uri.iter());
-    uris.filter_map(|u| Url::parse(u).ok())
-        .filter(|u| {
-            u.host()
-                .is_some_and(|h| host_kind(&h) != HostKind::Loopback)
-        })
+        .chain(m.logo_uri.iter())
+        .filter_map(|u| Url::parse(u).ok());
+    let web = |u: &Url| {
+        u.host()
+            .is_some_and(|h| host_kind(&h) != HostKind::Loopback)
+    };
+    let mut out: BTreeSet<String> = facts
+        .urls
+        .iter()
+        .filter_map(|u| u.as_ref().ok())
+        .filter(|u| web(u))
         .filter_map(|u| u.host_str().map(site))
-        .collect()
+        .collect();
+    out.extend(
+        others
+            .filter(|u| web(u))
+            .filter_map(|u| u.host_str().map(site)),
+    );
+    out
 }
 
 /// Families of one store, built in a first pass and frozen before verdicts are given.
@@ -174,14 +195,15 @@ pub struct FamilyIndex {
 
 impl FamilyIndex {
     /// Adds a registration (first pass). `software` is its catalog match, if any.
-    pub fn observe(&mut self, reg: &Registration, id: ClusterId, software: Option<&str>) {
+    pub fn observe(
+        &mut self,
+        reg: &Registration,
+        facts: &Facts,
+        id: ClusterId,
+        software: Option<&str>,
+    ) {
         let f = self.families.entry(id).or_insert_with(|| Family {
-            name: reg
-                .metadata
-                .client_name
-                .as_deref()
-                .map(fold_name)
-                .unwrap_or_default(),
+            name: facts.name.clone().unwrap_or_default(),
             software: software.map(str::to_owned),
             ..Family::default()
         });
@@ -196,7 +218,7 @@ impl FamilyIndex {
             }
         }
         if f.sites.len() < MAX_SITES {
-            for s in sites(&reg.metadata) {
+            for s in sites(facts) {
                 if f.sites.len() < MAX_SITES {
                     f.sites.insert(s);
                 }

@@ -7,6 +7,7 @@
 
 pub mod attestation;
 pub mod catalog;
+pub mod facts;
 mod rules;
 pub mod text;
 pub mod uri;
@@ -14,7 +15,7 @@ pub mod uri;
 pub use attestation::{Attestation, Publishers};
 pub use catalog::{Catalog, KnownClient};
 
-use crate::cluster::{fingerprint, ClusterId, FamilyIndex};
+use crate::cluster::{fingerprint_of, ClusterId, FamilyIndex};
 use crate::model::{Band, Registration};
 use serde::Serialize;
 
@@ -183,19 +184,21 @@ impl Scorer {
         self.points[rule.index()]
     }
 
-    /// First pass: the family id and software of a registration, for [`FamilyIndex::observe`].
+    /// The family id and software of a registration (no family context needed).
     pub fn classify(&self, reg: &Registration) -> (ClusterId, Option<String>) {
-        let meta = rules::effective_metadata(self, reg);
+        let facts = rules::facts(self, reg);
         (
-            fingerprint(&meta),
-            rules::identify(self, reg, &meta).software,
+            fingerprint_of(&facts),
+            rules::identify(self, reg, &facts).software,
         )
     }
 
     /// Adds a registration to the families (first pass).
     pub fn observe(&self, families: &mut FamilyIndex, reg: &Registration) {
-        let (id, software) = self.classify(reg);
-        families.observe(reg, id, software.as_deref());
+        let facts = rules::facts(self, reg);
+        let id = fingerprint_of(&facts);
+        let software = rules::identify(self, reg, &facts).software;
+        families.observe(reg, &facts, id, software.as_deref());
     }
 
     /// Second pass: the verdict, given the store's frozen families.

@@ -2,14 +2,16 @@
 
 use super::attestation::Attestation;
 use super::catalog::canonical_redirect;
-use super::text::{fold_name, name_findings, skeleton};
+use super::facts::Facts;
+use super::text::{name_findings, skeleton};
 use super::uri::{dangerous_scheme, host_kind, loopback_lookalike, site, HostKind};
 use super::{Reason, Rule, Scorer, Verdict};
-use crate::cluster::{fingerprint, sites, FamilyIndex};
+use crate::cluster::{fingerprint_of, sites, FamilyIndex};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use url::Url;
 
@@ -37,11 +39,17 @@ impl Reasons<'_> {
     }
 }
 
-/// Metadata as scored: a verified software statement's claims win over the plain metadata.
-pub(super) fn effective_metadata(scorer: &Scorer, reg: &Registration) -> ClientMetadata {
-    match attestation(scorer, reg) {
-        Some(Attestation::Verified { claims, .. }) => with_claims(&reg.metadata, &claims),
-        _ => reg.metadata.clone(),
+/// Facts as scored: a verified software statement's claims win over the plain metadata.
+pub(super) fn facts<'a>(scorer: &Scorer, reg: &'a Registration) -> Facts<'a> {
+    facts_with(reg, attestation(scorer, reg).as_ref())
+}
+
+fn facts_with<'a>(reg: &'a Registration, attest: Option<&Attestation>) -> Facts<'a> {
+    match attest {
+        Some(Attestation::Verified { claims, .. }) => {
+            Facts::new(Cow::Owned(with_claims(&reg.metadata, claims)))
+        }
+        _ => Facts::new(Cow::Borrowed(&reg.metadata)),
     }
 }
 
@@ -83,14 +91,18 @@ pub(super) struct Identity {
     pub(super) software: Option<String>,
 }
 
-pub(super) fn identify(scorer: &Scorer, reg: &Registration, m: &ClientMetadata) -> Identity {
+pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Identity {
+    let m = &facts.meta;
     let c = &scorer.catalog;
     // A client_id that is a known client's metadata document identifies it outright.
-    if let Some(idx) = c
-        .clients()
-        .iter()
-        .position(|k| k.cimd_client_id.as_deref() == Some(reg.client_id.as_str()))
-    {
+    let cimd_idx = if reg.client_id.starts_with("https://") {
+        c.clients()
+            .iter()
+            .position(|k| k.cimd_client_id.as_deref() == Some(reg.client_id.as_str()))
+    } else {
+        None
+    };
+    if let Some(idx) = cimd_idx {
         return Identity {
             claimed: Some(idx),
             by_software_id: false,
@@ -98,10 +110,7 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, m: &ClientMetadata) 
             software: Some(c.get(idx).id.clone()),
         };
     }
-    let by_name = m
-        .client_name
-        .as_deref()
-        .and_then(|n| c.claimed_by_name(&fold_name(n)));
+    let by_name = facts.name.as_deref().and_then(|n| c.claimed_by_name(n));
     let by_sid = m
         .software_id
         .as_deref()
@@ -119,16 +128,19 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, m: &ClientMetadata) 
         known.auth_methods.is_empty() || known.auth_methods.contains(&m.token_endpoint_auth_method);
     let fits = auth_ok
         && !m.redirect_uris.is_empty()
-        && m.redirect_uris.iter().all(|r| {
-            Url::parse(r)
-                .is_ok_and(|u| u.fragment().is_none() && c.fits(idx, &canonical_redirect(&u)))
-        });
+        && facts.urls.iter().all(|u| fits_known(scorer, idx, u));
     Identity {
         claimed: Some(idx),
         by_software_id: by_name.is_none(),
         fits,
         software: fits.then(|| known.id.clone()),
     }
+}
+
+/// Whether a parsed redirect fits the known client's signatures.
+fn fits_known(scorer: &Scorer, idx: usize, url: &Result<Url, url::ParseError>) -> bool {
+    url.as_ref()
+        .is_ok_and(|u| u.fragment().is_none() && scorer.catalog.fits(idx, &canonical_redirect(u)))
 }
 
 pub(super) fn judge(
@@ -142,13 +154,12 @@ pub(super) fn judge(
         list: Vec::new(),
     };
     let attest = attestation(scorer, reg);
-    let m = match &attest {
-        Some(Attestation::Verified { issuer, claims }) => {
+    match &attest {
+        Some(Attestation::Verified { issuer, .. }) => {
             r.add(
                 Rule::AttestationVerified,
                 format!("software statement signed by {}", esc(issuer)),
             );
-            with_claims(&reg.metadata, claims)
         }
         Some(Attestation::Unverifiable { issuer }) => {
             r.add(
@@ -158,27 +169,26 @@ pub(super) fn judge(
                     esc(issuer)
                 ),
             );
-            reg.metadata.clone()
         }
         Some(Attestation::Invalid { reason }) => {
             r.add(
                 Rule::AttestationInvalid,
                 format!("software statement rejected: {}", esc(reason)),
             );
-            reg.metadata.clone()
         }
-        None => reg.metadata.clone(),
-    };
-    let identity = identify(scorer, reg, &m);
+        None => {}
+    }
+    let facts = facts_with(reg, attest.as_ref());
+    let identity = identify(scorer, reg, &facts);
     cimd(&mut r, reg, &identity, scorer);
-    impersonation(&mut r, scorer, &m, &identity);
-    let redirect_sites = redirects(&mut r, scorer, &m);
-    metadata_sites(&mut r, &m, &redirect_sites, identity.fits);
-    name(&mut r, &m);
-    grants(&mut r, &m);
-    let cluster = fingerprint(&m);
+    impersonation(&mut r, scorer, &facts, &identity);
+    let redirect_sites = redirects(&mut r, scorer, &facts);
+    metadata_sites(&mut r, &facts.meta, &redirect_sites, identity.fits);
+    name(&mut r, &facts.meta);
+    grants(&mut r, &facts.meta);
+    let cluster = fingerprint_of(&facts);
     usage(&mut r, reg, now);
-    family(&mut r, reg, &m, families, cluster, &identity);
+    family(&mut r, reg, &facts, families, cluster, &identity);
 
     // Tidy metadata is evidence only when nothing else is wrong: an impostor's https
     // redirect on its own domain is consistent too.
@@ -246,8 +256,9 @@ fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Score
     }
 }
 
-fn impersonation(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata, identity: &Identity) {
+fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Identity) {
     let c = &scorer.catalog;
+    let m = &facts.meta;
     let name = m.client_name.as_deref();
     match identity.claimed {
         Some(idx) if identity.fits => {
@@ -260,17 +271,12 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata, identity:
         }
         Some(idx) => {
             let known = c.get(idx);
-            let offending: Vec<&String> = m
-                .redirect_uris
-                .iter()
-                .filter(|u| {
-                    !Url::parse(u).is_ok_and(|p| {
-                        p.fragment().is_none() && c.fits(idx, &canonical_redirect(&p))
-                    })
-                })
+            let offending: Vec<(&str, &Result<Url, url::ParseError>)> = facts
+                .redirects()
+                .filter(|(_, u)| !fits_known(scorer, idx, u))
                 .collect();
-            let all_loopback = offending.iter().all(|u| {
-                Url::parse(u).is_ok_and(|p| {
+            let all_loopback = offending.iter().all(|(_, u)| {
+                u.as_ref().is_ok_and(|p| {
                     matches!(p.scheme(), "http" | "https")
                         && p.host()
                             .is_some_and(|h| host_kind(&h) == HostKind::Loopback)
@@ -286,7 +292,7 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata, identity:
                 )
             };
             let where_ = match offending.first() {
-                Some(u) => format!("redirects to {}", esc_max(u, 120)),
+                Some((u, _)) => format!("redirects to {}", esc_max(u, 120)),
                 None if m.redirect_uris.is_empty() => "has no redirect URI".into(),
                 None => format!(
                     "uses token_endpoint_auth_method {:?}",
@@ -323,7 +329,8 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata, identity:
 }
 
 /// Redirect hygiene. Returns the sites of the non-loopback web redirects.
-fn redirects(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata) -> BTreeSet<String> {
+fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTreeSet<String> {
+    let m = &facts.meta;
     let mut fired: Vec<Rule> = Vec::new();
     let mut fire = |r: &mut Reasons, rule: Rule, detail: String| {
         if !fired.contains(&rule) {
@@ -334,7 +341,7 @@ fn redirects(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata) -> BTreeSet<S
     let mut web_sites = BTreeSet::new();
     let mut all_https_one_site = !m.redirect_uris.is_empty();
     let mut reverse_dns = !m.redirect_uris.is_empty();
-    for raw in &m.redirect_uris {
+    for (raw, parsed) in facts.redirects() {
         let shown = esc_max(raw, 120);
         if raw.contains('*') {
             fire(
@@ -343,7 +350,7 @@ fn redirects(r: &mut Reasons, scorer: &Scorer, m: &ClientMetadata) -> BTreeSet<S
                 format!("{shown} contains a wildcard"),
             );
         }
-        let url = match Url::parse(raw) {
+        let url = match parsed {
             Ok(u) => u,
             Err(e) => {
                 fire(
@@ -632,7 +639,7 @@ fn usage(r: &mut Reasons, reg: &Registration, now: DateTime<Utc>) {
 fn family(
     r: &mut Reasons,
     reg: &Registration,
-    m: &ClientMetadata,
+    facts: &Facts,
     families: &FamilyIndex,
     id: crate::cluster::ClusterId,
     identity: &Identity,
@@ -653,7 +660,7 @@ fn family(
     if identity.claimed.is_some() || own.name.is_empty() {
         return;
     }
-    let mine = sites(m);
+    let mine = sites(facts);
     if mine.is_empty() {
         return;
     }

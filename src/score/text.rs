@@ -25,7 +25,13 @@ pub fn skeleton(name: &str) -> String {
 fn clean(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut space = false;
-    for c in name.nfkc().filter(|c| !is_hidden(*c)) {
+    // NFKC leaves ASCII as it is; most names are ASCII, and normalization is the costly part.
+    let chars: Box<dyn Iterator<Item = char>> = if name.is_ascii() {
+        Box::new(name.chars())
+    } else {
+        Box::new(name.nfkc())
+    };
+    for c in chars.filter(|c| !is_hidden(*c)) {
         if c.is_whitespace() {
             space = !out.is_empty();
         } else {
