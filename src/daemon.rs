@@ -55,7 +55,14 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let now = Utc::now();
     for store in &config.stores {
-        metrics.init_store(&store.name);
+        let software: Vec<String> = config
+            .scorer
+            .catalog
+            .clients()
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        metrics.init_store(&store.name, &software, store.capacity);
         readiness.expect_store(&store.name, config.scan.interval_after(now), None);
     }
     tracing::info!(listen = %listener.local_addr()?, stores = config.stores.len(), "regwarden running");
@@ -231,7 +238,15 @@ impl StoreLoop {
             .state
             .live_counts(name, now, self.config.inactive_after)
             .await?;
-        self.metrics.set_live(name, &live);
+        m.set_live(name, &live);
+        m.registration_rate_ratio
+            .with_label_values(&[name])
+            .set(self.state.registration_rate_ratio(name, now).await?);
+        if self.store.capacity.is_some() {
+            m.store_capacity_used
+                .with_label_values(&[name])
+                .set(live.by_band_origin.values().sum::<u64>() as i64);
+        }
         self.readiness.scanned(name, now);
         if report.counts.refused > 0 {
             tracing::warn!(store = %esc(name), refused = report.counts.refused, "some records could not be read; see the warnings above");

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub clusters: IntGaugeVec,
     pub duplicate_registrations: IntGaugeVec,
     pub largest_cluster_size: IntGaugeVec,
+    pub store_capacity: IntGaugeVec,
+    pub store_capacity_used: IntGaugeVec,
+    pub registration_rate_ratio: GaugeVec,
     pub unused_registrations: IntGaugeVec,
     pub inactive_registrations: IntGaugeVec,
     pub scan_duration_seconds: HistogramVec,
@@ -74,6 +77,24 @@ impl Metrics {
                 &["store"],
             )
             .expect("valid metric"),
+            store_capacity: IntGaugeVec::new(
+                opts("store_capacity", "Most registrations the authorization server accepts (its cap, e.g. Keycloak's Max Clients)."),
+                &["store"],
+            )
+            .expect("valid metric"),
+            store_capacity_used: IntGaugeVec::new(
+                opts("store_capacity_used", "Registrations counting against the store's cap."),
+                &["store"],
+            )
+            .expect("valid metric"),
+            registration_rate_ratio: GaugeVec::new(
+                opts(
+                    "registration_rate_ratio",
+                    "Registrations created in the last hour over the trailing 7-day hourly average (at least 1 per hour).",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
             unused_registrations: IntGaugeVec::new(
                 opts("unused_registrations", "Live registrations never used."),
                 &["store"],
@@ -126,6 +147,9 @@ impl Metrics {
             Box::new(m.clusters.clone()),
             Box::new(m.duplicate_registrations.clone()),
             Box::new(m.largest_cluster_size.clone()),
+            Box::new(m.store_capacity.clone()),
+            Box::new(m.store_capacity_used.clone()),
+            Box::new(m.registration_rate_ratio.clone()),
             Box::new(m.unused_registrations.clone()),
             Box::new(m.inactive_registrations.clone()),
             Box::new(m.scan_duration_seconds.clone()),
@@ -142,8 +166,19 @@ impl Metrics {
     }
 
     /// Makes a store's series exist from start-up, so alerts see zero rather than nothing.
-    pub fn init_store(&self, store: &str) {
+    /// `software` is every label value `registrations_created_total` can take (the catalog's
+    /// ids and `other`): zero series let `rate()` and `increase()` see the first event.
+    pub fn init_store(&self, store: &str, software: &[String], capacity: Option<u64>) {
         self.scan_errors_total.with_label_values(&[store]);
+        for s in software.iter().map(String::as_str).chain([SOFTWARE_OTHER]) {
+            self.registrations_created_total
+                .with_label_values(&[store, s]);
+        }
+        if let Some(c) = capacity {
+            self.store_capacity
+                .with_label_values(&[store])
+                .set(c as i64);
+        }
     }
 
     /// Sets a store's gauges from the state database. Every band × origin pair is written,
@@ -204,7 +239,7 @@ mod tests {
     #[test]
     fn exposes_contract_names() {
         let m = Metrics::new();
-        m.init_store("s");
+        m.init_store("s", &["claude-code".to_owned()], Some(200));
         m.set_live("s", &LiveCounts::default());
         m.scan_duration_seconds
             .with_label_values(&["s", "full"])
@@ -219,6 +254,8 @@ mod tests {
         for name in [
             "regwarden_registrations{band=\"malicious\",origin=\"dcr\",store=\"s\"} 0",
             "regwarden_registrations_created_total{software=\"other\",store=\"s\"} 1",
+            "regwarden_registrations_created_total{software=\"claude-code\",store=\"s\"} 0",
+            "regwarden_store_capacity{store=\"s\"} 200",
             "regwarden_unused_registrations{store=\"s\"} 0",
             "regwarden_inactive_registrations{store=\"s\"} 0",
             "regwarden_scan_duration_seconds_bucket{kind=\"full\",store=\"s\",le=\"0.5\"} 1",

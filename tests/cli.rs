@@ -200,3 +200,146 @@ async fn the_state_database_can_be_postgresql() {
         .await
         .unwrap();
 }
+
+mod corpus;
+
+/// `regwarden score` as DESIGN.md's contract says: one JSON object per input line, in order,
+/// an error object for a malformed line, stable cluster ids whatever the input order.
+#[test]
+fn score_follows_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<serde_json::Value> = corpus::legitimate()
+        .into_iter()
+        .chain(corpus::attacks())
+        .map(|c| c.doc)
+        .collect();
+    let mut lines: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+    lines.insert(3, "{broken".into());
+    lines.insert(7, "[\"not an object\"]".into());
+    lines.insert(9, r#"{"client_name": "no id"}"#.into());
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let run_score = |file: &Path| {
+        let out = regwarden()
+            .args(["score", "--now", "2026-11-20T00:00:00Z", "--input"])
+            .arg(file)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run_score(&input);
+    let results: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), lines.len(), "one output line per input line");
+    for (i, r) in results.iter().enumerate() {
+        if [3, 7, 9].contains(&i) {
+            assert_eq!(r["line"], i + 1, "{r}");
+            assert!(r["error"].is_string(), "{r}");
+            continue;
+        }
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "band",
+                "client_id",
+                "cluster",
+                "reasons",
+                "score",
+                "software"
+            ],
+            "{r}"
+        );
+        for reason in r["reasons"].as_array().unwrap() {
+            assert!(
+                reason["rule"].is_string()
+                    && reason["points"].is_i64()
+                    && reason["detail"].is_string(),
+                "{reason}"
+            );
+        }
+    }
+    assert_eq!(out, run_score(&input), "repeatable with --now");
+
+    // Reversed input: same verdict and cluster for every client_id.
+    let reversed = dir.path().join("reversed.jsonl");
+    std::fs::write(
+        &reversed,
+        lines.iter().rev().cloned().collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let by_id = |text: &str| -> std::collections::BTreeMap<String, (String, String)> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v.get("client_id").is_some())
+            .map(|v| {
+                (
+                    v["client_id"].as_str().unwrap().to_owned(),
+                    (v["cluster"].to_string(), v["band"].to_string()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(by_id(&out), by_id(&run_score(&reversed)));
+
+    let (code, _, err) = run(
+        &["score", "--input", "/nonexistent.jsonl"],
+        Path::new("/nonexistent/regwarden.toml"),
+    );
+    assert_eq!(
+        code, 2,
+        "an explicit config that is missing is a usage error: {err}"
+    );
+    let out = regwarden()
+        .args(["score", "--now", "yesterday", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn explain_shows_every_reason_family_and_catalog_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let out = regwarden()
+        .args(["demo", "--registrations", "300", "--dir"])
+        .arg(&demo_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cfg = demo_dir.join("regwarden.toml");
+    let (_, csv, _) = run(&["report", "--format", "csv"], &cfg);
+    let pick = |band: &str| {
+        csv.lines()
+            .find(|l| l.ends_with(band))
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let (code, text, err) = run(&["explain", &pick(",malicious")], &cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("Verdict: malicious"), "{text}");
+    assert!(
+        text.contains("Catalog:") && text.contains("Family "),
+        "{text}"
+    );
+    let (_, text, _) = run(&["explain", &pick(",trusted")], &cfg);
+    assert!(
+        text.contains("Verdict: trusted") && text.contains("catalog.signature"),
+        "{text}"
+    );
+    let (code, _, err) = run(&["explain", "no-such-client"], &cfg);
+    assert_eq!(code, 1);
+    assert!(err.contains("no registration with client_id"), "{err}");
+}

@@ -122,6 +122,8 @@ pub struct StoreConfig {
     pub name: String,
     pub kind: StoreKind,
     pub batch_size: u32,
+    /// The most registrations the authorization server accepts (e.g. Keycloak's Max Clients).
+    pub capacity: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

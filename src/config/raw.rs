@@ -94,6 +94,7 @@ pub struct RawStore {
     pub admin_url: Option<String>,
     pub path: Option<String>,
     pub batch_size: Option<i64>,
+    pub capacity: Option<i64>,
 }
 
 fn parse_duration(
@@ -245,6 +246,17 @@ impl RawConfig {
                     1000
                 }
             };
+            let capacity = match s.capacity {
+                None => None,
+                Some(n @ 1..=1_000_000_000) => Some(n as u64),
+                Some(n) => {
+                    problems.push(problem(
+                        key("capacity"),
+                        format!("{n} is outside 1..=1000000000"),
+                    ));
+                    None
+                }
+            };
             let kind = match s.kind.as_deref() {
                 Some("hydra") => {
                     if s.path.is_some() {
@@ -332,6 +344,7 @@ impl RawConfig {
                 name,
                 kind,
                 batch_size,
+                capacity,
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);

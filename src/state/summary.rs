@@ -167,6 +167,38 @@ impl State {
         Ok(counts)
     }
 
+    /// Registrations created in the last hour over the hourly average of the 7 days before,
+    /// from the registrations' own creation times (so it is right on the first scan and after
+    /// a restart). A baseline under one an hour counts as one, so a quiet store's first
+    /// registration is no spike.
+    pub async fn registration_rate_ratio(
+        &self,
+        store: &str,
+        now: DateTime<Utc>,
+    ) -> Result<f64, StateError> {
+        let hour_ago = ts(now - Duration::hours(1));
+        let week_before = ts(now - Duration::hours(1) - Duration::days(7));
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0)
+             FROM registrations WHERE store = $1 AND created_at >= $3 AND created_at <= $4",
+        )
+        .bind(store)
+        .bind(hour_ago)
+        .bind(week_before)
+        .bind(ts(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("registration rate"))?;
+        let n = |i: usize| -> Result<f64, StateError> {
+            Ok(row
+                .try_get::<i64, _>(i)
+                .map_err(q("decode registration rate"))? as f64)
+        };
+        let (last_hour, week) = (n(0)?, n(1)?);
+        Ok(last_hour / (week / (7.0 * 24.0)).max(1.0))
+    }
+
     async fn count_inactive(
         &self,
         store: &str,
@@ -412,6 +444,44 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ClientMetadata, Registration, Usage};
+    use crate::state::{testing, Recorded, ScanKind};
+
+    #[tokio::test]
+    async fn rate_ratio_compares_the_last_hour_with_the_week_before() {
+        let (state, _dir) = testing::sqlite().await;
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        state.ensure_store("s", "jsonl", now).await.unwrap();
+        let scan = state.begin_scan("s", ScanKind::Full, now).await.unwrap();
+        let reg = |i: i64, created: DateTime<Utc>| Recorded {
+            registration: Registration {
+                client_id: format!("c{i}"),
+                metadata: ClientMetadata::default(),
+                created_at: Some(created),
+                updated_at: None,
+                usage: Usage::Never,
+                origin: Origin::Dcr,
+            },
+            warnings: vec![],
+        };
+        assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 0.0);
+        // Quiet store: one registration in the last hour is no spike.
+        state
+            .record_batch("s", scan, now, &[reg(0, now - Duration::minutes(5))])
+            .await
+            .unwrap();
+        assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 1.0);
+        // Two an hour for the week before, then 30 in the last hour: 15 times the baseline.
+        let week: Vec<Recorded> = (0..336)
+            .map(|i| reg(100 + i, now - Duration::minutes(75 + 30 * i)))
+            .collect();
+        state.record_batch("s", scan, now, &week).await.unwrap();
+        let burst: Vec<Recorded> = (0..29)
+            .map(|i| reg(1000 + i, now - Duration::minutes(i)))
+            .collect();
+        state.record_batch("s", scan, now, &burst).await.unwrap();
+        assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 15.0);
+    }
 
     #[test]
     fn name_groups_fold_install_suffixes_and_unicode() {
