@@ -400,6 +400,45 @@ mod tests {
     }
 
     #[test]
+    fn scoring_settings_are_checked() {
+        assert_eq!(
+            problems(load(
+                "[score.points]\n\"redirect.fragment\" = 45\n\"no.such\" = 1\n",
+                &[]
+            )),
+            ["score.points.no.such"]
+        );
+        assert_eq!(
+            problems(load(
+                "[score]\nsuspicious_at = 80\nmalicious_at = 70\n",
+                &[]
+            )),
+            ["score"]
+        );
+        assert_eq!(
+            problems(load(
+                "[[publishers]]\nissuer = \"https://p.example\"\njwks = \"{}\"\n",
+                &[]
+            )),
+            ["publishers[0].jwks"]
+        );
+        let c = load("[score.points]\n\"redirect.fragment\" = 45\n", &[]).unwrap();
+        assert_eq!(c.scorer.points(crate::score::Rule::RedirectFragment), 45);
+    }
+
+    #[test]
+    fn the_shipped_config_lists_every_rule_with_its_default() {
+        let text = include_str!("../../config/regwarden.toml");
+        for (_, id, points, _) in crate::score::RULES {
+            let line = format!("# \"{id}\" = {points:<4} #");
+            assert!(
+                text.contains(&line),
+                "config/regwarden.toml does not list {line}"
+            );
+        }
+    }
+
+    #[test]
     fn five_field_cron_is_accepted() {
         assert!(CronSchedule::parse("*/10 * * * *").is_ok());
         assert!(CronSchedule::parse("0 */10 * * * *").is_ok());
