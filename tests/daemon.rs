@@ -202,7 +202,13 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
         .spawn()
         .unwrap();
     let base = format!("http://{http}");
-    let dcr = r#"regwarden_registrations{band="neutral",origin="dcr",store="hydra"}"#;
+    // Real clients through DCR, whatever band their verdicts put them in.
+    let dcr = |text: &str| -> f64 {
+        let series = ["trusted", "neutral", "suspicious", "malicious"].map(|band| {
+            format!(r#"regwarden_registrations{{band="{band}",origin="dcr",store="hydra"}}"#)
+        });
+        series.iter().filter_map(|s| metric(text, s)).sum()
+    };
 
     wait_for(
         &format!("{base}/readyz"),
@@ -215,7 +221,7 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
         &format!("{base}/metrics"),
         "3 registrations",
         Duration::from_secs(10),
-        |_, b| metric(b, dcr) == Some(3.0),
+        |_, b| dcr(b) == 3.0,
     )
     .await;
     assert_eq!(
@@ -246,15 +252,30 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
         &format!("{base}/metrics"),
         "5 registrations",
         Duration::from_secs(15),
-        |_, b| metric(b, dcr) == Some(5.0),
+        |_, b| dcr(b) == 5.0,
     )
     .await;
-    assert_eq!(
+    let created = |software: &str| {
         metric(
             &text,
-            r#"regwarden_registrations_created_total{software="other",store="hydra"}"#
+            &format!(
+                r#"regwarden_registrations_created_total{{software="{software}",store="hydra"}}"#
+            ),
+        )
+    };
+    assert_eq!(
+        (
+            created("claude-code"),
+            created("cursor"),
+            created("vscode"),
+            created("other")
         ),
-        Some(5.0)
+        (Some(2.0), Some(1.0), Some(2.0), Some(0.0))
+    );
+    assert_eq!(
+        metric(&text, r#"regwarden_clusters{store="hydra"}"#),
+        Some(3.0),
+        "{text}"
     );
 
     // The store's database goes away: the daemon stays up, says it is not ready, counts errors.
@@ -277,11 +298,7 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
         |_, b| metric(b, errors).is_some_and(|n| n >= 1.0),
     )
     .await;
-    assert_eq!(
-        metric(&text, dcr),
-        Some(5.0),
-        "the last known state stays exported"
-    );
+    assert_eq!(dcr(&text), 5.0, "the last known state stays exported");
 
     // It comes back: so does readiness, without a restart.
     pg.start();

@@ -179,8 +179,8 @@ impl State {
         let hour_ago = ts(now - Duration::hours(1));
         let week_before = ts(now - Duration::hours(1) - Duration::days(7));
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0),
-                    COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0)
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
              FROM registrations WHERE store = $1 AND created_at >= $3 AND created_at <= $4",
         )
         .bind(store)

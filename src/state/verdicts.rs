@@ -150,7 +150,7 @@ impl State {
     }
 
     pub async fn family_stats(&self, store: &str) -> Result<FamilyStats, StateError> {
-        let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(MAX(size), 0) FROM families WHERE store = $1")
+        let row = sqlx::query("SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), COALESCE(MAX(size), 0) FROM families WHERE store = $1")
             .bind(store)
             .fetch_one(self.pool())
             .await
@@ -240,7 +240,7 @@ impl State {
         store: &str,
     ) -> Result<Vec<(String, u64, u64)>, StateError> {
         let rows = sqlx::query(
-            "SELECT software, COUNT(*), SUM(size) FROM families WHERE store = $1 AND software IS NOT NULL GROUP BY software ORDER BY software",
+            "SELECT software, COUNT(*), CAST(SUM(size) AS BIGINT) FROM families WHERE store = $1 AND software IS NOT NULL GROUP BY software ORDER BY software",
         )
         .bind(store)
         .fetch_all(self.pool())
