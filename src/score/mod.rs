@@ -229,3 +229,94 @@ pub fn judge_all(
         .collect();
     (families, verdicts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClientMetadata, Origin, Usage};
+    use chrono::{DateTime, Duration, Utc};
+
+    fn mcp_remote(i: u32, created: DateTime<Utc>, usage: Usage) -> Registration {
+        Registration {
+            client_id: format!("r{i}"),
+            metadata: ClientMetadata {
+                client_name: Some("MCP CLI Proxy".into()),
+                redirect_uris: vec![format!("http://localhost:{}/oauth/callback", 4000 + i)],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                response_types: vec!["code".into()],
+                token_endpoint_auth_method: "none".into(),
+                ..Default::default()
+            },
+            created_at: Some(created),
+            updated_at: None,
+            usage,
+            origin: Origin::Dcr,
+        }
+    }
+
+    #[test]
+    fn bursts_and_never_used_alone_stay_neutral_or_better() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let start = now - Duration::days(3);
+        let regs: Vec<Registration> = (0..12)
+            .map(|i| mcp_remote(i, start + Duration::seconds(20 * i as i64), Usage::Never))
+            .collect();
+        let (families, verdicts) = judge_all(&Scorer::with_defaults(), &regs, now);
+        assert_eq!(families.len(), 1, "one family of twelve installs");
+        for v in &verdicts {
+            let rules: Vec<&str> = v.reasons.iter().map(|r| r.rule).collect();
+            assert!(
+                rules.contains(&"behaviour.burst") && rules.contains(&"usage.never_used"),
+                "{rules:?}"
+            );
+            assert!(matches!(v.band, Band::Neutral | Band::Trusted), "{v:?}");
+            assert_eq!(v.software.as_deref(), Some("mcp-remote"));
+        }
+        // Spread over days, no burst; used recently, trust.
+        let calm: Vec<Registration> = (0..12)
+            .map(|i| {
+                mcp_remote(
+                    i,
+                    start - Duration::days(i as i64),
+                    Usage::LastUsed(now - Duration::hours(2)),
+                )
+            })
+            .collect();
+        let (_, verdicts) = judge_all(&Scorer::with_defaults(), &calm, now);
+        for v in &verdicts {
+            assert!(
+                v.reasons.iter().all(|r| r.rule != "behaviour.burst"),
+                "{v:?}"
+            );
+            assert_eq!(v.band, Band::Trusted, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn weights_and_bands_come_from_config() {
+        let scorer = Scorer::new(
+            Catalog::load(&[]).unwrap(),
+            Publishers::default(),
+            &[(Rule::NeverUsed, 40)],
+            Bands::default(),
+        );
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let reg = mcp_remote(1, now - Duration::days(3), Usage::Never);
+        let (_, v) = judge_all(&scorer, &[reg], now);
+        assert_eq!(v[0].score, -30 + 40);
+        assert_eq!(
+            Bands {
+                trusted_at: -30,
+                suspicious_at: 30,
+                malicious_at: 70
+            }
+            .band(70),
+            Band::Malicious
+        );
+        assert_eq!(Bands::default().band(-30), Band::Trusted);
+        assert_eq!(Bands::default().band(29), Band::Neutral);
+        for (rule, id, ..) in RULES {
+            assert_eq!(Rule::parse(id), Some(*rule));
+        }
+    }
+}
