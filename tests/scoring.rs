@@ -4,8 +4,9 @@
 
 mod corpus;
 
-use corpus::{attacks, legitimate, Case, PUBLISHER, PUBLISHER_JWKS};
+use corpus::{attacks, legitimate, sign, Case, PUBLISHER, PUBLISHER_JWKS};
 use regwarden::model::{Band, Registration};
+use regwarden::score::Attestation;
 use regwarden::score::{judge_all, Bands, Catalog, Publishers, Scorer, Verdict, RULES};
 use regwarden::source::jsonl::parse_line;
 use std::collections::{BTreeMap, BTreeSet};
@@ -175,4 +176,27 @@ fn the_corpus_exercises_every_rule() {
         untested.is_empty(),
         "rules no corpus case exercises: {untested:?}"
     );
+}
+
+#[test]
+fn software_statements_verify_against_the_configured_publisher_only() {
+    let p = scorer().publishers;
+    let good =
+        sign(&serde_json::json!({"iss": PUBLISHER, "software_id": "acme", "client_name": "Acme"}));
+    match p.check(&good) {
+        Attestation::Verified { claims, .. } => assert_eq!(claims["client_name"], "Acme"),
+        other => panic!("{other:?}"),
+    }
+    let other_issuer = sign(&serde_json::json!({"iss": "https://else.example"}));
+    assert_eq!(
+        p.check(&other_issuer),
+        Attestation::Unverifiable {
+            issuer: "https://else.example".into()
+        }
+    );
+    let mut tampered = good.clone();
+    tampered.insert_str(good.find('.').unwrap() + 1, "eyJ4IjoxfQ");
+    assert!(matches!(p.check(&tampered), Attestation::Invalid { .. }));
+    let expired = sign(&serde_json::json!({"iss": PUBLISHER, "exp": 1000}));
+    assert!(matches!(p.check(&expired), Attestation::Invalid { .. }));
 }
