@@ -7,10 +7,13 @@
 //! - [`state`]: the state database (SQLite or PostgreSQL) with scans and registrations.
 //! - [`metrics`], [`http`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz`
 //!   endpoints; [`daemon`] schedules the scans; [`report`] summarizes the state.
+//! - [`policy`]: a pure function from registrations, rules and time to planned actions;
+//!   [`act`] carries them out through the AS's admin API, journaled in the state database.
 //! - [`config`]: the TOML configuration, checked whole at load; [`cli`] the commands.
 //!
 //! Attacker-controlled text is displayed only through [`escape`].
 
+pub mod act;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod offline;
+pub mod policy;
 pub mod report;
 pub mod scan;
 pub mod score;

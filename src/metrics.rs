@@ -26,6 +26,9 @@ pub struct Metrics {
     pub scan_duration_seconds: HistogramVec,
     pub scan_errors_total: IntCounterVec,
     pub last_successful_scan_timestamp_seconds: GaugeVec,
+    pub actions_total: IntCounterVec,
+    pub actions_pending: IntGaugeVec,
+    pub plan_refused_total: IntCounterVec,
     pub build_info: IntGaugeVec,
 }
 
@@ -132,6 +135,30 @@ impl Metrics {
                 &["store"],
             )
             .expect("valid metric"),
+            actions_total: IntCounterVec::new(
+                opts(
+                    "actions_total",
+                    "Actions taken (mode=enforce) or simulated (mode=dry-run), by outcome.",
+                ),
+                &["store", "action", "outcome", "mode"],
+            )
+            .expect("valid metric"),
+            actions_pending: IntGaugeVec::new(
+                opts(
+                    "actions_pending",
+                    "Actions of the latest plan not yet applied.",
+                ),
+                &["store", "action"],
+            )
+            .expect("valid metric"),
+            plan_refused_total: IntCounterVec::new(
+                opts(
+                    "plan_refused_total",
+                    "Plans refused whole by the blast-radius limits or bad rules.",
+                ),
+                &["store"],
+            )
+            .expect("valid metric"),
             build_info: IntGaugeVec::new(
                 opts(
                     "build_info",
@@ -155,6 +182,9 @@ impl Metrics {
             Box::new(m.scan_duration_seconds.clone()),
             Box::new(m.scan_errors_total.clone()),
             Box::new(m.last_successful_scan_timestamp_seconds.clone()),
+            Box::new(m.actions_total.clone()),
+            Box::new(m.actions_pending.clone()),
+            Box::new(m.plan_refused_total.clone()),
             Box::new(m.build_info.clone()),
         ] {
             m.registry.register(c).expect("metric names are unique");
@@ -178,6 +208,13 @@ impl Metrics {
             self.store_capacity
                 .with_label_values(&[store])
                 .set(c as i64);
+        }
+        self.plan_refused_total.with_label_values(&[store]);
+        for action in crate::policy::ActionKind::PLANNED {
+            let action = action.as_str();
+            self.actions_total
+                .with_label_values(&[store, action, "error", "enforce"]);
+            self.actions_pending.with_label_values(&[store, action]);
         }
     }
 
@@ -262,6 +299,9 @@ mod tests {
             "regwarden_scan_errors_total{store=\"s\"} 0",
             "regwarden_last_successful_scan_timestamp_seconds{store=\"s\"} 1",
             "regwarden_build_info{version=",
+            "regwarden_plan_refused_total{store=\"s\"} 0",
+            "regwarden_actions_total{action=\"delete\",mode=\"enforce\",outcome=\"error\",store=\"s\"} 0",
+            "regwarden_actions_pending{action=\"quarantine\",store=\"s\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -5,6 +5,7 @@
 //! Cron expressions, addresses and durations are parsed here, never at run time.
 
 mod layers;
+mod policy;
 mod raw;
 
 pub use raw::RawConfig;
@@ -106,6 +107,12 @@ pub struct Config {
     pub inactive_after: Duration,
     /// Catalog, publisher keys, weights and bands for trust scoring.
     pub scorer: std::sync::Arc<crate::score::Scorer>,
+    /// Allow/deny rules, expiry, band actions and limits (`[expiry]`, `[actions]`).
+    pub policy: crate::policy::Policy,
+    /// Dry-run unless `[actions] mode = "enforce"`.
+    pub mode: crate::policy::Mode,
+    /// When the daemon plans (and in enforce mode acts): `[actions] schedule`.
+    pub enforce: CronSchedule,
     pub stores: Vec<StoreConfig>,
 }
 

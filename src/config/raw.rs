@@ -32,6 +32,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub publishers: Vec<RawPublisher>,
     #[serde(default)]
+    pub actions: super::policy::RawActions,
+    #[serde(default)]
+    pub allow: Vec<super::policy::RawMatcher>,
+    #[serde(default)]
+    pub deny: Vec<super::policy::RawMatcher>,
+    #[serde(default)]
     pub stores: Vec<RawStore>,
 }
 
@@ -83,6 +89,11 @@ pub struct RawSchedule {
 pub struct RawExpiry {
     pub unused_after: Option<String>,
     pub inactive_after: Option<String>,
+    pub unused: Option<String>,
+    pub inactive: Option<String>,
+    pub family_keep: Option<i64>,
+    pub origins: Option<Vec<String>>,
+    pub bands: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,7 +108,7 @@ pub struct RawStore {
     pub capacity: Option<i64>,
 }
 
-fn parse_duration(
+pub(super) fn parse_duration(
     key: &str,
     raw: &Option<String>,
     default: &str,
@@ -348,6 +359,14 @@ impl RawConfig {
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);
+        let (policy, mode, enforce) = super::policy::build(
+            &self.expiry,
+            &self.actions,
+            &self.allow,
+            &self.deny,
+            (unused_after, inactive_after),
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
@@ -362,6 +381,9 @@ impl RawConfig {
             reconcile,
             unused_after,
             inactive_after,
+            policy,
+            mode,
+            enforce,
             stores,
         })
     }

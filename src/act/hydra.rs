@@ -1,0 +1,232 @@
+//! Ory Hydra's admin API (never its database): read, tag, delete and re-create clients.
+//! Timeouts, connection failures and 5xx answers are retried with backoff; every attempt
+//! is counted. Client secrets are stripped from what is kept and never logged.
+
+use super::ActionError;
+use serde_json::Value;
+use std::time::Duration;
+use url::Url;
+
+const ATTEMPTS: u32 = 4;
+const FIRST_DELAY: Duration = Duration::from_millis(250);
+
+/// Fields never kept in a snapshot nor sent back on restore.
+const SECRET_FIELDS: [&str; 3] = [
+    "client_secret",
+    "registration_access_token",
+    "registration_client_uri",
+];
+
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    base: Url,
+    http: reqwest::Client,
+}
+
+/// An answer and how many attempts it took.
+#[derive(Debug)]
+pub struct Answer<T> {
+    pub value: T,
+    pub attempts: u32,
+}
+
+impl AdminApi {
+    pub fn new(base: Url) -> AdminApi {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client with static settings builds");
+        AdminApi { base, http }
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    fn client_url(&self, id: Option<&str>) -> Url {
+        let mut u = self.base.clone();
+        {
+            let mut segs = u.path_segments_mut().expect("http(s) URLs have paths");
+            segs.pop_if_empty().extend(["admin", "clients"]);
+            if let Some(id) = id {
+                segs.push(id);
+            }
+        }
+        u
+    }
+
+    /// Sends a request, retrying timeouts, connection failures and 5xx with backoff.
+    async fn send(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer<reqwest::Response>, ActionError> {
+        let mut delay = FIRST_DELAY;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retryable = match build().send().await {
+                Ok(r) if r.status().is_server_error() => format!("HTTP {}", r.status()),
+                Ok(r) => {
+                    return Ok(Answer {
+                        value: r,
+                        attempts: attempt,
+                    })
+                }
+                Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => {
+                    // Without the URL: it may carry credentials.
+                    e.without_url().to_string()
+                }
+                Err(e) => {
+                    return Err(ActionError::Admin {
+                        what: what.into(),
+                        url: crate::config::redact_url(self.base.as_str()),
+                        message: e.without_url().to_string(),
+                        attempts: attempt,
+                    })
+                }
+            };
+            if attempt >= ATTEMPTS {
+                return Err(ActionError::Admin {
+                    what: what.into(),
+                    url: crate::config::redact_url(self.base.as_str()),
+                    message: retryable,
+                    attempts: attempt,
+                });
+            }
+            tracing::warn!(what, attempt, error = %retryable, retry_in = ?delay, "admin API call failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
+    fn unexpected(&self, what: &str, status: reqwest::StatusCode, attempts: u32) -> ActionError {
+        ActionError::Admin {
+            what: what.into(),
+            url: crate::config::redact_url(self.base.as_str()),
+            message: format!("unexpected HTTP {status}"),
+            attempts,
+        }
+    }
+
+    /// Checks the admin API answers at all, before anything is planned to run.
+    pub async fn probe(&self) -> Result<(), ActionError> {
+        let mut u = self.client_url(None);
+        u.query_pairs_mut().append_pair("page_size", "1");
+        let a = self
+            .send("list clients", || self.http.get(u.clone()))
+            .await?;
+        if !a.value.status().is_success() {
+            return Err(self.unexpected("list clients", a.value.status(), a.attempts));
+        }
+        Ok(())
+    }
+
+    /// The client as the admin API shows it, secrets stripped; None if it does not exist.
+    pub async fn get(&self, id: &str) -> Result<Answer<Option<Value>>, ActionError> {
+        let u = self.client_url(Some(id));
+        let a = self
+            .send("read client", || self.http.get(u.clone()))
+            .await?;
+        let status = a.value.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Answer {
+                value: None,
+                attempts: a.attempts,
+            });
+        }
+        if !status.is_success() {
+            return Err(self.unexpected("read client", status, a.attempts));
+        }
+        let mut v: Value = a.value.json().await.map_err(|e| ActionError::Admin {
+            what: "read client".into(),
+            url: crate::config::redact_url(self.base.as_str()),
+            message: format!("unreadable answer: {}", e.without_url()),
+            attempts: a.attempts,
+        })?;
+        strip_secrets(&mut v);
+        Ok(Answer {
+            value: Some(v),
+            attempts: a.attempts,
+        })
+    }
+
+    /// Deletes a client; a 404 counts as done (true when it was there).
+    pub async fn delete(&self, id: &str) -> Result<Answer<bool>, ActionError> {
+        let u = self.client_url(Some(id));
+        let a = self
+            .send("delete client", || self.http.delete(u.clone()))
+            .await?;
+        match a.value.status() {
+            s if s.is_success() => Ok(Answer {
+                value: true,
+                attempts: a.attempts,
+            }),
+            reqwest::StatusCode::NOT_FOUND => Ok(Answer {
+                value: false,
+                attempts: a.attempts,
+            }),
+            s => Err(self.unexpected("delete client", s, a.attempts)),
+        }
+    }
+
+    /// Tags a client's metadata with `key` through a JSON Patch.
+    pub async fn tag(&self, id: &str, key: &str, value: Value) -> Result<u32, ActionError> {
+        let u = self.client_url(Some(id));
+        let patch = serde_json::json!([{ "op": "add", "path": format!("/metadata/{key}"), "value": value }]);
+        let a = self
+            .send("tag client", || {
+                self.http
+                    .patch(u.clone())
+                    .header("content-type", "application/json-patch+json")
+                    .body(patch.to_string())
+            })
+            .await?;
+        if !a.value.status().is_success() {
+            return Err(self.unexpected("tag client", a.value.status(), a.attempts));
+        }
+        Ok(a.attempts)
+    }
+
+    /// Re-creates a client from a snapshot (same client_id and metadata). Returns the
+    /// created client, whose `client_secret` is new for confidential clients.
+    pub async fn create(&self, snapshot: &Value) -> Result<Value, ActionError> {
+        let mut body = snapshot.clone();
+        strip_secrets(&mut body);
+        if let Some(o) = body.as_object_mut() {
+            for k in ["created_at", "updated_at", "client_secret_expires_at"] {
+                o.remove(k);
+            }
+        }
+        let u = self.client_url(None);
+        let a = self
+            .send("create client", || self.http.post(u.clone()).json(&body))
+            .await?;
+        let status = a.value.status();
+        if !status.is_success() {
+            let text = a.value.text().await.unwrap_or_default();
+            return Err(ActionError::Admin {
+                what: "create client".into(),
+                url: crate::config::redact_url(self.base.as_str()),
+                message: format!("HTTP {status}: {}", crate::escape::esc_max(&text, 300)),
+                attempts: a.attempts,
+            });
+        }
+        a.value.json().await.map_err(|e| ActionError::Admin {
+            what: "create client".into(),
+            url: crate::config::redact_url(self.base.as_str()),
+            message: format!("unreadable answer: {}", e.without_url()),
+            attempts: a.attempts,
+        })
+    }
+}
+
+pub fn strip_secrets(v: &mut Value) {
+    if let Some(o) = v.as_object_mut() {
+        for k in SECRET_FIELDS {
+            o.remove(k);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The action journal in the state database: an intent (with the registration's full
+//! snapshot) written before each admin call, its outcome after.
+
+use crate::state::{from_ts, q, ts, State, StateError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Outcomes as journaled.
+pub mod outcome {
+    /// The call succeeded (a 404 on delete included: the client is gone either way).
+    pub const DONE: &str = "done";
+    /// The call failed after its retries.
+    pub const ERROR: &str = "error";
+    /// Found open at start-up: the store shows the call took effect.
+    pub const RECONCILED_DONE: &str = "reconciled-done";
+    /// Found open at start-up: the store shows the call never took effect; not repeated.
+    pub const RECONCILED_NOT_DONE: &str = "reconciled-not-done";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub store: String,
+    pub client_id: String,
+    pub action: String,
+    pub mode: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub snapshot: String,
+    pub intent_at: DateTime<Utc>,
+    pub outcome: Option<String>,
+    pub outcome_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub attempts: i64,
+}
+
+const COLUMNS: &str = "id, store, client_id, action, mode, reason, snapshot, intent_at, outcome, outcome_at, error, attempts";
+
+fn entry(r: &AnyRow) -> Result<JournalEntry, StateError> {
+    let get = |e| q("decode journal entry")(e);
+    Ok(JournalEntry {
+        id: r.try_get(0).map_err(get)?,
+        store: r.try_get(1).map_err(get)?,
+        client_id: r.try_get(2).map_err(get)?,
+        action: r.try_get(3).map_err(get)?,
+        mode: r.try_get(4).map_err(get)?,
+        reason: r.try_get(5).map_err(get)?,
+        snapshot: r.try_get(6).map_err(get)?,
+        intent_at: from_ts(Some(r.try_get(7).map_err(get)?)).unwrap_or_default(),
+        outcome: r.try_get(8).map_err(get)?,
+        outcome_at: from_ts(r.try_get(9).map_err(get)?),
+        error: r.try_get(10).map_err(get)?,
+        attempts: r.try_get(11).map_err(get)?,
+    })
+}
+
+/// One intent to write.
+pub struct Intent<'a> {
+    pub store: &'a str,
+    pub client_id: &'a str,
+    pub action: &'a str,
+    pub mode: &'a str,
+    pub reason: &'a str,
+    pub snapshot: &'a str,
+}
+
+impl State {
+    /// Writes an intent and returns its action id.
+    pub async fn journal_intent(
+        &self,
+        i: &Intent<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StateError> {
+        let row = sqlx::query(
+            "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(i.store)
+        .bind(i.client_id)
+        .bind(i.action)
+        .bind(i.mode)
+        .bind(i.reason)
+        .bind(i.snapshot)
+        .bind(ts(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("journal intent"))?;
+        row.try_get(0).map_err(q("decode action id"))
+    }
+
+    /// Records the outcome of an intent.
+    pub async fn journal_outcome(
+        &self,
+        id: i64,
+        outcome: &str,
+        error: Option<&str>,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "UPDATE actions SET outcome = $2, error = $3, attempts = $4, outcome_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome)
+        .bind(error)
+        .bind(i64::from(attempts))
+        .bind(ts(now))
+        .execute(self.pool())
+        .await
+        .map_err(q("journal outcome"))?;
+        Ok(())
+    }
+
+    /// Intents of a store with no outcome (a process stopped between the two).
+    pub async fn open_intents(&self, store: &str) -> Result<Vec<JournalEntry>, StateError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM actions WHERE store = $1 AND outcome IS NULL ORDER BY id"
+        ))
+        .bind(store)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read open intents"))?;
+        rows.iter().map(entry).collect()
+    }
+
+    pub async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, StateError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(q("read journal entry"))?;
+        row.as_ref().map(entry).transpose()
+    }
+
+    /// The most recent entries of a store, newest first.
+    pub async fn recent_actions(
+        &self,
+        store: &str,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>, StateError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM actions WHERE store = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(store)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read recent actions"))?;
+        rows.iter().map(entry).collect()
+    }
+
+    /// Clients of a store under a quarantine that took effect, and since when (the latest
+    /// quarantine after which no restore was journaled).
+    pub async fn quarantined(
+        &self,
+        store: &str,
+    ) -> Result<HashMap<String, DateTime<Utc>>, StateError> {
+        let rows = sqlx::query(
+            "SELECT client_id, action, outcome_at FROM actions
+             WHERE store = $1 AND action IN ('quarantine', 'restore') AND outcome IN ('done', 'reconciled-done')
+             ORDER BY id",
+        )
+        .bind(store)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read quarantines"))?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let get = |e| q("decode quarantine")(e);
+            let client: String = r.try_get(0).map_err(get)?;
+            let action: String = r.try_get(1).map_err(get)?;
+            let at = from_ts(r.try_get(2).map_err(get)?);
+            match (action.as_str(), at) {
+                ("quarantine", Some(at)) => {
+                    out.insert(client, at);
+                }
+                _ => {
+                    out.remove(&client);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

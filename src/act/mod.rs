@@ -1,0 +1,434 @@
+//! Acting on plans through the authorization server's admin API, never its database.
+//!
+//! One run for one store: reconcile the journal's open intents against the store (a call
+//! that may or may not have happened is checked, never repeated blindly), plan from the state
+//! database (which the caller has just refreshed with a complete scan), refuse the plan whole
+//! if it exceeds the blast radius, then for each action: read the client's full snapshot,
+//! journal the intent, call, journal the outcome. Dry-run plans and counts, nothing more.
+
+pub mod hydra;
+pub mod journal;
+
+pub use hydra::AdminApi;
+pub use journal::{outcome, Intent, JournalEntry};
+
+use crate::config::{StoreConfig, StoreKind};
+use crate::escape::esc;
+use crate::metrics::Metrics;
+use crate::model::Band;
+use crate::policy::{self, ActionKind, Candidate, Mode, Plan, PlanError, Policy, Refusal};
+use crate::state::{State, StateError};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The metadata key a quarantine sets on the client (through a JSON Patch).
+pub const QUARANTINE_KEY: &str = "regwarden_quarantine";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("admin API {url}: {what} failed after {attempts} attempt(s): {message}")]
+    Admin {
+        what: String,
+        url: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("store {store} has no admin_url: regwarden acts only through the admin API (set stores.admin_url)")]
+    NoAdminApi { store: String },
+    #[error("store {store}: {open} journal intent(s) could not be reconciled; nothing acted on until they are")]
+    Unreconciled { store: String, open: usize },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("action {id}: {why}")]
+    NotRestorable { id: i64, why: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The admin API of a store, or why there is none.
+pub fn admin_api(store: &StoreConfig) -> Result<AdminApi, ActionError> {
+    match &store.kind {
+        StoreKind::Hydra {
+            admin_url: Some(u), ..
+        } => Ok(AdminApi::new(u.clone())),
+        _ => Err(ActionError::NoAdminApi {
+            store: store.name.clone(),
+        }),
+    }
+}
+
+/// The live registrations of a store as the planner sees them.
+pub async fn candidates(state: &State, store: &str) -> Result<Vec<Candidate>, StateError> {
+    let quarantined = state.quarantined(store).await?;
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.live_page(store, after.as_deref(), 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.registration.client_id.clone());
+        for j in page {
+            let r = j.registration;
+            let mut hosts: Vec<String> = r
+                .metadata
+                .redirect_uris
+                .iter()
+                .filter_map(|u| url::Url::parse(u).ok())
+                .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
+                .collect();
+            hosts.dedup();
+            out.push(Candidate {
+                quarantined_at: quarantined.get(&r.client_id).copied(),
+                client_id: r.client_id,
+                name: r.metadata.client_name,
+                software_id: r.metadata.software_id,
+                redirect_hosts: hosts,
+                family: j.family,
+                software: j.software,
+                band: j.band.as_deref().and_then(Band::parse),
+                origin: r.origin,
+                usage: r.usage,
+                created_at: r.created_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Plans a store from the state database.
+pub async fn plan_store(
+    state: &State,
+    store: &str,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Plan, ActionError> {
+    let c = candidates(state, store).await?;
+    Ok(policy::plan(store, &c, policy, now)?)
+}
+
+/// What reconciling a store's open intents found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    pub done: u64,
+    pub not_done: u64,
+}
+
+/// Settles intents left without outcome by checking the store: for a delete, is the client
+/// gone? for a quarantine, does it carry the tag? The call is never repeated here.
+pub async fn reconcile(
+    state: &State,
+    store: &str,
+    api: &AdminApi,
+) -> Result<Reconciled, ActionError> {
+    let mut out = Reconciled::default();
+    for e in state.open_intents(store).await? {
+        let now_there = api.get(&e.client_id).await?;
+        let happened = match (ActionKind::parse(&e.action), &now_there.value) {
+            (Some(ActionKind::Delete), v) => v.is_none(),
+            (Some(ActionKind::Quarantine), Some(v)) => v
+                .get("metadata")
+                .and_then(|m| m.get(QUARANTINE_KEY))
+                .is_some(),
+            (Some(ActionKind::Restore), v) => v.is_some(),
+            _ => false,
+        };
+        let o = if happened {
+            out.done += 1;
+            outcome::RECONCILED_DONE
+        } else {
+            out.not_done += 1;
+            outcome::RECONCILED_NOT_DONE
+        };
+        tracing::warn!(store = %esc(store), action_id = e.id, action = %esc(&e.action), client_id = %esc(&e.client_id), outcome = o,
+            "reconciled an action left without outcome by an earlier process");
+        state
+            .journal_outcome(e.id, o, None, now_there.attempts, Utc::now())
+            .await?;
+    }
+    Ok(out)
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummary {
+    pub planned: u64,
+    pub done: u64,
+    pub errors: u64,
+    /// Clients already gone when read just before acting (nothing journaled).
+    pub already_gone: u64,
+    pub simulated: u64,
+    /// Admin API attempts beyond the first, over all calls.
+    pub retries: u64,
+}
+
+/// Everything a run works with.
+pub struct Runner<'a> {
+    pub state: &'a State,
+    pub store: &'a StoreConfig,
+    pub policy: &'a Policy,
+    pub mode: Mode,
+    pub metrics: Option<&'a Metrics>,
+}
+
+impl Runner<'_> {
+    fn count(&self, action: ActionKind, outcome: &str) {
+        if let Some(m) = self.metrics {
+            m.actions_total
+                .with_label_values(&[
+                    self.store.name.as_str(),
+                    action.as_str(),
+                    outcome,
+                    self.mode.as_str(),
+                ])
+                .inc();
+        }
+    }
+
+    fn pending(&self, plan: Option<&Plan>, done: &[String]) {
+        let Some(m) = self.metrics else { return };
+        for kind in ActionKind::PLANNED {
+            let n = plan.map_or(0, |p| {
+                p.actions
+                    .iter()
+                    .filter(|a| a.action == kind && !done.contains(&a.client_id))
+                    .count()
+            });
+            m.actions_pending
+                .with_label_values(&[self.store.name.as_str(), kind.as_str()])
+                .set(n as i64);
+        }
+    }
+
+    /// One run. The caller must have completed a full scan of the store just before.
+    pub async fn run(&self, now: DateTime<Utc>) -> Result<(Plan, RunSummary), ActionError> {
+        let name = self.store.name.as_str();
+        let api = match self.mode {
+            Mode::Enforce => {
+                let api = admin_api(self.store)?;
+                api.probe().await?;
+                reconcile(self.state, name, &api).await?;
+                let open = self.state.open_intents(name).await?.len();
+                if open > 0 {
+                    return Err(ActionError::Unreconciled {
+                        store: name.into(),
+                        open,
+                    });
+                }
+                Some(api)
+            }
+            Mode::DryRun => None,
+        };
+        let refuse = |e: ActionError| {
+            if let Some(m) = self.metrics {
+                m.plan_refused_total.with_label_values(&[name]).inc();
+            }
+            tracing::error!(store = %esc(name), error = %e, "plan refused; nothing done");
+            e
+        };
+        let plan = plan_store(self.state, name, self.policy, now)
+            .await
+            .map_err(|e| match e {
+                ActionError::Plan(_) => refuse(e),
+                other => other,
+            })?;
+        self.pending(Some(&plan), &[]);
+        policy::check_limits(&plan, &self.policy.limits).map_err(|r| refuse(r.into()))?;
+        let mut summary = RunSummary {
+            planned: plan.actions.len() as u64,
+            ..RunSummary::default()
+        };
+        let Some(api) = api else {
+            for a in &plan.actions {
+                self.count(a.action, "simulated");
+                summary.simulated += 1;
+            }
+            return Ok((plan, summary));
+        };
+        let mut finished = Vec::new();
+        for a in &plan.actions {
+            let result = self.act(&api, a, &mut summary).await;
+            match result {
+                Ok(()) => finished.push(a.client_id.clone()),
+                Err(ActionError::State(e)) => return Err(e.into()),
+                Err(e) => {
+                    summary.errors += 1;
+                    self.count(a.action, outcome::ERROR);
+                    tracing::error!(store = %esc(name), client_id = %esc(&a.client_id), action = a.action.as_str(), error = %e, "action failed");
+                }
+            }
+            self.pending(Some(&plan), &finished);
+        }
+        tracing::info!(store = %esc(name), planned = summary.planned, done = summary.done, errors = summary.errors,
+            already_gone = summary.already_gone, retries = summary.retries, "enforcement run finished");
+        Ok((plan, summary))
+    }
+
+    /// One action: snapshot, intent, call, outcome.
+    async fn act(
+        &self,
+        api: &AdminApi,
+        a: &policy::Planned,
+        summary: &mut RunSummary,
+    ) -> Result<(), ActionError> {
+        let name = self.store.name.as_str();
+        let snap = api.get(&a.client_id).await?;
+        summary.retries += u64::from(snap.attempts - 1);
+        let Some(snapshot) = snap.value else {
+            summary.already_gone += 1;
+            self.count(a.action, "skipped");
+            return Ok(());
+        };
+        let reason = format!("{}: {}", a.rule, a.reason);
+        let id = self
+            .state
+            .journal_intent(
+                &Intent {
+                    store: name,
+                    client_id: &a.client_id,
+                    action: a.action.as_str(),
+                    mode: self.mode.as_str(),
+                    reason: &reason,
+                    snapshot: &snapshot.to_string(),
+                },
+                Utc::now(),
+            )
+            .await?;
+        let call = match a.action {
+            ActionKind::Delete => api.delete(&a.client_id).await.map(|r| r.attempts),
+            ActionKind::Quarantine => {
+                let tag = serde_json::json!({ "at": Utc::now().to_rfc3339(), "reason": reason, "action_id": id });
+                api.tag(&a.client_id, QUARANTINE_KEY, tag).await
+            }
+            ActionKind::Restore => unreachable!("never planned"),
+        };
+        match call {
+            Ok(attempts) => {
+                summary.retries += u64::from(attempts - 1);
+                summary.done += 1;
+                self.state
+                    .journal_outcome(id, outcome::DONE, None, attempts, Utc::now())
+                    .await?;
+                self.count(a.action, outcome::DONE);
+                tracing::info!(store = %esc(name), action_id = id, client_id = %esc(&a.client_id), action = a.action.as_str(), rule = %a.rule, "action done");
+                Ok(())
+            }
+            Err(e) => {
+                let attempts = match &e {
+                    ActionError::Admin { attempts, .. } => *attempts,
+                    _ => 1,
+                };
+                summary.retries += u64::from(attempts.saturating_sub(1));
+                self.state
+                    .journal_outcome(
+                        id,
+                        outcome::ERROR,
+                        Some(&e.to_string()),
+                        attempts,
+                        Utc::now(),
+                    )
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What a restore did; `new_secret` is set for a confidential client (its old secret cannot
+/// come back).
+#[derive(Debug)]
+pub struct Restored {
+    pub action_id: i64,
+    pub store: String,
+    pub client_id: String,
+    pub new_secret: Option<String>,
+}
+
+/// Re-creates the client a delete action removed, through the admin API, with its
+/// client_id and metadata from the journal's snapshot.
+pub async fn restore(
+    state: &State,
+    stores: &[StoreConfig],
+    id: i64,
+) -> Result<Restored, ActionError> {
+    let not = |why: String| ActionError::NotRestorable { id, why };
+    let e = state
+        .journal_entry(id)
+        .await?
+        .ok_or_else(|| not("no such action in the journal".into()))?;
+    if e.action != ActionKind::Delete.as_str() {
+        return Err(not(format!(
+            "is a {} action; only deletes can be restored",
+            esc(&e.action)
+        )));
+    }
+    if !matches!(
+        e.outcome.as_deref(),
+        Some(outcome::DONE | outcome::RECONCILED_DONE)
+    ) {
+        return Err(not(format!(
+            "the delete did not take effect (outcome {}); nothing to restore",
+            e.outcome.as_deref().unwrap_or("none")
+        )));
+    }
+    let store = stores
+        .iter()
+        .find(|s| s.name == e.store)
+        .ok_or_else(|| not(format!("store {} is not configured", esc(&e.store))))?;
+    let api = admin_api(store)?;
+    let snapshot: Value = serde_json::from_str(&e.snapshot)
+        .map_err(|err| not(format!("its snapshot is unreadable: {err}")))?;
+    if api.get(&e.client_id).await?.value.is_some() {
+        return Err(not(format!(
+            "client {} exists in store {} again; nothing restored",
+            esc(&e.client_id),
+            e.store
+        )));
+    }
+    let intent = state
+        .journal_intent(
+            &Intent {
+                store: &e.store,
+                client_id: &e.client_id,
+                action: ActionKind::Restore.as_str(),
+                mode: Mode::Enforce.as_str(),
+                reason: &format!("restore of action {id}"),
+                snapshot: &e.snapshot,
+            },
+            Utc::now(),
+        )
+        .await?;
+    match api.create(&snapshot).await {
+        Ok(created) => {
+            state
+                .journal_outcome(intent, outcome::DONE, None, 1, Utc::now())
+                .await?;
+            let public = created
+                .get("token_endpoint_auth_method")
+                .and_then(Value::as_str)
+                == Some("none");
+            Ok(Restored {
+                action_id: intent,
+                store: e.store,
+                client_id: e.client_id,
+                new_secret: created
+                    .get("client_secret")
+                    .and_then(Value::as_str)
+                    .filter(|s| !public && !s.is_empty())
+                    .map(str::to_owned),
+            })
+        }
+        Err(err) => {
+            state
+                .journal_outcome(
+                    intent,
+                    outcome::ERROR,
+                    Some(&err.to_string()),
+                    1,
+                    Utc::now(),
+                )
+                .await?;
+            Err(err)
+        }
+    }
+}
