@@ -99,12 +99,47 @@ pub enum Command {
         #[arg(long)]
         store: Option<String>,
     },
+    /// Show what the policy would do now: every planned action with its rule and reason.
+    ///
+    /// Plans from the state database as the last scan left it; changes nothing.
+    Plan {
+        #[arg(long, value_enum, default_value = "table")]
+        format: PlanFormat,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Scan every store completely, plan, and act through the admin API.
+    ///
+    /// In dry-run mode (the default) this prints what it would do and changes nothing;
+    /// `--yes` acts this once, as `[actions] mode = "enforce"` does always. The blast-radius
+    /// limits apply either way.
+    Apply {
+        /// Act now even though the configuration says dry-run.
+        #[arg(long)]
+        yes: bool,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Re-create a client a delete action removed (ACTION_ID from `regwarden report`), with
+    /// its client_id and metadata, through the admin API.
+    Restore {
+        /// The id of the delete action in the journal.
+        action_id: i64,
+    },
     /// Check the configuration; print every problem with its key (exit status 2 if any).
     CheckConfig,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
 /// Exit status for bad usage or configuration.
-const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 pub async fn main(cli: Cli) -> ExitCode {
     let explicit = cli.config.is_some();
@@ -156,6 +191,15 @@ pub async fn main(cli: Cli) -> ExitCode {
                     }
                     Command::Explain { client_id, store } => {
                         crate::explain::explain(&cfg, &client_id, store.as_deref()).await
+                    }
+                    Command::Plan { format, store } => {
+                        crate::cli_act::plan(&cfg, format, store.as_deref()).await
+                    }
+                    Command::Apply { yes, store } => {
+                        crate::cli_act::apply(&cfg, yes, store.as_deref()).await
+                    }
+                    Command::Restore { action_id } => {
+                        crate::cli_act::restore(&cfg, action_id).await
                     }
                     Command::Demo { .. } | Command::CheckConfig | Command::Score { .. } => {
                         unreachable!("handled above")
@@ -286,7 +330,7 @@ pub async fn stop_on_signal(token: CancellationToken) {
     token.cancel();
 }
 
-async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow::Result<ExitCode> {
     let stores: Vec<_> = cfg
         .stores
         .iter()
@@ -402,16 +446,32 @@ async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Res
         summaries.push(state.summary(name, kind, now, cfg.inactive_after).await?);
     }
     report::add_cimd_opportunities(&mut summaries, &cfg.scorer.catalog);
+    let mut journal = Vec::new();
+    for (name, _) in &stores {
+        let recent = state
+            .recent_actions(name, crate::act::report::RECENT)
+            .await?;
+        journal.push((name.clone(), recent));
+    }
     use std::io::Write;
     match format {
-        Format::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "generated_at": now, "stores": summaries })
+        Format::Json => {
+            let actions: serde_json::Map<String, serde_json::Value> = journal
+                .iter()
+                .map(|(n, e)| (n.clone(), serde_json::json!(e)))
+                .collect();
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "generated_at": now, "stores": summaries, "actions": actions })
+                )?
             )?
-        )?,
-        _ => write!(stdout, "{}", report::table(&summaries, now))?,
+        }
+        _ => {
+            write!(stdout, "{}", report::table(&summaries, now))?;
+            write!(stdout, "{}", crate::act::report::table(&journal))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

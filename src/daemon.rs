@@ -86,6 +86,18 @@ pub async fn run(
     }
     let _ = readiness.state.set(state.clone());
     for store in config.stores.iter().cloned() {
+        // Intents a stopped process left without outcome are settled against the store now.
+        if let Ok(api) = crate::act::admin_api(&store) {
+            match crate::act::reconcile(&state, &store.name, &api).await {
+                Ok(r) if r.done + r.not_done > 0 => {
+                    tracing::warn!(store = %store.name, done = r.done, not_done = r.not_done, "reconciled open journal intents")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(store = %store.name, error = %e, "cannot reconcile the action journal yet; nothing is acted on until it is")
+                }
+            }
+        }
         if let Ok(cursor) = state.store_cursor(&store.name).await {
             readiness.expect_store(
                 &store.name,
@@ -146,14 +158,21 @@ impl StoreLoop {
             .reconcile
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut next_enforce = self
+            .config
+            .enforce
+            .next_after(Utc::now())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
-            let due = next_scan.min(next_reconcile);
+            let due = next_scan.min(next_reconcile).min(next_enforce);
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let kind = if Utc::now() >= next_reconcile {
+            // A planning run acts only on the result of the complete scan just before it.
+            let enforce_due = Utc::now() >= next_enforce;
+            let kind = if enforce_due || Utc::now() >= next_reconcile {
                 ScanKind::Full
             } else {
                 ScanKind::Incremental
@@ -172,6 +191,14 @@ impl StoreLoop {
                             .config
                             .reconcile
                             .next_after(now)
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    }
+                    if enforce_due && done == ScanKind::Full {
+                        self.act(now).await;
+                        next_enforce = self
+                            .config
+                            .enforce
+                            .next_after(Utc::now())
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     }
                 }
@@ -196,6 +223,29 @@ impl StoreLoop {
             }
         }
         tracing::debug!(store = %name, "scan loop stopped");
+    }
+
+    /// Plans, and in enforce mode acts, right after a complete scan. Errors are logged and
+    /// counted; the loop goes on.
+    async fn act(&self, now: DateTime<Utc>) {
+        let runner = crate::act::Runner {
+            state: &self.state,
+            store: &self.store,
+            policy: &self.config.policy,
+            mode: self.config.mode,
+            metrics: Some(&self.metrics),
+        };
+        match runner.run(now).await {
+            Ok((_, s)) => {
+                tracing::info!(store = %self.store.name, mode = self.config.mode.as_str(), planned = s.planned, done = s.done, errors = s.errors, "planning run finished")
+            }
+            Err(e @ (crate::act::ActionError::Refused(_) | crate::act::ActionError::Plan(_))) => {
+                tracing::debug!(store = %self.store.name, error = %e, "plan refused (logged above)")
+            }
+            Err(e) => {
+                tracing::error!(store = %self.store.name, error = %e, "planning run failed; nothing more done")
+            }
+        }
     }
 
     /// Opens the store if needed, scans it, and refreshes the store's metrics.

@@ -15,6 +15,7 @@
 
 pub mod act;
 pub mod cli;
+mod cli_act;
 pub mod cluster;
 pub mod config;
 pub mod daemon;

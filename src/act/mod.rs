@@ -8,6 +8,7 @@
 
 pub mod hydra;
 pub mod journal;
+pub mod report;
 
 pub use hydra::AdminApi;
 pub use journal::{outcome, Intent, JournalEntry};
