@@ -249,6 +249,16 @@ fn check_config(path: &Path) -> ExitCode {
                 cfg.scan.expr(),
                 cfg.reconcile.expr()
             );
+            let p = &cfg.policy;
+            println!(
+                "  actions: {} on \"{}\", at most {} per run and {} of a store; {} allow and {} deny rule(s)",
+                cfg.mode.as_str(),
+                cfg.enforce.expr(),
+                p.limits.max_actions_per_run,
+                p.limits.max_fraction_per_run,
+                p.allow.len(),
+                p.deny.len()
+            );
             for s in &cfg.stores {
                 println!(
                     "  store {} ({}), batches of {}",

@@ -162,6 +162,9 @@ pub async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
                 r.store,
                 r.action_id
             );
+            println!(
+                "If a deny, band or family rule still matches it, the next enforcing run deletes it again: allowlist it ([[allow]] client_id) if it must stay."
+            );
             if let Some(secret) = r.new_secret {
                 // On stdout for the operator only: never logged.
                 println!(

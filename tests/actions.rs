@@ -45,11 +45,21 @@ async fn start() -> Option<Setup> {
 
 /// A config for the store with `extra` appended (policy sections).
 fn write_config(s: &Setup, name: &str, admin: &str, extra: &str) -> std::path::PathBuf {
+    write_config_with_state(s, name, "sqlite://state.db", admin, extra)
+}
+
+fn write_config_with_state(
+    s: &Setup,
+    name: &str,
+    state: &str,
+    admin: &str,
+    extra: &str,
+) -> std::path::PathBuf {
     let path = s.dir.join(name);
     std::fs::write(
         &path,
         format!(
-            "[state]\nurl = \"sqlite://state.db\"\n[http]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
+            "[state]\nurl = \"{state}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
              [[stores]]\nname = \"hydra\"\nkind = \"hydra\"\ndatabase_url = \"{}\"\nadmin_url = \"{admin}\"\n",
             free_port(),
             s.store_url
@@ -154,7 +164,7 @@ async fn enforce_deletes_exactly_the_expected_clients_and_restore_brings_one_bac
     let state = State::connect(&cfg.state_url).await.unwrap();
     full_scan(&cfg, &state).await;
     let metrics = Metrics::new();
-    metrics.init_store("hydra");
+    metrics.init_store("hydra", &[], None);
     let runner = Runner {
         state: &state,
         store: &cfg.stores[0],
@@ -328,10 +338,16 @@ async fn an_intent_left_without_outcome_is_reconciled_at_start_up_never_repeated
     );
     let id = |i: usize| regs[i]["client_id"].as_str().unwrap().to_owned();
     let (deleted, spared, other) = (id(0), id(1), id(2));
+    // The journal on a PostgreSQL state database this time.
+    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else {
+        return;
+    };
+    let state_url = create_pg_database(&pg, &unique("rw_state")).await;
     // Enforce mode, but the planning schedule is far away: only start-up reconciliation runs.
-    let cfg_path = write_config(
+    let cfg_path = write_config_with_state(
         &s,
         "regwarden.toml",
+        &state_url,
         &s.hydra.admin,
         "[actions]\nmode = \"enforce\"\nschedule = \"0 0 1 1 *\"\n",
     );
@@ -424,12 +440,16 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
     authcode(mcp, hydra, &regs[2]);
     authcode(mcp, hydra, &regs[3]);
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else {
+        return;
+    };
+    let state_url = create_pg_database(&pg, &unique("rw_state")).await;
     let port = free_port();
     let cfg_path = s.dir.join("regwarden.toml");
     std::fs::write(
         &cfg_path,
         format!(
-            "[state]\nurl = \"sqlite://state.db\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+            "[state]\nurl = \"{state_url}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
              [expiry]\nunused_after = \"2s\"\n\
              [actions]\nmode = \"enforce\"\nschedule = \"* * * * * *\"\nmax_fraction_per_run = 0.5\n\
              quarantine = true\nquarantine_grace = \"4s\"\n\
@@ -495,4 +515,26 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
         "{log}"
     );
     assert!(!log.contains("client_secret"), "{log}");
+    // The journal (on PostgreSQL): per client a quarantine, then a delete, both done.
+    let state = State::connect(&regwarden::config::Secret::new(state_url))
+        .await
+        .unwrap();
+    let mut journal: Vec<(String, String, Option<String>)> = state
+        .recent_actions("hydra", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.client_id, e.action, e.outcome))
+        .collect();
+    journal.sort();
+    let done = Some("done".to_owned());
+    assert_eq!(
+        journal,
+        [
+            (id(0), "delete".to_owned(), done.clone()),
+            (id(0), "quarantine".to_owned(), done.clone()),
+            (id(1), "delete".to_owned(), done.clone()),
+            (id(1), "quarantine".to_owned(), done.clone()),
+        ]
+    );
 }

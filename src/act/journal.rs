@@ -185,3 +185,93 @@ impl State {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::testing;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn intent<'a>(client: &'a str, action: &'a str) -> Intent<'a> {
+        Intent {
+            store: "s",
+            client_id: client,
+            action,
+            mode: "enforce",
+            reason: "expiry.unused: test",
+            snapshot: "{\"client_id\":\"x\"}",
+        }
+    }
+
+    #[tokio::test]
+    async fn intents_stay_open_until_their_outcome_and_quarantines_end_with_a_restore() {
+        let (state, _dir) = testing::sqlite().await;
+        state.ensure_store("s", "hydra", at(0)).await.unwrap();
+        let q1 = state
+            .journal_intent(&intent("a", "quarantine"), at(1))
+            .await
+            .unwrap();
+        let q2 = state
+            .journal_intent(&intent("b", "quarantine"), at(2))
+            .await
+            .unwrap();
+        let q3 = state
+            .journal_intent(&intent("c", "quarantine"), at(3))
+            .await
+            .unwrap();
+        let open: Vec<i64> = state
+            .open_intents("s")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(open, [q1, q2, q3]);
+        state
+            .journal_outcome(q1, outcome::DONE, None, 1, at(10))
+            .await
+            .unwrap();
+        state
+            .journal_outcome(q2, outcome::ERROR, Some("HTTP 500"), 4, at(11))
+            .await
+            .unwrap();
+        state
+            .journal_outcome(q3, outcome::RECONCILED_DONE, None, 1, at(12))
+            .await
+            .unwrap();
+        assert!(state.open_intents("s").await.unwrap().is_empty());
+        let e = state.journal_entry(q2).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                e.outcome.as_deref(),
+                e.error.as_deref(),
+                e.attempts,
+                e.outcome_at
+            ),
+            (Some("error"), Some("HTTP 500"), 4, Some(at(11)))
+        );
+        // A failed quarantine does not count; a restore lifts one.
+        let r = state
+            .journal_intent(&intent("c", "restore"), at(20))
+            .await
+            .unwrap();
+        state
+            .journal_outcome(r, outcome::DONE, None, 1, at(21))
+            .await
+            .unwrap();
+        let q = state.quarantined("s").await.unwrap();
+        assert_eq!(q, HashMap::from([("a".to_owned(), at(10))]));
+        let recent: Vec<i64> = state
+            .recent_actions("s", 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(recent, [r, q3]);
+        assert_eq!(state.journal_entry(9999).await.unwrap(), None);
+    }
+}

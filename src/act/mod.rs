@@ -377,8 +377,12 @@ pub async fn restore(
         .find(|s| s.name == e.store)
         .ok_or_else(|| not(format!("store {} is not configured", esc(&e.store))))?;
     let api = admin_api(store)?;
-    let snapshot: Value = serde_json::from_str(&e.snapshot)
+    let mut snapshot: Value = serde_json::from_str(&e.snapshot)
         .map_err(|err| not(format!("its snapshot is unreadable: {err}")))?;
+    // A quarantine tag belongs to the deletion being undone.
+    if let Some(m) = snapshot.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove(QUARANTINE_KEY);
+    }
     if api.get(&e.client_id).await?.value.is_some() {
         return Err(not(format!(
             "client {} exists in store {} again; nothing restored",
