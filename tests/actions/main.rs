@@ -1,0 +1,124 @@
+//! Acting through Hydra's admin API, against a real Ory Hydra v2.3.0 with real DCR
+//! registrations and real tokens: exactly the expected clients go, the rest are untouched; a
+//! refused plan, contradictory rules and an unreachable admin API change nothing; restore
+//! brings a client back that then gets a real token; an intent left without outcome by a
+//! stopped process is reconciled at start-up, never repeated.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod daemon;
+mod enforce;
+mod restart;
+
+use common::*;
+use regwarden::act::{outcome, Runner};
+use regwarden::metrics::Metrics;
+use regwarden::scan::{no_progress, Scan};
+use regwarden::source::Source;
+use regwarden::state::{ScanKind, State};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    hydra: Hydra,
+    mcp: String,
+    store_url: String,
+    dir: std::path::PathBuf,
+}
+
+pub async fn start() -> Option<Setup> {
+    let (Some(bin), Some(mcp)) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR")) else {
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hydra.db");
+    let dsn = format!("sqlite://{}?_fk=true", file.display());
+    hydra_migrate(&bin, &dsn, None).await;
+    let hydra = Hydra::start(&bin, &dsn, dir.path());
+    Some(Setup {
+        store_url: format!("sqlite://{}", file.display()),
+        dir: dir.path().to_path_buf(),
+        _dir: dir,
+        hydra,
+        mcp,
+    })
+}
+
+/// A config for the store with `extra` appended (policy sections).
+pub fn write_config(s: &Setup, name: &str, admin: &str, extra: &str) -> std::path::PathBuf {
+    write_config_with_state(s, name, "sqlite://state.db", admin, extra)
+}
+
+pub fn write_config_with_state(
+    s: &Setup,
+    name: &str,
+    state: &str,
+    admin: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = s.dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "[state]\nurl = \"{state}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
+             [[stores]]\nname = \"hydra\"\nkind = \"hydra\"\ndatabase_url = \"{}\"\nadmin_url = \"{admin}\"\n",
+            free_port(),
+            s.store_url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Every client_id the admin API lists.
+pub async fn hydra_clients(admin: &str) -> BTreeSet<String> {
+    let list: Vec<Value> = reqwest::get(format!("{admin}/admin/clients?page_size=500"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list.iter()
+        .map(|c| c["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub async fn full_scan(cfg: &regwarden::config::Config, state: &State) {
+    let store = &cfg.stores[0];
+    let source = Source::open(store).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    Scan {
+        state,
+        store,
+        source: &source,
+        scorer: &cfg.scorer,
+        cancel: &cancel,
+        progress: &no_progress,
+    }
+    .run(ScanKind::Full)
+    .await
+    .unwrap();
+    regwarden::verdicts::judge_store(state, &store.name, &cfg.scorer, chrono::Utc::now())
+        .await
+        .unwrap();
+}
+
+pub fn run_cli(args: &[&str], config: &Path) -> (i32, String, String) {
+    let out = regwarden()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("REGWARDEN_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub const POLICY: &str = "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 0.6\n";
