@@ -232,7 +232,11 @@ impl StoreLoop {
             state: &self.state,
             store: &self.store,
             policy: &self.config.policy,
-            mode: self.config.mode,
+            // A JSON Lines file has no admin API: it is only ever planned.
+            mode: match self.store.kind {
+                crate::config::StoreKind::Jsonl { .. } => crate::policy::Mode::DryRun,
+                _ => self.config.mode,
+            },
             metrics: Some(&self.metrics),
         };
         match runner.run(now).await {

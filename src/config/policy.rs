@@ -227,6 +227,25 @@ pub fn build(
     (policy, mode, schedule)
 }
 
+/// In enforce mode every Hydra store needs its admin API: regwarden acts through nothing else.
+/// (JSON Lines stores are only ever planned.)
+pub fn check_stores(mode: Mode, stores: &[super::StoreConfig], problems: &mut Vec<Problem>) {
+    if mode != Mode::Enforce {
+        return;
+    }
+    for s in stores {
+        if let super::StoreKind::Hydra {
+            admin_url: None, ..
+        } = s.kind
+        {
+            problems.push(problem(
+                format!("stores.{}.admin_url", s.name),
+                "is required with actions.mode = \"enforce\": regwarden acts only through the admin API",
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{load_str, ConfigError};
@@ -299,6 +318,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.mode, Mode::Enforce);
+        let no_admin = "[actions]\nmode = \"enforce\"\n[[stores]]\nname = \"h\"\nkind = \"hydra\"\ndatabase_url = \"sqlite://x\"\n";
+        assert_eq!(keys(no_admin), ["stores.h.admin_url"]);
         assert_eq!(
             c.policy.quarantine_grace,
             Some(std::time::Duration::from_secs(86_400))

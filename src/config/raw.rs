@@ -367,6 +367,7 @@ impl RawConfig {
             (unused_after, inactive_after),
             &mut problems,
         );
+        super::policy::check_stores(mode, &stores, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
