@@ -525,6 +525,7 @@ async fn demo(
     }
     println!();
     report(&cfg, Format::Table, None).await?;
+    demo_plan_summary(&cfg).await?;
     println!(
         "Try: regwarden report --config {} --format json",
         config_path.display()
@@ -534,6 +535,37 @@ async fn demo(
         return run(cfg).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dry-run half of the demo's cycle: what the default policy would do, by rule.
+async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
+    let state = State::connect(&cfg.state_url).await?;
+    for store in &cfg.stores {
+        let plan = crate::act::plan_store(&state, &store.name, &cfg.policy, Utc::now()).await?;
+        let mut by_rule: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for a in &plan.actions {
+            *by_rule.entry(a.rule.as_str()).or_default() += 1;
+        }
+        let rules: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!(
+            "Dry run on {}: the default policy plans {} action(s) over {} registrations ({}).",
+            store.name,
+            plan.actions.len(),
+            plan.live,
+            rules.join(", ")
+        );
+        if let Err(refusal) = crate::policy::check_limits(&plan, &cfg.policy.limits) {
+            println!("  {refusal}");
+        }
+        println!(
+            "  Nothing was changed: `regwarden plan --config {}` lists them.",
+            cfg.source
+                .as_deref()
+                .unwrap_or(Path::new("regwarden.toml"))
+                .display()
+        );
+    }
+    Ok(())
 }
 
 fn demo_config(listen: SocketAddr) -> String {

@@ -189,8 +189,16 @@ pub struct Refusal {
     pub limit: String,
 }
 
+/// A limit as operators write it: "7 days", "36 hours", else humantime's form.
 fn days(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    let s = d.as_secs();
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match s {
+        0 => "0 seconds".into(),
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s => humantime::format_duration(Duration::from_secs(s)).to_string(),
+    }
 }
 
 fn older_than(t: Option<DateTime<Utc>>, age: Duration, now: DateTime<Utc>) -> bool {
