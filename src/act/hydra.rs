@@ -230,3 +230,68 @@ pub fn strip_secrets(v: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use axum::routing::delete;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A stand-in admin API that answers DELETE with `answers` in turn (the last one repeats):
+    /// failures a real Hydra cannot be made to produce on demand.
+    async fn admin_answering(answers: Vec<StatusCode>) -> (AdminApi, Arc<AtomicU32>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        let app = axum::Router::new().route(
+            "/admin/clients/{id}",
+            delete(move || {
+                let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+                let status = answers[n.min(answers.len() - 1)];
+                async move { status }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (AdminApi::new(base), calls)
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_until_the_delete_succeeds() {
+        let (api, calls) = admin_answering(vec![
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::NO_CONTENT,
+        ])
+        .await;
+        let a = api.delete("c1").await.unwrap();
+        assert_eq!(
+            (a.value, a.attempts, calls.load(Ordering::SeqCst)),
+            (true, 3, 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_client_counts_as_deleted() {
+        let (api, _) = admin_answering(vec![StatusCode::NOT_FOUND]).await;
+        let a = api.delete("gone").await.unwrap();
+        assert_eq!((a.value, a.attempts), (false, 1));
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_the_last_attempt_with_a_clear_error() {
+        let (api, calls) = admin_answering(vec![StatusCode::INTERNAL_SERVER_ERROR]).await;
+        let e = api.delete("c1").await.unwrap_err().to_string();
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+        assert!(e.contains("500") && e.contains("delete client"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (api, calls) = admin_answering(vec![StatusCode::FORBIDDEN]).await;
+        assert!(api.delete("c1").await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
