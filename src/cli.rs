@@ -152,7 +152,7 @@ pub async fn main(cli: Cli) -> ExitCode {
             registrations,
             serve,
             dir,
-        } => demo(registrations, serve, &dir).await,
+        } => crate::demo::cycle::demo(registrations, serve, &dir).await,
         Command::Score { input, now } => {
             let now = match now
                 .as_deref()
@@ -224,7 +224,7 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn describe_config_error(e: &ConfigError) -> String {
+pub(crate) fn describe_config_error(e: &ConfigError) -> String {
     match e {
         ConfigError::Invalid { problems } => {
             let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
@@ -281,7 +281,7 @@ fn check_config(path: &Path) -> ExitCode {
 
 /// Logs go to stderr: pretty on a terminal, JSON otherwise (or as configured). Commands other
 /// than `run` log only warnings unless RUST_LOG says otherwise.
-fn init_logging(cfg: &Config, daemon: bool) {
+pub(crate) fn init_logging(cfg: &Config, daemon: bool) {
     let level = if daemon {
         cfg.log_level.clone()
     } else {
@@ -304,7 +304,7 @@ fn init_logging(cfg: &Config, daemon: bool) {
     };
 }
 
-async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", cfg.listen))?;
@@ -432,7 +432,11 @@ async fn score(cfg: &Config, input: &Path, now: chrono::DateTime<Utc>) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn report(
+    cfg: &Config,
+    format: Format,
+    only: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let state = State::connect(&cfg.state_url).await?;
     let known = state.stores().await?;
     let stores: Vec<(String, String)> = known
@@ -484,103 +488,4 @@ async fn report(cfg: &Config, format: Format, only: Option<&str>) -> anyhow::Res
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn demo(
-    registrations: usize,
-    serve: Option<SocketAddr>,
-    dir: &Path,
-) -> anyhow::Result<ExitCode> {
-    if registrations == 0 {
-        anyhow::bail!("--registrations must be at least 1");
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let now = Utc::now();
-    let store_path = dir.join("hydra.db");
-    let state_path = dir.join("state.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{suffix}", state_path.display()));
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("cannot replace {}", p.display()))?;
-        }
-    }
-    let population = crate::demo::generate(registrations, now);
-    crate::demo::write_hydra_store(&store_path, &population, now)
-        .await
-        .context("cannot build the demo store")?;
-    let config_path = dir.join("regwarden.toml");
-    let listen = serve.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464)));
-    std::fs::write(&config_path, demo_config(listen))
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let cfg = config::load(&config_path).map_err(|e| anyhow::anyhow!(describe_config_error(&e)))?;
-    init_logging(&cfg, serve.is_some());
-
-    eprintln!(
-        "Built a Hydra v2.3.0 SQLite store with {registrations} registrations in {}",
-        store_path.display()
-    );
-    let exit = scan(&cfg, None, true).await?;
-    if exit != ExitCode::SUCCESS {
-        return Ok(exit);
-    }
-    println!();
-    report(&cfg, Format::Table, None).await?;
-    demo_plan_summary(&cfg).await?;
-    println!(
-        "Try: regwarden report --config {} --format json",
-        config_path.display()
-    );
-    if let Some(addr) = serve {
-        println!("Serving http://{addr}/metrics (Ctrl-C stops)");
-        return run(cfg).await;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The dry-run half of the demo's cycle: what the default policy would do, by rule.
-async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
-    let state = State::connect(&cfg.state_url).await?;
-    for store in &cfg.stores {
-        let plan = crate::act::plan_store(&state, &store.name, &cfg.policy, Utc::now()).await?;
-        let mut by_rule: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
-        for a in &plan.actions {
-            *by_rule.entry(a.rule.as_str()).or_default() += 1;
-        }
-        let rules: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        println!(
-            "Dry run on {}: the default policy plans {} action(s) over {} registrations ({}).",
-            store.name,
-            plan.actions.len(),
-            plan.live,
-            rules.join(", ")
-        );
-        if let Err(refusal) = crate::policy::check_limits(&plan, &cfg.policy.limits) {
-            println!("  {refusal}");
-        }
-        println!(
-            "  Nothing was changed: `regwarden plan --config {}` lists them.",
-            cfg.source
-                .as_deref()
-                .unwrap_or(Path::new("regwarden.toml"))
-                .display()
-        );
-    }
-    Ok(())
-}
-
-fn demo_config(listen: SocketAddr) -> String {
-    format!(
-        r#"# Written by `regwarden demo`. Paths are relative to this file.
-[state]
-url = "sqlite://state.db"
-
-[http]
-listen = "{listen}"
-
-[[stores]]
-name = "demo"
-kind = "hydra"
-database_url = "sqlite://hydra.db"
-"#
-    )
 }
