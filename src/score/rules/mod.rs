@@ -1,0 +1,328 @@
+//! The rules themselves: what each one looks at, and the detail it reports. Identity and
+//! impersonation here; redirect and metadata hygiene in `hygiene`; name, grants, usage and
+//! family signals in `signals`.
+
+mod hygiene;
+mod signals;
+
+use hygiene::{metadata_sites, redirects};
+use signals::{family, grants, name, usage};
+
+use super::attestation::Attestation;
+use super::catalog::canonical_redirect;
+use super::facts::Facts;
+use super::text::skeleton;
+use super::uri::{host_kind, HostKind};
+use super::{Reason, Rule, Scorer, Verdict};
+use crate::cluster::{fingerprint_of, FamilyIndex};
+use crate::escape::{esc, esc_max};
+use crate::model::{ClientMetadata, Registration};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::borrow::Cow;
+use url::Url;
+
+/// Collects reasons with their configured points.
+pub(super) struct Reasons<'a> {
+    scorer: &'a Scorer,
+    list: Vec<Reason>,
+}
+
+impl Reasons<'_> {
+    pub(super) fn add(&mut self, rule: Rule, detail: String) {
+        self.list.push(Reason {
+            rule: rule.id(),
+            points: self.scorer.points(rule),
+            detail,
+        });
+    }
+}
+
+/// Facts as scored: a verified software statement's claims win over the plain metadata.
+pub(super) fn facts<'a>(scorer: &Scorer, reg: &'a Registration) -> Facts<'a> {
+    facts_with(reg, attestation(scorer, reg).as_ref())
+}
+
+fn facts_with<'a>(reg: &'a Registration, attest: Option<&Attestation>) -> Facts<'a> {
+    match attest {
+        Some(Attestation::Verified { claims, .. }) => {
+            Facts::new(Cow::Owned(with_claims(&reg.metadata, claims)))
+        }
+        _ => Facts::new(Cow::Borrowed(&reg.metadata)),
+    }
+}
+
+fn attestation(scorer: &Scorer, reg: &Registration) -> Option<Attestation> {
+    reg.metadata
+        .software_statement
+        .as_deref()
+        .map(|s| scorer.publishers.check(s))
+}
+
+fn with_claims(m: &ClientMetadata, claims: &serde_json::Map<String, Value>) -> ClientMetadata {
+    let mut doc = serde_json::to_value(m).unwrap_or(Value::Null);
+    if let Value::Object(obj) = &mut doc {
+        for (k, v) in claims {
+            if !matches!(
+                k.as_str(),
+                "iss" | "iat" | "exp" | "nbf" | "jti" | "aud" | "sub"
+            ) {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        // normalize() wants an identifier; the claims carry none of their own.
+        obj.insert(
+            "client_id".into(),
+            Value::String("software-statement".into()),
+        );
+    }
+    // Re-normalized, so claims are bounded like any metadata.
+    crate::normalize::normalize(&doc)
+        .map(|n| n.metadata)
+        .unwrap_or_else(|_| m.clone())
+}
+
+/// Which known client a registration claims to be, and whether it fits that client.
+pub(super) struct Identity {
+    pub(super) claimed: Option<usize>,
+    by_software_id: bool,
+    pub(super) fits: bool,
+    pub(super) software: Option<String>,
+}
+
+pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Identity {
+    let m = &facts.meta;
+    let c = &scorer.catalog;
+    // A client_id that is a known client's metadata document identifies it outright.
+    let cimd_idx = if reg.client_id.starts_with("https://") {
+        c.clients()
+            .iter()
+            .position(|k| k.cimd_client_id.as_deref() == Some(reg.client_id.as_str()))
+    } else {
+        None
+    };
+    if let Some(idx) = cimd_idx {
+        return Identity {
+            claimed: Some(idx),
+            by_software_id: false,
+            fits: true,
+            software: Some(c.get(idx).id.clone()),
+        };
+    }
+    let by_name = facts.name.as_deref().and_then(|n| c.claimed_by_name(n));
+    let by_sid = m
+        .software_id
+        .as_deref()
+        .and_then(|s| c.claimed_by_software_id(s));
+    let Some(idx) = by_name.or(by_sid) else {
+        return Identity {
+            claimed: None,
+            by_software_id: false,
+            fits: false,
+            software: None,
+        };
+    };
+    let known = c.get(idx);
+    let auth_ok =
+        known.auth_methods.is_empty() || known.auth_methods.contains(&m.token_endpoint_auth_method);
+    let fits = auth_ok
+        && !m.redirect_uris.is_empty()
+        && facts.urls.iter().all(|u| fits_known(scorer, idx, u));
+    Identity {
+        claimed: Some(idx),
+        by_software_id: by_name.is_none(),
+        fits,
+        software: fits.then(|| known.id.clone()),
+    }
+}
+
+/// Whether a parsed redirect fits the known client's signatures.
+fn fits_known(scorer: &Scorer, idx: usize, url: &Result<Url, url::ParseError>) -> bool {
+    url.as_ref()
+        .is_ok_and(|u| u.fragment().is_none() && scorer.catalog.fits(idx, &canonical_redirect(u)))
+}
+
+pub(super) fn judge(
+    scorer: &Scorer,
+    reg: &Registration,
+    families: &FamilyIndex,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let mut r = Reasons {
+        scorer,
+        list: Vec::new(),
+    };
+    let attest = attestation(scorer, reg);
+    match &attest {
+        Some(Attestation::Verified { issuer, .. }) => {
+            r.add(
+                Rule::AttestationVerified,
+                format!("software statement signed by {}", esc(issuer)),
+            );
+        }
+        Some(Attestation::Unverifiable { issuer }) => {
+            r.add(
+                Rule::AttestationUnverified,
+                format!(
+                    "no publisher key is configured for issuer {:?}",
+                    esc(issuer)
+                ),
+            );
+        }
+        Some(Attestation::Invalid { reason }) => {
+            r.add(
+                Rule::AttestationInvalid,
+                format!("software statement rejected: {}", esc(reason)),
+            );
+        }
+        None => {}
+    }
+    let facts = facts_with(reg, attest.as_ref());
+    let identity = identify(scorer, reg, &facts);
+    cimd(&mut r, reg, &identity, scorer);
+    impersonation(&mut r, scorer, &facts, &identity);
+    let redirect_sites = redirects(&mut r, scorer, &facts);
+    metadata_sites(&mut r, &facts.meta, &redirect_sites, identity.fits);
+    name(&mut r, &facts.meta);
+    grants(&mut r, &facts.meta);
+    let cluster = fingerprint_of(&facts);
+    usage(&mut r, reg, now);
+    family(&mut r, reg, &facts, families, cluster, &identity);
+
+    // Tidy metadata is evidence only when nothing else is wrong: an impostor's https
+    // redirect on its own domain is consistent too.
+    let trust_only_if_clean = [Rule::ConsistentHttps.id(), Rule::ReverseDnsScheme.id()];
+    let behaviour = [
+        Rule::NeverUsed.id(),
+        Rule::Burst.id(),
+        Rule::AttestationUnverified.id(),
+    ];
+    if r.list
+        .iter()
+        .any(|x| x.points > 0 && !behaviour.contains(&x.rule))
+    {
+        r.list.retain(|x| !trust_only_if_clean.contains(&x.rule));
+    }
+    let score = r.list.iter().map(|x| x.points).sum();
+    Verdict {
+        band: scorer.bands.band(score),
+        score,
+        reasons: r.list,
+        cluster,
+        software: identity.software,
+    }
+}
+
+fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Scorer) {
+    let id = reg.client_id.as_str();
+    if !id.starts_with("https://") && !id.starts_with("http://") {
+        return;
+    }
+    let problem = match Url::parse(id) {
+        Err(e) => Some(format!("does not parse ({e})")),
+        Ok(u) if u.scheme() != "https" => Some("is not https".into()),
+        Ok(_) if id.contains('#') => Some("has a fragment".into()),
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            Some("carries user information".into())
+        }
+        Ok(_) if id.split('/').skip(3).any(|seg| seg == "." || seg == "..") => {
+            Some("has dot segments".into())
+        }
+        Ok(u) if u.path() == "/" || u.path().is_empty() => Some("has no path".into()),
+        Ok(_) => None,
+    };
+    match problem {
+        Some(p) => r.add(Rule::CimdInvalid, format!("client_id {} {p}", esc(id))),
+        None => {
+            let known = identity
+                .claimed
+                .map(|i| scorer.catalog.get(i))
+                .filter(|k| k.cimd_client_id.as_deref() == Some(id));
+            match known {
+                Some(k) => r.add(
+                    Rule::CatalogSignature,
+                    format!("client_id is {}'s published metadata document", k.name),
+                ),
+                None => r.add(
+                    Rule::CimdClientId,
+                    format!(
+                        "client_id {} is a metadata document URL (not fetched)",
+                        esc(id)
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Identity) {
+    let c = &scorer.catalog;
+    let m = &facts.meta;
+    let name = m.client_name.as_deref();
+    match identity.claimed {
+        Some(idx) if identity.fits => {
+            if !r.list.iter().any(|x| x.rule == Rule::CatalogSignature.id()) {
+                r.add(
+                    Rule::CatalogSignature,
+                    format!("matches {}'s redirect signature", c.get(idx).name),
+                );
+            }
+        }
+        Some(idx) => {
+            let known = c.get(idx);
+            let offending: Vec<(&str, &Result<Url, url::ParseError>)> = facts
+                .redirects()
+                .filter(|(_, u)| !fits_known(scorer, idx, u))
+                .collect();
+            let all_loopback = offending.iter().all(|(_, u)| {
+                u.as_ref().is_ok_and(|p| {
+                    matches!(p.scheme(), "http" | "https")
+                        && p.host()
+                            .is_some_and(|h| host_kind(&h) == HostKind::Loopback)
+                })
+            });
+            let claim = if identity.by_software_id {
+                format!("software_id of {}", known.name)
+            } else {
+                format!(
+                    "the name {:?} of {}",
+                    esc(name.unwrap_or_default()),
+                    known.name
+                )
+            };
+            let where_ = match offending.first() {
+                Some((u, _)) => format!("redirects to {}", esc_max(u, 120)),
+                None if m.redirect_uris.is_empty() => "has no redirect URI".into(),
+                None => format!(
+                    "uses token_endpoint_auth_method {:?}",
+                    esc(&m.token_endpoint_auth_method)
+                ),
+            };
+            let detail = format!(
+                "claims {claim} but {where_}, which {} never does",
+                known.name
+            );
+            if identity.by_software_id {
+                r.add(Rule::ImpersonationSoftwareId, detail);
+            } else if all_loopback && !m.redirect_uris.is_empty() {
+                r.add(Rule::ImpersonationCatalogLoopback, detail);
+            } else {
+                r.add(Rule::ImpersonationCatalog, detail);
+            }
+        }
+        None => {
+            if let Some(n) = name {
+                if let Some(idx) = c.look_alike(&skeleton(n)) {
+                    r.add(
+                        Rule::ImpersonationConfusable,
+                        format!(
+                            "name {:?} looks like {} but is not spelled the same",
+                            esc(n),
+                            c.get(idx).name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}

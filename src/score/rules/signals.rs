@@ -1,0 +1,158 @@
+//! Name content, grants, usage and family signals.
+
+use super::super::text::name_findings;
+use super::super::Rule;
+use super::hygiene::join;
+use super::{Identity, Reasons};
+use crate::cluster::{sites, ClusterId, FamilyIndex};
+use crate::escape::{esc, esc_max};
+use crate::model::{ClientMetadata, Origin, Registration, Usage};
+use crate::score::facts::Facts;
+use chrono::{DateTime, Utc};
+
+/// Names longer than this are absurd for a display name.
+const MAX_NAME: usize = 120;
+/// A burst: this many members of one family registered within [`BURST_WINDOW`] seconds.
+const BURST_MIN: usize = 10;
+const BURST_WINDOW: i64 = 300;
+
+pub(super) fn name(r: &mut Reasons, m: &ClientMetadata) {
+    let Some(n) = m.client_name.as_deref() else {
+        r.add(Rule::NameMissing, "no client_name".into());
+        return;
+    };
+    let f = name_findings(n);
+    if f.invisible_only {
+        r.add(
+            Rule::NameInvisible,
+            format!("client_name {:?} shows nothing", esc(n)),
+        );
+    } else if f.hidden > 0 {
+        r.add(
+            Rule::NameHidden,
+            format!(
+                "client_name {:?} holds {} hidden character(s)",
+                esc_max(n, 80),
+                f.hidden
+            ),
+        );
+    }
+    if let Some(what) = f.url_or_instruction {
+        r.add(
+            Rule::NameUrlOrInstruction,
+            format!("client_name {:?} holds {what}", esc_max(n, 80)),
+        );
+    }
+    if f.length > MAX_NAME {
+        r.add(
+            Rule::NameLength,
+            format!("client_name is {} characters long", f.length),
+        );
+    }
+}
+
+pub(super) fn grants(r: &mut Reasons, m: &ClientMetadata) {
+    let implicit_response = m
+        .response_types
+        .iter()
+        .find(|t| t.split_whitespace().any(|w| w == "token"));
+    if m.grant_types.iter().any(|g| g == "implicit") || implicit_response.is_some() {
+        let what = implicit_response
+            .map(|t| format!("response_type {:?}", esc(t)))
+            .unwrap_or_else(|| "the implicit grant".into());
+        r.add(Rule::GrantImplicit, format!("asks for {what}"));
+    }
+    if m.grant_types.iter().any(|g| g == "password") {
+        r.add(Rule::GrantPassword, "asks for the password grant".into());
+    }
+    if m.token_endpoint_auth_method == "none"
+        && m.grant_types.iter().any(|g| g == "client_credentials")
+    {
+        r.add(
+            Rule::GrantRisky,
+            "a public client (auth method none) asks for client_credentials".into(),
+        );
+    }
+}
+
+pub(super) fn usage(r: &mut Reasons, reg: &Registration, now: DateTime<Utc>) {
+    match reg.usage {
+        Usage::LastUsed(t) if now - t <= chrono::Duration::days(30) => {
+            r.add(
+                Rule::RecentlyUsed,
+                format!("last used {}", t.format("%Y-%m-%d")),
+            );
+        }
+        Usage::Never => {
+            if let Some(c) = reg
+                .created_at
+                .filter(|c| now - *c >= chrono::Duration::days(1))
+            {
+                r.add(
+                    Rule::NeverUsed,
+                    format!("never used since it registered on {}", c.format("%Y-%m-%d")),
+                );
+            }
+        }
+        _ => {}
+    }
+    if reg.origin == Origin::Admin {
+        r.add(Rule::OriginAdmin, "created through the admin API".into());
+    }
+}
+
+pub(super) fn family(
+    r: &mut Reasons,
+    reg: &Registration,
+    facts: &Facts,
+    families: &FamilyIndex,
+    id: ClusterId,
+    identity: &Identity,
+) {
+    let Some(own) = families.get(&id) else { return };
+    if let Some(t) = reg.created_at.map(|t| t.timestamp()) {
+        let near = own.created_near(t, BURST_WINDOW);
+        if near >= BURST_MIN {
+            r.add(
+                Rule::Burst,
+                format!(
+                    "one of {near} registrations of its family within {} minutes",
+                    2 * BURST_WINDOW / 60
+                ),
+            );
+        }
+    }
+    if identity.claimed.is_some() || own.name.is_empty() {
+        return;
+    }
+    let mine = sites(facts);
+    if mine.is_empty() {
+        return;
+    }
+    let created = reg.created_at.map(|t| t.timestamp());
+    for (_, other) in families.same_name(&own.name, id) {
+        let older = match (other.first_created, created) {
+            (Some(o), Some(c)) => o < c,
+            _ => true,
+        };
+        if other.established() && older && !other.sites.is_empty() && !mine.is_subset(&other.sites)
+        {
+            let new: Vec<&str> = mine
+                .difference(&other.sites)
+                .map(String::as_str)
+                .take(3)
+                .collect();
+            r.add(
+                Rule::ImpersonationFamily,
+                format!(
+                    "name {:?} belongs to a family of {} registration(s) on {}; this one uses {}",
+                    esc(&own.name),
+                    other.size,
+                    esc(&join(&other.sites)),
+                    esc(&new.join(", "))
+                ),
+            );
+            return;
+        }
+    }
+}
