@@ -194,13 +194,15 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
     )
     .unwrap();
     let log = dir.join("regwarden.log");
-    let mut daemon = regwarden()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut daemon = Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://{http}");
     // Real clients through DCR, whatever band their verdicts put them in.
     let dcr = |text: &str| -> f64 {
@@ -311,7 +313,7 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
     .await;
 
     // SIGTERM stops it cleanly.
-    let pid = daemon.id().to_string();
+    let pid = daemon.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -319,7 +321,7 @@ async fn daemon_serves_metrics_and_survives_its_store_going_down() {
         .success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(s) = daemon.try_wait().unwrap() {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
             break s;
         }
         assert!(

@@ -46,13 +46,15 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
     )
     .unwrap();
     let log = s.dir.join("daemon.log");
-    let mut daemon = regwarden()
-        .args(["run", "--config"])
-        .arg(&cfg_path)
-        .env_remove("REGWARDEN_CONFIG")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut daemon = Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(&cfg_path)
+            .env_remove("REGWARDEN_CONFIG")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let listen = format!("127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let get = |client: String| {
@@ -86,10 +88,10 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
     let done_quarantine = metric(&listen, "regwarden_actions_total{action=\"quarantine\",mode=\"enforce\",outcome=\"done\",store=\"hydra\"}").await;
     let refused = metric(&listen, "regwarden_plan_refused_total{store=\"hydra\"}").await;
     std::process::Command::new("kill")
-        .arg(daemon.id().to_string())
+        .arg(daemon.0.id().to_string())
         .status()
         .unwrap();
-    daemon.wait().unwrap();
+    daemon.0.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(tagged && gone, "tagged {tagged}, gone {gone}: {log}");
     assert_eq!(

@@ -519,3 +519,15 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         json!({"name": "claude code", "registrations": 5, "never_used": 4})
     );
 }
+
+/// A child process killed when the test ends, whether it passed or failed.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
