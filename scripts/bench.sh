@@ -27,7 +27,7 @@ measure() {
   local cfg=$1 state=$2 times=() line
   for _ in $(seq "$RUNS"); do
     rm -f "$state"*
-    line=$("$bin" scan --full --config "$cfg" 2>/dev/null | head -n1)
+    line=$("$bin" scan --full --config "$cfg" 2>/dev/null | sed -n 1p)
     times+=("$(sed -E 's/.* in ([0-9.]+)s$/\1/' <<<"$line")")
   done
   rm -f "$state"*
