@@ -5,6 +5,9 @@ use super::{from_ts, q, State, StateError};
 use crate::model::{Origin, Registration, Usage};
 use sqlx::Row;
 
+/// Verdicts per UPDATE statement: 6 parameters each.
+const VERDICT_CHUNK: usize = 100;
+
 /// A live registration with the verdict stored for it.
 #[derive(Debug, Clone)]
 pub struct Judged {
@@ -103,18 +106,35 @@ impl State {
             return Ok(());
         }
         let mut tx = self.pool().begin().await.map_err(q("begin verdicts"))?;
-        for v in rows {
-            sqlx::query("UPDATE registrations SET band = $3, score = $4, reasons = $5, family = $6, software = $7 WHERE store = $1 AND client_id = $2")
-                .bind(store)
-                .bind(v.client_id.as_str())
-                .bind(v.band)
-                .bind(v.score as i32)
-                .bind(v.reasons.as_str())
-                .bind(v.family.as_str())
-                .bind(v.software.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(q("store verdict"))?;
+        for chunk in rows.chunks(VERDICT_CHUNK) {
+            // One statement per chunk: UPDATE ... FROM a row set (SQLite 3.33+, PostgreSQL).
+            // Placeholders are bound in the order they appear: the row set, then the store.
+            let mut p = self.placeholders();
+            let set: Vec<String> = chunk
+                .iter()
+                .map(|_| {
+                    let (id, band, score, reasons, family, software) = (p(), p(), p(), p(), p(), p());
+                    format!("SELECT {id} AS client_id, {band} AS band, {score} AS score, {reasons} AS reasons, {family} AS family, {software} AS software")
+                })
+                .collect();
+            let store_param = p();
+            let sql = format!(
+                "UPDATE registrations SET band = v.band, score = v.score, reasons = v.reasons, family = v.family, software = v.software
+                 FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
+                set.join(" UNION ALL ")
+            );
+            let mut query = sqlx::query(&sql);
+            for v in chunk {
+                query = query
+                    .bind(v.client_id.as_str())
+                    .bind(v.band)
+                    .bind(v.score as i32)
+                    .bind(v.reasons.as_str())
+                    .bind(v.family.as_str())
+                    .bind(v.software.as_deref());
+            }
+            query = query.bind(store);
+            query.execute(&mut *tx).await.map_err(q("store verdicts"))?;
         }
         tx.commit().await.map_err(q("commit verdicts"))
     }
@@ -270,5 +290,69 @@ impl State {
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()
             .map_err(q("decode store"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Band, ClientMetadata};
+    use crate::state::{testing, Recorded, ScanKind};
+
+    #[tokio::test]
+    async fn verdicts_land_on_their_own_registrations() {
+        let (state, _dir) = testing::sqlite().await;
+        let now = chrono::Utc::now();
+        state.ensure_store("s", "jsonl", now).await.unwrap();
+        let scan = state.begin_scan("s", ScanKind::Full, now).await.unwrap();
+        let regs: Vec<Recorded> = (0..250)
+            .map(|i| Recorded {
+                registration: Registration {
+                    client_id: format!("c{i:03}"),
+                    metadata: ClientMetadata::default(),
+                    created_at: None,
+                    updated_at: None,
+                    usage: Usage::Unknown,
+                    origin: Origin::Dcr,
+                },
+                warnings: vec![],
+            })
+            .collect();
+        state.record_batch("s", scan, now, &regs).await.unwrap();
+        // More rows than one statement takes, every other registration.
+        let rows: Vec<VerdictRow> = (0..250)
+            .step_by(2)
+            .map(|i| VerdictRow {
+                client_id: format!("c{i:03}"),
+                band: if i % 4 == 0 { "malicious" } else { "trusted" },
+                score: i,
+                reasons: "[]".into(),
+                family: format!("f{i}"),
+                software: (i % 4 == 0).then(|| "cursor".to_owned()),
+            })
+            .collect();
+        state.store_verdicts("s", &rows).await.unwrap();
+        for i in [0_i64, 2, 4, 248] {
+            let r = state
+                .registration("s", &format!("c{i:03}"))
+                .await
+                .unwrap()
+                .unwrap();
+            let band = if i % 4 == 0 {
+                Band::Malicious
+            } else {
+                Band::Trusted
+            };
+            assert_eq!(
+                (r.band, r.score, r.family.as_deref()),
+                (Some(band), Some(i), Some(format!("f{i}").as_str()))
+            );
+            assert_eq!(r.software.is_some(), i % 4 == 0);
+        }
+        let untouched = state.registration("s", "c001").await.unwrap().unwrap();
+        assert_eq!(
+            (untouched.band, untouched.family),
+            (Some(Band::Neutral), None)
+        );
     }
 }
