@@ -359,8 +359,10 @@ pub(crate) async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow
     for store in stores {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} records ({per_sec})")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {human_pos} records in {elapsed}",
+            )
+            .expect("valid template"),
         );
         bar.set_message(format!("scanning {}", store.name));
         let outcome = async {
