@@ -139,6 +139,12 @@ pub struct ClientMetadata {
     pub tos_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// OpenID Connect: fetched by the AS to check pairwise redirect hosts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sector_identifier_uri: Option<String>,
+    /// OpenID Connect: request objects the AS may fetch.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub request_uris: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub contacts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

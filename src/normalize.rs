@@ -93,6 +93,8 @@ pub fn normalize(doc: &Value) -> Result<Normalized, RecordError> {
         policy_uri: r.string("policy_uri", MAX_STRING),
         tos_uri: r.string("tos_uri", MAX_STRING),
         jwks_uri: r.string("jwks_uri", MAX_STRING),
+        sector_identifier_uri: r.string("sector_identifier_uri", MAX_STRING),
+        request_uris: r.list("request_uris"),
         contacts: r.list("contacts"),
         software_id: r.string("software_id", MAX_STRING),
         software_version: r.string("software_version", MAX_STRING),

@@ -436,8 +436,8 @@ mod tests {
     #[test]
     fn the_shipped_config_lists_every_rule_with_its_default() {
         let text = include_str!("../../config/regwarden.toml");
-        for (_, id, points, _) in crate::score::RULES {
-            let line = format!("# \"{id}\" = {points:<4} #");
+        for (_, id, tier, points, _) in crate::score::RULES {
+            let line = format!("# \"{id}\" = {points:<4} # {}:", tier.as_str());
             assert!(
                 text.contains(&line),
                 "config/regwarden.toml does not list {line}"

@@ -5,7 +5,7 @@ use super::{
     StoreConfig, StoreKind,
 };
 use crate::escape::esc;
-use crate::score::{Bands, Catalog, Publishers, Rule, Scorer};
+use crate::score::{Bands, Catalog, Publishers, Rule, Scorer, Tier};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -421,6 +421,10 @@ fn build_scorer(
     let mut overrides = Vec::new();
     for (id, points) in raw.points.iter().flatten() {
         match (Rule::parse(id), i32::try_from(*points)) {
+            (Some(rule), Ok(p)) if rule.tier() == Tier::Note && p != 0 => problems.push(problem(
+                format!("score.points.{id}"),
+                "is a note: it is shown, never scored (attackers can make it happen to anyone)",
+            )),
             (Some(rule), Ok(p)) if (-1000..=1000).contains(&p) => overrides.push((rule, p)),
             (Some(_), _) => problems.push(problem(
                 format!("score.points.{id}"),

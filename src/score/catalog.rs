@@ -32,6 +32,8 @@ struct Entry {
     #[serde(default)]
     schemes: Vec<String>,
     cimd_client_id: Option<String>,
+    #[serde(default)]
+    sites: Vec<String>,
 }
 
 /// One known client.
@@ -42,6 +44,8 @@ pub struct KnownClient {
     pub auth_methods: Vec<String>,
     pub software_ids: Vec<String>,
     pub cimd_client_id: Option<String>,
+    /// Sites (registrable domains) its display metadata may point at.
+    pub sites: Vec<String>,
     signatures: Vec<Signature>,
     /// Redirect templates as written, for messages.
     pub redirects: Vec<String>,
@@ -188,6 +192,7 @@ impl Catalog {
                 auth_methods: e.auth_methods,
                 software_ids: e.software_ids,
                 cimd_client_id: e.cimd_client_id,
+                sites: e.sites.iter().map(|h| super::uri::site(h)).collect(),
             });
         }
         Ok(())
@@ -230,6 +235,15 @@ impl Catalog {
             .signatures
             .iter()
             .any(|s| s.matches(canonical))
+    }
+
+    /// Whether it fits a signature with a fixed host: one only the client's owner controls
+    /// (a "https://*/..." signature fits anyone's domain, so it recognizes, never vouches).
+    pub fn fits_fixed_host(&self, idx: usize, canonical: &str) -> bool {
+        self.clients[idx]
+            .signatures
+            .iter()
+            .any(|s| !s.pattern.contains("://*") && s.matches(canonical))
     }
 }
 

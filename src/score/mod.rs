@@ -1,9 +1,15 @@
 //! Trust scoring: independent rules over one registration, each adding points (positive is
 //! risk, negative is evidence of trust) with a detail a person can read. Weights and band
-//! thresholds come from config; [`RULES`] lists every rule with its default.
+//! thresholds come from config; [`RULES`] lists every rule with its tier and default.
 //!
-//! Usage drives expiry more than trust: never-used registrations and bursts of look-alike
-//! ones are normal MCP behaviour, so their rules alone never leave the neutral band.
+//! A verdict depends on the registration itself, the catalog, the operator's config and
+//! verified attestations, never on arrival order or on other registrations an attacker could
+//! make (DESIGN.md invariant 10). Evidence comes in tiers ([`Tier`]): weak signals (metadata
+//! consistency, unusual but legal shapes) never flag on their own, hygiene violations of the
+//! standards may flag but never reach malicious, and only strong evidence (impersonation of a
+//! vouched identity, dangerous or ambiguous redirects, forged attestation, SSRF bait aimed at
+//! cloud metadata) can. Notes carry no points: usage, bursts and name collisions between
+//! families are shown to a person, not scored.
 
 pub mod attestation;
 pub mod catalog;
@@ -19,58 +25,96 @@ use crate::cluster::{fingerprint_of, ClusterId, FamilyIndex};
 use crate::model::{Band, Registration};
 use serde::Serialize;
 
+/// How much a rule's evidence may weigh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Evidence of trust a registrant cannot forge (catalog, admin origin, verified statement).
+    Trust,
+    /// Shown, never scored.
+    Note,
+    /// Alone (even together) stays below suspicious.
+    Weak,
+    /// A violation of the standards: may flag, never reaches malicious without strong evidence.
+    Hygiene,
+    /// Strong evidence: may reach malicious.
+    Strong,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Trust => "trust",
+            Tier::Note => "note",
+            Tier::Weak => "weak",
+            Tier::Hygiene => "hygiene",
+            Tier::Strong => "strong",
+        }
+    }
+}
+
 macro_rules! rules {
-    ($($variant:ident = $id:literal, $points:expr, $about:literal;)*) => {
+    ($($variant:ident = $id:literal, $tier:ident, $points:expr, $about:literal;)*) => {
         /// A scoring rule.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Rule { $($variant),* }
 
-        /// Every rule: (rule, id, default points, what it means).
-        pub const RULES: &[(Rule, &str, i32, &str)] = &[$((Rule::$variant, $id, $points, $about)),*];
+        /// Every rule: (rule, id, tier, default points, what it means).
+        pub const RULES: &[(Rule, &str, Tier, i32, &str)] =
+            &[$((Rule::$variant, $id, Tier::$tier, $points, $about)),*];
     };
 }
 
 rules! {
-    CatalogSignature = "catalog.signature", -30, "matches the redirect signature of the known client it names";
-    AttestationVerified = "attestation.verified", -60, "carries a software statement signed by a configured publisher";
-    OriginAdmin = "origin.admin", -20, "was created by an administrator, not through open registration";
-    RecentlyUsed = "usage.recent", -10, "was used within the last 30 days";
-    ConsistentHttps = "metadata.consistent", -10, "redirects are https on one site, and its client_uri is on it too";
-    ReverseDnsScheme = "redirect.reverse_dns_scheme", -5, "native app redirects use a reverse-DNS private-use scheme";
-    ImpersonationCatalog = "impersonation.catalog", 70, "names a known client but redirects somewhere that client never does";
-    ImpersonationCatalogLoopback = "impersonation.catalog_loopback", 20, "names a known client, loopback redirect not its usual one";
-    ImpersonationConfusable = "impersonation.confusable", 60, "name looks like a known client's without being it";
-    ImpersonationSoftwareId = "impersonation.software_id", 50, "sends a known client's software_id with redirects it never uses";
-    ImpersonationFamily = "impersonation.family", 50, "copies the name of an established family of this store on other hosts";
-    RedirectDangerousScheme = "redirect.dangerous_scheme", 100, "a redirect URI runs script or opens local content";
-    RedirectHttp = "redirect.http_not_loopback", 40, "a redirect URI uses plain http on a non-loopback host";
-    RedirectFragment = "redirect.fragment", 30, "a redirect URI has a fragment";
-    RedirectWildcard = "redirect.wildcard", 40, "a redirect URI contains a wildcard";
-    RedirectUserinfo = "redirect.userinfo", 40, "a redirect URI carries user information";
-    RedirectPublicIp = "redirect.public_ip", 30, "a redirect URI goes to a public IP literal";
-    RedirectSpecialIp = "redirect.special_ip", 50, "a redirect URI goes to a private, link-local or metadata address";
-    RedirectLookalike = "redirect.loopback_lookalike", 60, "a redirect host dresses up as loopback";
-    RedirectPrivateScheme = "redirect.private_scheme", 30, "a private-use scheme that is not reverse-DNS nor a known client's";
-    RedirectManySites = "redirect.many_sites", 30, "redirect URIs spread over many unrelated sites";
-    RedirectInvalid = "redirect.invalid", 30, "a redirect URI does not parse";
-    RedirectMissing = "redirect.missing", 10, "uses authorization_code without any redirect URI";
-    MetadataClientUriSite = "metadata.client_uri_site", 30, "client_uri is on another site than the redirect URIs";
-    MetadataUriSite = "metadata.uri_site", 10, "logo, policy or terms URI on another site than the redirect URIs";
-    MetadataNotHttps = "metadata.not_https", 10, "a client, logo, policy or terms URI is not https";
-    NameHidden = "name.hidden_characters", 40, "client_name holds control, bidi-override or invisible characters";
-    NameInvisible = "name.invisible", 50, "client_name shows nothing";
-    NameUrlOrInstruction = "name.url_or_instruction", 30, "client_name holds a URL or an instruction to the reader";
-    NameLength = "name.absurd_length", 30, "client_name is absurdly long";
-    NameMissing = "name.missing", 5, "no client_name";
-    GrantImplicit = "grant.implicit", 40, "asks for the implicit grant or tokens from the authorization endpoint";
-    GrantPassword = "grant.password", 40, "asks for the resource owner password grant";
-    GrantRisky = "grant.risky_combination", 30, "a public client asking for client_credentials";
-    AttestationInvalid = "attestation.invalid", 50, "carries a software statement that does not verify";
-    AttestationUnverified = "attestation.unverified", 10, "carries a software statement from a publisher with no configured key";
-    CimdClientId = "cimd.client_id", 0, "client_id is a Client ID Metadata Document URL";
-    CimdInvalid = "cimd.invalid_client_id", 30, "client_id is an https URL that breaks the CIMD rules";
-    NeverUsed = "usage.never_used", 5, "never used, a day or more after registering";
-    Burst = "behaviour.burst", 10, "one of a burst of near-identical registrations";
+    CatalogSignature = "catalog.signature", Trust, -30, "matches the redirect signature of the known client it names";
+    AttestationVerified = "attestation.verified", Trust, -60, "carries a software statement signed by a configured publisher";
+    OriginAdmin = "origin.admin", Trust, -20, "was created by an administrator, not through open registration";
+    CimdClientId = "cimd.client_id", Note, 0, "client_id is a Client ID Metadata Document URL";
+    RecentlyUsed = "usage.recent", Note, 0, "was used within the last 30 days (anyone can use their own registration)";
+    Burst = "behaviour.burst", Note, 0, "one of a burst of near-identical registrations (normal for MCP clients)";
+    NameShared = "family.name_shared", Note, 0, "another family of the store, on other sites, has the same name; neither is vouched for";
+    ImpersonationCatalog = "impersonation.catalog", Strong, 70, "names a known client but redirects somewhere that client never does";
+    ImpersonationSoftwareId = "impersonation.software_id", Strong, 70, "sends a known client's software_id with redirects it never uses";
+    ImpersonationConfusable = "impersonation.confusable", Strong, 60, "name looks like a known client's without being it";
+    ImpersonationOperatorApp = "impersonation.operator_app", Strong, 50, "copies the name of an app an administrator created, on other hosts";
+    RedirectDangerousScheme = "redirect.dangerous_scheme", Strong, 100, "a redirect URI runs script or opens local content";
+    RedirectAmbiguousHost = "redirect.ambiguous_host", Strong, 70, "a redirect host that URL parsers read differently (numeric, encoded, mapped, backslash)";
+    AttestationForged = "attestation.forged", Strong, 70, "a software statement in a configured publisher's name that does not verify";
+    FetchMetadataAddress = "fetch.metadata_address", Strong, 70, "jwks_uri, sector_identifier_uri or request_uris aim at a cloud metadata address";
+    ImpersonationDisplay = "impersonation.display_metadata", Hygiene, 40, "a known client's registration whose logo, home, policy or terms URI is on a foreign host";
+    RedirectHttp = "redirect.http_not_loopback", Hygiene, 40, "a redirect URI uses plain http on a non-loopback host";
+    RedirectFragment = "redirect.fragment", Hygiene, 30, "a redirect URI has a fragment";
+    RedirectWildcard = "redirect.wildcard", Hygiene, 40, "a redirect URI contains a wildcard";
+    RedirectUserinfo = "redirect.userinfo", Hygiene, 40, "a redirect URI carries user information";
+    RedirectLookalike = "redirect.loopback_lookalike", Hygiene, 60, "a redirect host dresses up as loopback";
+    RedirectMetadataIp = "redirect.metadata_address", Hygiene, 50, "a redirect URI goes to a cloud metadata address";
+    RedirectEmbeddedUrl = "redirect.embedded_url", Hygiene, 30, "a redirect URI's query carries another URL (open-redirector chaining)";
+    RedirectInvalid = "redirect.invalid", Hygiene, 30, "a redirect URI does not parse";
+    FetchSpecialAddress = "fetch.special_address", Hygiene, 50, "jwks_uri, sector_identifier_uri or request_uris aim at a local, private or non-https address";
+    NameHidden = "name.hidden_characters", Hygiene, 40, "client_name holds control, bidi-override or invisible characters";
+    NameInvisible = "name.invisible", Hygiene, 50, "client_name shows nothing";
+    NameUrlOrInstruction = "name.url_or_instruction", Hygiene, 40, "client_name holds a URL or an instruction to the reader";
+    NameAuthority = "name.authority_claim", Hygiene, 40, "client_name claims a status or authority (official, verified, security team)";
+    NameMixedScript = "name.mixed_script", Hygiene, 50, "a word of client_name mixes scripts, or looks Latin in another script (UTS #39)";
+    NameLength = "name.absurd_length", Hygiene, 30, "client_name is absurdly long";
+    GrantImplicit = "grant.implicit", Hygiene, 40, "asks for the implicit grant or tokens from the authorization endpoint";
+    GrantPassword = "grant.password", Hygiene, 40, "asks for the resource owner password grant";
+    GrantRisky = "grant.risky_combination", Hygiene, 40, "a public client asking for client_credentials";
+    AttestationInvalid = "attestation.invalid", Hygiene, 30, "carries a software statement that is not a readable JWT";
+    AttestationUnsigned = "attestation.unsigned", Hygiene, 50, "carries a software statement with alg none";
+    AttestationContradicts = "attestation.contradicts", Hygiene, 40, "carries an unverified software statement whose claims contradict the metadata";
+    CimdInvalid = "cimd.invalid_client_id", Hygiene, 30, "client_id is an https URL that breaks the CIMD rules";
+    ImpersonationCatalogLoopback = "impersonation.catalog_loopback", Weak, 20, "names a known client, loopback redirect not its usual one";
+    RedirectPublicIp = "redirect.public_ip", Weak, 20, "a redirect URI goes to a public IP literal";
+    RedirectSpecialIp = "redirect.special_ip", Weak, 20, "a redirect URI goes to a private, link-local or CGNAT address";
+    RedirectPrivateScheme = "redirect.private_scheme", Weak, 15, "a private-use scheme that is not reverse-DNS nor a known client's";
+    RedirectManySites = "redirect.many_sites", Weak, 20, "redirect URIs spread over many unrelated sites";
+    RedirectMissing = "redirect.missing", Weak, 10, "uses authorization_code without any redirect URI";
+    MetadataClientUriSite = "metadata.client_uri_site", Weak, 15, "client_uri is on another site than the redirect URIs";
+    MetadataUriSite = "metadata.uri_site", Weak, 10, "logo, policy or terms URI on another site than the redirect URIs";
+    MetadataNotHttps = "metadata.not_https", Weak, 10, "a client, logo, policy or terms URI is not https";
+    NameMissing = "name.missing", Weak, 5, "no client_name";
+    AttestationUnverified = "attestation.unverified", Weak, 10, "carries a software statement from a publisher with no configured key";
+    NeverUsed = "usage.never_used", Weak, 5, "never used, a day or more after registering";
 }
 
 impl Rule {
@@ -85,10 +129,17 @@ impl Rule {
         RULES[self.index()].1
     }
 
+    pub fn tier(self) -> Tier {
+        RULES[self.index()].2
+    }
+
     pub fn parse(id: &str) -> Option<Rule> {
         RULES.iter().find(|r| r.1 == id).map(|r| r.0)
     }
 }
+
+/// The reason id that shows how much weak or hygiene evidence was capped.
+pub const CAPPED: &str = "score.capped";
 
 /// One reason of a verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,9 +209,12 @@ impl Scorer {
         overrides: &[(Rule, i32)],
         bands: Bands,
     ) -> Scorer {
-        let mut points: Vec<i32> = RULES.iter().map(|r| r.2).collect();
+        let mut points: Vec<i32> = RULES.iter().map(|r| r.3).collect();
         for (rule, p) in overrides {
-            points[rule.index()] = *p;
+            // Notes are shown, never scored (config refuses points for them).
+            if rule.tier() != Tier::Note {
+                points[rule.index()] = *p;
+            }
         }
         Scorer {
             catalog,
@@ -182,6 +236,25 @@ impl Scorer {
 
     pub fn points(&self, rule: Rule) -> i32 {
         self.points[rule.index()]
+    }
+
+    /// The score of tiered points: weak evidence counts at most up to just below
+    /// suspicious, weak and hygiene evidence together at most up to just below malicious;
+    /// trust and strong evidence count in full. Returns the score and how much was capped.
+    pub fn total(&self, points: impl IntoIterator<Item = (Tier, i32)>) -> (i32, i32) {
+        let (mut trust, mut weak, mut hygiene, mut strong) = (0i32, 0i32, 0i32, 0i32);
+        for (tier, p) in points {
+            match tier {
+                Tier::Trust => trust += p,
+                Tier::Weak => weak += p,
+                Tier::Hygiene => hygiene += p,
+                Tier::Strong => strong += p,
+                Tier::Note => {}
+            }
+        }
+        let soft =
+            (weak.min(self.bands.suspicious_at - 1) + hygiene).min(self.bands.malicious_at - 1);
+        (trust + soft + strong, (weak + hygiene - soft).max(0))
     }
 
     /// The family id and software of a registration (no family context needed).
@@ -293,6 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn tiers_cap_what_weak_and_hygiene_evidence_can_do() {
+        let s = Scorer::with_defaults();
+        let t = |v: &[(Tier, i32)]| s.total(v.iter().copied()).0;
+        assert_eq!(
+            t(&[(Tier::Weak, 20), (Tier::Weak, 20)]),
+            29,
+            "weak never flags"
+        );
+        assert_eq!(
+            t(&[(Tier::Hygiene, 40), (Tier::Hygiene, 40)]),
+            69,
+            "never malicious"
+        );
+        assert_eq!(t(&[(Tier::Weak, 20), (Tier::Hygiene, 30)]), 50);
+        assert_eq!(t(&[(Tier::Weak, 29), (Tier::Hygiene, 60)]), 69);
+        assert_eq!(t(&[(Tier::Strong, 70), (Tier::Hygiene, 40)]), 110);
+        assert_eq!(t(&[(Tier::Trust, -30), (Tier::Weak, 50)]), -1);
+        assert_eq!(t(&[(Tier::Note, 500)]), 0);
+        assert_eq!(s.total([(Tier::Weak, 50)]).1, 21, "what was capped");
+    }
+
+    #[test]
     fn weights_and_bands_come_from_config() {
         let scorer = Scorer::new(
             Catalog::load(&[]).unwrap(),
@@ -303,7 +398,11 @@ mod tests {
         let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
         let reg = mcp_remote(1, now - Duration::days(3), Usage::Never);
         let (_, v) = judge_all(&scorer, &[reg], now);
-        assert_eq!(v[0].score, -30 + 40);
+        // A weak rule, even weighted up, counts at most suspicious_at - 1.
+        assert_eq!(v[0].score, -30 + 29);
+        let sum: i32 = v[0].reasons.iter().map(|r| r.points).sum();
+        assert_eq!(sum, v[0].score, "the capped reason keeps the sum: {v:?}");
+        assert!(v[0].reasons.iter().any(|r| r.rule == CAPPED));
         assert_eq!(
             Bands {
                 trusted_at: -30,

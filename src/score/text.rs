@@ -85,10 +85,16 @@ pub struct NameFindings {
     pub invisible_only: bool,
     /// A URL or an instruction to the reader.
     pub url_or_instruction: Option<&'static str>,
+    /// A claimed status or authority ("official", "verified", "security team").
+    pub authority: Option<&'static str>,
+    /// Why a word mixes scripts or looks Latin in another script (UTS #39).
+    pub mixed_script: Option<String>,
     /// Length in characters.
     pub length: usize,
 }
 
+/// Phrases that address the person on the consent screen: a client's name names it, it does
+/// not tell the reader what to do.
 const INSTRUCTION_WORDS: &[&str] = &[
     "ignore previous",
     "ignore all",
@@ -98,12 +104,119 @@ const INSTRUCTION_WORDS: &[&str] = &[
     "system prompt",
     "you must",
     "click here",
+    "click allow",
+    "click accept",
+    "click approve",
+    "click continue",
+    "press allow",
+    "select allow",
+    "please allow",
+    "please approve",
+    "please accept",
+    "please authorize",
+    "please confirm",
+    "must approve",
+    "must allow",
+    "to continue",
+    "action required",
     "verify your",
+    "confirm your",
     "enter your password",
+    "your account",
+    "your session",
+    "re-authenticate",
+    "reauthenticate",
     "approve this",
     "always approve",
     "grant access",
+    "allow access",
+    "has expired",
+    "will be suspended",
+    "will be deleted",
 ];
+
+/// Words by which a name claims a status or an authority it cannot have: a registration
+/// is self-asserted, so nothing in it is "official" or "verified".
+const AUTHORITY_WORDS: &[&str] = &[
+    "official",
+    "verified",
+    "certified",
+    "authorized",
+    "authorised",
+    "approved",
+    "endorsed",
+    "genuine",
+    "authentic",
+    "trusted",
+    "security team",
+    "security update",
+    "security alert",
+    "security check",
+    "it department",
+    "it support",
+    "helpdesk",
+    "help desk",
+    "administrator",
+    "sysadmin",
+    "admin team",
+    "support team",
+    "account team",
+];
+
+/// Whether `phrase` occurs in `lower` on word boundaries.
+fn has_phrase(lower: &str, phrase: &str) -> bool {
+    lower.match_indices(phrase).any(|(i, _)| {
+        let before = lower[..i].chars().next_back();
+        let after = lower[i + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// UTS #39 on each word of a display name: a word that mixes scripts (beyond what the
+/// Highly Restrictive level allows, such as Han with Kana), or a word written wholly in
+/// another script that reads as Latin letters ("Ѕlаck" in Cyrillic). Names mixing scripts
+/// across words ("Мой помощник MCP") are normal.
+fn mixed_script(name: &str) -> Option<String> {
+    use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+    if name.is_ascii() {
+        return None;
+    }
+    for word in name.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation()) {
+        if word.is_ascii() || word.chars().count() < 2 {
+            continue;
+        }
+        let letters: String = word.nfkc().filter(|c| c.is_alphabetic()).collect();
+        if letters.is_empty() {
+            continue;
+        }
+        let level = letters.detect_restriction_level();
+        if level > RestrictionLevel::HighlyRestrictive {
+            return Some(format!(
+                "the word {:?} mixes scripts",
+                crate::escape::esc_max(word, 40)
+            ));
+        }
+        let latin_looking = letters.chars().count() >= 3
+            && !letters.chars().any(is_latin)
+            && unicode_security::confusable_detection::skeleton(&letters)
+                .all(|c| c.is_ascii_alphabetic());
+        if latin_looking {
+            let shown: String =
+                unicode_security::confusable_detection::skeleton(&letters).collect();
+            return Some(format!(
+                "the word {:?} is written in another script but reads as {shown:?}",
+                crate::escape::esc_max(word, 40)
+            ));
+        }
+    }
+    None
+}
+
+/// Letters of the Latin script's blocks.
+fn is_latin(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' | '\u{2C60}'..='\u{2C7F}' | '\u{A720}'..='\u{A7FF}' | '\u{AB30}'..='\u{AB6F}')
+}
 
 pub fn name_findings(name: &str) -> NameFindings {
     let hidden = name.chars().filter(|c| is_hidden(*c)).count();
@@ -115,13 +228,19 @@ pub fn name_findings(name: &str) -> NameFindings {
     } else {
         INSTRUCTION_WORDS
             .iter()
-            .find(|w| lower.contains(*w))
+            .find(|w| has_phrase(&lower, w))
             .map(|_| "an instruction to the reader")
     };
+    let authority = AUTHORITY_WORDS
+        .iter()
+        .find(|w| has_phrase(&lower, w))
+        .copied();
     NameFindings {
         hidden,
         invisible_only,
         url_or_instruction,
+        authority,
+        mixed_script: mixed_script(name),
         length,
     }
 }

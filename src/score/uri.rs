@@ -127,6 +127,108 @@ pub fn host_text(url: &Url) -> Option<String> {
     }
 }
 
+/// Why the host of an http(s) URI reads differently to a browser's URL parser (WHATWG, as
+/// `url` parses) and to a plain RFC 3986 reader, or reads as loopback on some stacks: the
+/// forms an attacker uses to slip past a redirect check. `url` is `raw` parsed.
+pub fn ambiguous_host(raw: &str, url: &Url) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    if raw.trim() != raw || raw.contains(['\t', '\n', '\r']) {
+        return Some("holds whitespace that browsers drop before parsing".into());
+    }
+    let after = &raw[raw.find(':')? + 1..];
+    let Some(rest) = after.strip_prefix("//") else {
+        return Some(format!(
+            "browsers read a host ({}) where RFC 3986 reads none: there is no // after the scheme",
+            url.host_str().unwrap_or_default()
+        ));
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('\\') {
+        return Some(format!(
+            "a backslash in the authority: browsers read the host as {}, RFC 3986 as what follows the @ or the whole",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    let host_port = match authority.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            if userinfo.contains('@') {
+                return Some("more than one @ in the authority".into());
+            }
+            if userinfo.contains('.') && !userinfo.contains(':') {
+                return Some(format!(
+                    "user information that reads as a host: the browser goes to {}",
+                    url.host_str().unwrap_or_default()
+                ));
+            }
+            hp
+        }
+        None => authority,
+    };
+    let host_raw = if host_port.starts_with('[') {
+        &host_port[..host_port.find(']').map_or(host_port.len(), |i| i + 1)]
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host_port,
+        }
+    };
+    let parsed = url.host_str().unwrap_or_default();
+    match url.host()? {
+        Host::Ipv4(ip) if ip.is_unspecified() => {
+            Some("0.0.0.0, which some systems connect to as this very host".into())
+        }
+        Host::Ipv4(ip) if host_raw != parsed => Some(format!(
+            "{} is the IPv4 address {ip} written another way",
+            crate::escape::esc(host_raw)
+        )),
+        Host::Ipv6(ip) if ip.to_ipv4_mapped().is_some() => Some(format!(
+            "an IPv4-mapped IPv6 address, read as {}",
+            ip.to_ipv4_mapped()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        )),
+        Host::Ipv6(_) if !host_raw.eq_ignore_ascii_case(parsed) => Some(format!(
+            "{} is the IPv6 address {parsed} written another way",
+            crate::escape::esc(host_raw)
+        )),
+        Host::Domain(d) if host_raw.contains('%') => {
+            Some(format!("a percent-encoded host, read as {d}"))
+        }
+        Host::Domain(d) if d.ends_with('.') => Some(format!(
+            "a trailing dot: {d} is not the same string as {} to a redirect check",
+            d.trim_end_matches('.')
+        )),
+        Host::Domain(d) if host_raw.is_ascii() && !host_raw.eq_ignore_ascii_case(d) => {
+            Some(format!("{} is read as {d}", crate::escape::esc(host_raw)))
+        }
+        Host::Domain(d) if !host_raw.is_ascii() && !d.split('.').any(|l| l.starts_with("xn--")) => {
+            Some(format!(
+                "{} holds Unicode characters that map to the plain host {d}",
+                crate::escape::esc(host_raw)
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A query parameter of a redirect URI whose value is itself a URL: the redirect endpoint
+/// may forward the code there (open-redirector chaining, RFC 9700 §4.11).
+pub fn embedded_url(url: &Url) -> Option<(String, String)> {
+    url.query()?;
+    url.query_pairs().find_map(|(k, v)| {
+        let l = v.trim().to_ascii_lowercase();
+        let looks = l.starts_with("http:")
+            || l.starts_with("https:")
+            || l.starts_with("//")
+            || l.starts_with("\\\\")
+            || l.contains("://")
+            || l.contains("%3a%2f%2f");
+        looks.then(|| (k.into_owned(), v.into_owned()))
+    })
+}
+
 /// True for schemes a browser or the OS hands to a script or a local file: never a redirect.
 pub fn dangerous_scheme(scheme: &str) -> bool {
     matches!(

@@ -543,8 +543,8 @@ pub fn attacks() -> Vec<Case> {
             json!({"software_id": "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"}),
         ),
     ));
-    // Copying an established in-house family (three "Acme Billing" registrations above are
-    // only in the legit corpus; the quality test judges both corpora together).
+    // Copying an in-house app the operator vouched for (tests/corpus/vouched.toml, the
+    // catalog's format): the name is then a vouched identity.
     out.push(attack(
         "family",
         client(
@@ -576,17 +576,12 @@ pub fn attacks() -> Vec<Case> {
             "userinfo",
             "https://trusted.example.com@evil.example.net/cb",
         ),
-        ("ip_public", "https://198.51.100.23/cb"),
-        ("ip_public", "https://8.8.4.4/callback"),
         ("ip_private", "http://10.0.0.5/callback"),
-        ("ip_private", "https://192.168.1.20/cb"),
         ("ip_metadata", "http://169.254.169.254/latest/meta-data"),
         ("ip_private", "http://[fd00::1]/cb"),
         ("lookalike", "http://localhost.evil.example.com/callback"),
         ("lookalike", "http://127.0.0.1.nip.io:8080/callback"),
         ("lookalike", "https://localhost.attacker.io/cb"),
-        ("private_scheme", "myapp://callback"),
-        ("private_scheme", "evilapp:/oauth"),
         ("invalid", "::not a uri::"),
         ("invalid", "/relative/callback"),
     ] {
@@ -601,34 +596,6 @@ pub fn attacks() -> Vec<Case> {
             ),
         ));
     }
-    out.push(attack(
-        "many_sites",
-        client(
-            &mut g,
-            "Multi Tool",
-            &[
-                "https://a.example.com/cb".into(),
-                "https://b.example.net/cb".into(),
-                "https://c.example.org/cb".into(),
-                "https://d.example.io/cb".into(),
-                "https://e.example.dev/cb".into(),
-            ],
-            Some("client_secret_basic"),
-            json!({}),
-        ),
-    ));
-    // Metadata pointing at a brand the redirects do not belong to.
-    out.push(attack(
-        "consistency",
-        client(
-            &mut g,
-            "Docs Assistant",
-            &["https://docs-assistant.example.net/cb".into()],
-            Some("client_secret_basic"),
-            json!({"client_uri": "https://claude.ai"}),
-        ),
-    ));
-    out.push(attack("consistency", client(&mut g, "Sync", &["https://sync.example.net/cb".into()], Some("client_secret_basic"), json!({"client_uri": "https://www.microsoft.com", "logo_uri": "https://github.com/logo.png"}))));
     // Content of the name.
     for (class, name) in [
         ("content", "Claude Code\u{202E}edoC"),
@@ -741,5 +708,238 @@ pub fn attacks() -> Vec<Case> {
     ] {
         out.push(attack("cimd", json!({"client_id": id, "client_name": "Tool", "redirect_uris": ["https://tools.example.com/cb"], "token_endpoint_auth_method": "none"})));
     }
+    // Redirect hosts that URL parsers read differently (WHATWG vs RFC 3986).
+    for uri in [
+        "http://2130706433/callback",
+        "http://0x7f000001/callback",
+        "http://0177.0.0.1/callback",
+        "http://[::ffff:127.0.0.1]/callback",
+        "http://0.0.0.0:8080/callback",
+        "https://evil.example\\@claude.ai/api/mcp/auth_callback",
+        "http://localhost./callback",
+        "https://%63laude.ai/api/mcp/auth_callback",
+    ] {
+        out.push(attack(
+            "ambiguous_host",
+            client(
+                &mut g,
+                "Helper App",
+                &[uri.to_owned()],
+                Some("none"),
+                json!({}),
+            ),
+        ));
+    }
+    // A known client's real redirect chained to an open redirector (RFC 9700 §4.11).
+    out.push(attack(
+        "embedded_url",
+        client(
+            &mut g,
+            "claudeai",
+            &[
+                "https://claude.ai/api/mcp/auth_callback?next=https%3A%2F%2Fevil.example%2Fsteal"
+                    .into(),
+            ],
+            Some("client_secret_post"),
+            json!({}),
+        ),
+    ));
+    out.push(attack(
+        "embedded_url",
+        client(
+            &mut g,
+            "Reports",
+            &["https://reports.example.com/cb?return_to=https://evil.example/x".into()],
+            Some("client_secret_basic"),
+            json!({}),
+        ),
+    ));
+    // A known client's shape with someone else's logo and home page on the consent screen.
+    out.push(attack(
+        "display_metadata",
+        client(
+            &mut g,
+            "Claude Code (github)",
+            &["http://localhost:4242/callback".into()],
+            Some("none"),
+            json!({"logo_uri": "https://cdn.evil.example/claude.png", "client_uri": "https://claude-code.example.net"}),
+        ),
+    ));
+    // URIs the AS fetches itself, aimed inside its network (RFC 6890).
+    out.push(attack(
+        "ssrf",
+        client(
+            &mut g,
+            "Key Tool",
+            &["https://keys.example.com/cb".into()],
+            Some("private_key_jwt"),
+            json!({"jwks_uri": "http://169.254.169.254/latest/meta-data/iam/security-credentials/"}),
+        ),
+    ));
+    out.push(attack(
+        "ssrf",
+        client(
+            &mut g,
+            "Pairwise App",
+            &["https://pairwise.example.com/cb".into()],
+            Some("client_secret_basic"),
+            json!({"sector_identifier_uri": "https://10.0.0.8/sector.json"}),
+        ),
+    ));
+    out.push(attack(
+        "ssrf",
+        client(
+            &mut g,
+            "Request App",
+            &["https://request.example.com/cb".into()],
+            Some("client_secret_basic"),
+            json!({"request_uris": ["http://127.0.0.1:8080/admin"]}),
+        ),
+    ));
+    // Software statements: unsigned, and one whose claims contradict the metadata.
+    let unsigned = {
+        use base64::Engine;
+        let b = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b(json!({"alg": "none", "typ": "JWT"})),
+            b(json!({"iss": "https://anthropic.com", "software_id": "claude-code"}))
+        )
+    };
+    out.push(attack(
+        "attestation",
+        client(
+            &mut g,
+            "Signed Helper",
+            &["https://signed-helper.example.com/cb".into()],
+            Some("client_secret_basic"),
+            json!({"software_statement": unsigned}),
+        ),
+    ));
+    let elsewhere = sign(
+        &json!({"iss": "https://other-publisher.example", "client_name": "Acme Payroll", "redirect_uris": ["https://payroll.acme.com/cb"]}),
+    );
+    out.push(attack(
+        "attestation",
+        client(
+            &mut g,
+            "Payroll Sync",
+            &["https://payroll-sync.example.net/cb".into()],
+            Some("client_secret_basic"),
+            json!({"software_statement": elsewhere}),
+        ),
+    ));
+    // Names that claim authority or mix scripts, for brands the catalog does not know.
+    for name in [
+        "Official GitHub Connector",
+        "Verified Google Drive Sync",
+        "IT Support: click Allow to continue",
+    ] {
+        out.push(attack(
+            "authority",
+            client(
+                &mut g,
+                name,
+                &["https://connector.example.net/cb".into()],
+                Some("client_secret_basic"),
+                json!({}),
+            ),
+        ));
+    }
+    for name in [
+        "G\u{0456}tHub Sync",
+        "\u{0405}l\u{0430}\u{0441}k",
+        "Not\u{0456}on Importer",
+    ] {
+        out.push(attack(
+            "mixed_script",
+            client(
+                &mut g,
+                name,
+                &["https://importer.example.net/cb".into()],
+                Some("client_secret_basic"),
+                json!({}),
+            ),
+        ));
+    }
+    out.push(attack(
+        "grant",
+        client(
+            &mut g,
+            "Kiosk",
+            &["https://kiosk.example.com/cb".into()],
+            Some("none"),
+            json!({"grant_types": ["password"]}),
+        ),
+    ));
     out
 }
+
+/// Weak signals: unusual but legal shapes real deployments have. Each fires its rule, and no
+/// weak signal (nor several together) flags a registration on its own.
+pub fn weak() -> Vec<Case> {
+    let mut g = Gen(0x2545_F491_4F6C_DD1D);
+    let mut out = Vec::new();
+    for (class, uri) in [
+        ("ip_public", "https://198.51.100.23/cb"),
+        ("ip_public", "https://8.8.4.4/callback"),
+        ("ip_private", "https://192.168.1.20/cb"),
+        ("private_scheme", "myapp://callback"),
+        ("private_scheme", "evilapp:/oauth"),
+    ] {
+        out.push(attack(
+            class,
+            client(
+                &mut g,
+                "Side Tool",
+                &[uri.to_owned()],
+                Some("none"),
+                json!({}),
+            ),
+        ));
+    }
+    out.push(attack(
+        "many_sites",
+        client(
+            &mut g,
+            "Multi Tool",
+            &[
+                "https://a.example.com/cb".into(),
+                "https://b.example.net/cb".into(),
+                "https://c.example.org/cb".into(),
+                "https://d.example.io/cb".into(),
+                "https://e.example.dev/cb".into(),
+            ],
+            Some("client_secret_basic"),
+            json!({}),
+        ),
+    ));
+    // A fork or a self-hosted web app whose home page is the vendor's site.
+    out.push(attack(
+        "consistency",
+        client(
+            &mut g,
+            "Docs Assistant",
+            &["https://docs-assistant.example.net/cb".into()],
+            Some("client_secret_basic"),
+            json!({"client_uri": "https://claude.ai"}),
+        ),
+    ));
+    out.push(attack("consistency", client(&mut g, "Sync", &["https://sync.example.net/cb".into()], Some("client_secret_basic"), json!({"client_uri": "http://www.microsoft.com", "logo_uri": "https://github.com/logo.png"}))));
+    out
+}
+
+/// The operator's own catalog entries for two in-house apps (the catalog's format).
+pub const VOUCHED: &str = r#"
+[[client]]
+id = "acme-billing"
+name = "Acme Billing"
+redirects = ["https://billing.acme.com/oauth/callback"]
+sites = ["acme.com"]
+
+[[client]]
+id = "team-wiki"
+name = "Team Wiki"
+redirects = ["https://wiki.internal.example.org/auth/cb"]
+sites = ["example.org"]
+"#;

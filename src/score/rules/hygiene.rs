@@ -1,8 +1,10 @@
 //! Redirect hygiene (RFC 8252, RFC 9700, OAuth 2.1) and metadata consistency (RFC 7591 §5).
 
-use super::super::uri::{dangerous_scheme, host_kind, loopback_lookalike, site, HostKind};
+use super::super::uri::{
+    ambiguous_host, dangerous_scheme, embedded_url, host_kind, loopback_lookalike, site, HostKind,
+};
 use super::super::{Rule, Scorer};
-use super::Reasons;
+use super::{Identity, Reasons};
 use crate::escape::{esc, esc_max};
 use crate::model::ClientMetadata;
 use crate::score::facts::Facts;
@@ -23,8 +25,6 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
         }
     };
     let mut web_sites = BTreeSet::new();
-    let mut all_https_one_site = !m.redirect_uris.is_empty();
-    let mut reverse_dns = !m.redirect_uris.is_empty();
     for (raw, parsed) in facts.redirects() {
         let shown = esc_max(raw, 120);
         if raw.contains('*') {
@@ -42,8 +42,6 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
                     Rule::RedirectInvalid,
                     format!("{shown} is not a URI ({e})"),
                 );
-                all_https_one_site = false;
-                reverse_dns = false;
                 continue;
             }
         };
@@ -54,9 +52,21 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
                 Rule::RedirectDangerousScheme,
                 format!("{shown} uses the {scheme}: scheme"),
             );
-            all_https_one_site = false;
-            reverse_dns = false;
             continue;
+        }
+        if let Some(why) = ambiguous_host(raw, url) {
+            fire(r, Rule::RedirectAmbiguousHost, format!("{shown}: {why}"));
+        }
+        if let Some((key, value)) = embedded_url(url) {
+            fire(
+                r,
+                Rule::RedirectEmbeddedUrl,
+                format!(
+                    "{shown}: query parameter {} carries {}",
+                    esc(&key),
+                    esc_max(&value, 80)
+                ),
+            );
         }
         if url.fragment().is_some() {
             fire(r, Rule::RedirectFragment, format!("{shown} has a fragment"));
@@ -70,7 +80,6 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
         }
         match scheme {
             "http" | "https" => {
-                reverse_dns = false;
                 let Some(host) = url.host() else { continue };
                 let kind = host_kind(&host);
                 if scheme == "http" && kind != HostKind::Loopback {
@@ -79,9 +88,6 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
                         Rule::RedirectHttp,
                         format!("{shown} uses http on a non-loopback host"),
                     );
-                }
-                if scheme == "http" || kind == HostKind::Loopback {
-                    all_https_one_site = false;
                 }
                 match kind {
                     HostKind::Loopback => {}
@@ -97,7 +103,7 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
                     ),
                     HostKind::Metadata => fire(
                         r,
-                        Rule::RedirectSpecialIp,
+                        Rule::RedirectMetadataIp,
                         format!("{shown} goes to a cloud metadata address"),
                     ),
                     HostKind::Name => {
@@ -117,19 +123,12 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
                     }
                 }
             }
-            _ => {
-                all_https_one_site = false;
-                if !scheme.contains('.') {
-                    reverse_dns = false;
-                    if !scorer.catalog.knows_scheme(scheme) {
-                        fire(
-                            r,
-                            Rule::RedirectPrivateScheme,
-                            format!("{shown}: private-use scheme {scheme}: is not reverse-DNS"),
-                        );
-                    }
-                }
-            }
+            _ if !scheme.contains('.') && !scorer.catalog.knows_scheme(scheme) => fire(
+                r,
+                Rule::RedirectPrivateScheme,
+                format!("{shown}: private-use scheme {scheme}: is not reverse-DNS"),
+            ),
+            _ => {}
         }
     }
     if web_sites.len() > MAX_SITES {
@@ -151,27 +150,6 @@ pub(super) fn redirects(r: &mut Reasons, scorer: &Scorer, facts: &Facts) -> BTre
             "authorization_code without a redirect URI".into(),
         );
     }
-    let clean = fired.is_empty();
-    if clean && all_https_one_site && web_sites.len() == 1 {
-        let client_site = m
-            .client_uri
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(site));
-        if client_site.as_ref().is_none_or(|s| web_sites.contains(s)) {
-            let s = web_sites.iter().next().cloned().unwrap_or_default();
-            r.add(
-                Rule::ConsistentHttps,
-                format!("every redirect is https on {}", esc(&s)),
-            );
-        }
-    }
-    if clean && reverse_dns {
-        r.add(
-            Rule::ReverseDnsScheme,
-            "redirects use a reverse-DNS private-use scheme".into(),
-        );
-    }
     web_sites
 }
 
@@ -180,7 +158,6 @@ pub(super) fn metadata_sites(
     r: &mut Reasons,
     m: &ClientMetadata,
     redirect_sites: &BTreeSet<String>,
-    fits_catalog: bool,
 ) {
     let mut not_https = None;
     let mut elsewhere: Vec<(&str, String)> = Vec::new();
@@ -200,7 +177,7 @@ pub(super) fn metadata_sites(
             not_https = Some(format!("{field} {} is not https", esc_max(v, 120)));
         }
         let Some(h) = u.host_str() else { continue };
-        if fits_catalog || redirect_sites.is_empty() || redirect_sites.contains(&site(h)) {
+        if redirect_sites.is_empty() || redirect_sites.contains(&site(h)) {
             continue;
         }
         if field == "client_uri" {
@@ -228,6 +205,51 @@ pub(super) fn metadata_sites(
                 esc(&join(redirect_sites))
             ),
         );
+    }
+}
+
+/// A recognized client's display metadata (what the consent screen shows under the vouched
+/// name) must stay on that client's own sites: the catalog's, or its own redirect sites.
+pub(super) fn display_metadata(
+    r: &mut Reasons,
+    scorer: &Scorer,
+    facts: &Facts,
+    identity: &Identity,
+    redirect_sites: &BTreeSet<String>,
+) {
+    let Some(idx) = identity.claimed else { return };
+    let known = scorer.catalog.get(idx);
+    let m = &facts.meta;
+    for (field, value) in [
+        ("client_uri", &m.client_uri),
+        ("logo_uri", &m.logo_uri),
+        ("policy_uri", &m.policy_uri),
+        ("tos_uri", &m.tos_uri),
+    ] {
+        let Some(v) = value else { continue };
+        let foreign = match Url::parse(v) {
+            Ok(u) => match u.host_str() {
+                Some(h) => {
+                    let s = site(h);
+                    !(known.sites.contains(&s) || redirect_sites.contains(&s))
+                        || !matches!(u.scheme(), "https" | "http")
+                }
+                None => true,
+            },
+            Err(_) => true,
+        };
+        if foreign {
+            r.add(
+                Rule::ImpersonationDisplay,
+                format!(
+                    "registers as {} but its {field} is {}, not one of {}'s sites",
+                    known.name,
+                    esc_max(v, 120),
+                    known.name
+                ),
+            );
+            return;
+        }
     }
 }
 

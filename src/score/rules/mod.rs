@@ -1,19 +1,21 @@
 //! The rules themselves: what each one looks at, and the detail it reports. Identity and
 //! impersonation here; redirect and metadata hygiene in `hygiene`; name, grants, usage and
-//! family signals in `signals`.
+//! family notes in `signals`; software statements and fetched URIs in `attest`.
 
+mod attest;
 mod hygiene;
 mod signals;
 
-use hygiene::{metadata_sites, redirects};
+use attest::{fetched_uris, statement};
+use hygiene::{display_metadata, metadata_sites, redirects};
 use signals::{family, grants, name, usage};
 
 use super::attestation::Attestation;
 use super::catalog::canonical_redirect;
 use super::facts::Facts;
 use super::text::skeleton;
-use super::uri::{host_kind, HostKind};
-use super::{Reason, Rule, Scorer, Verdict};
+use super::uri::{embedded_url, host_kind, HostKind};
+use super::{Reason, Rule, Scorer, Tier, Verdict, CAPPED};
 use crate::cluster::{fingerprint_of, FamilyIndex};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Registration};
@@ -26,6 +28,7 @@ use url::Url;
 pub(super) struct Reasons<'a> {
     scorer: &'a Scorer,
     list: Vec<Reason>,
+    tiers: Vec<Tier>,
 }
 
 impl Reasons<'_> {
@@ -35,6 +38,15 @@ impl Reasons<'_> {
             points: self.scorer.points(rule),
             detail,
         });
+        self.tiers.push(rule.tier());
+    }
+
+    /// Whether anything beyond weak evidence or notes speaks against it.
+    fn has_risk(&self) -> bool {
+        self.tiers
+            .iter()
+            .zip(&self.list)
+            .any(|(t, r)| matches!(t, Tier::Hygiene | Tier::Strong) && r.points > 0)
     }
 }
 
@@ -136,10 +148,14 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
     }
 }
 
-/// Whether a parsed redirect fits the known client's signatures.
+/// Whether a parsed redirect fits the known client's signatures. A fragment never fits, nor
+/// a query that carries a URL: a known client's redirect chained to an open redirector.
 fn fits_known(scorer: &Scorer, idx: usize, url: &Result<Url, url::ParseError>) -> bool {
-    url.as_ref()
-        .is_ok_and(|u| u.fragment().is_none() && scorer.catalog.fits(idx, &canonical_redirect(u)))
+    url.as_ref().is_ok_and(|u| {
+        u.fragment().is_none()
+            && embedded_url(u).is_none()
+            && scorer.catalog.fits(idx, &canonical_redirect(u))
+    })
 }
 
 pub(super) fn judge(
@@ -151,59 +167,53 @@ pub(super) fn judge(
     let mut r = Reasons {
         scorer,
         list: Vec::new(),
+        tiers: Vec::new(),
     };
     let attest = attestation(scorer, reg);
-    match &attest {
-        Some(Attestation::Verified { issuer, .. }) => {
-            r.add(
-                Rule::AttestationVerified,
-                format!("software statement signed by {}", esc(issuer)),
-            );
-        }
-        Some(Attestation::Unverifiable { issuer }) => {
-            r.add(
-                Rule::AttestationUnverified,
-                format!(
-                    "no publisher key is configured for issuer {:?}",
-                    esc(issuer)
-                ),
-            );
-        }
-        Some(Attestation::Invalid { reason }) => {
-            r.add(
-                Rule::AttestationInvalid,
-                format!("software statement rejected: {}", esc(reason)),
-            );
-        }
-        None => {}
+    if let Some(a) = &attest {
+        statement(&mut r, a, &reg.metadata);
     }
     let facts = facts_with(reg, attest.as_ref());
     let identity = identify(scorer, reg, &facts);
     cimd(&mut r, reg, &identity, scorer);
     impersonation(&mut r, scorer, &facts, &identity);
     let redirect_sites = redirects(&mut r, scorer, &facts);
-    metadata_sites(&mut r, &facts.meta, &redirect_sites, identity.fits);
+    if identity.fits {
+        display_metadata(&mut r, scorer, &facts, &identity, &redirect_sites);
+    } else {
+        metadata_sites(&mut r, &facts.meta, &redirect_sites);
+    }
     name(&mut r, &facts.meta);
     grants(&mut r, &facts.meta);
+    fetched_uris(&mut r, &facts.meta);
     let cluster = fingerprint_of(&facts);
     usage(&mut r, reg, now);
     family(&mut r, reg, &facts, families, cluster, &identity);
 
-    // Tidy metadata is evidence only when nothing else is wrong: an impostor's https
-    // redirect on its own domain is consistent too.
-    let trust_only_if_clean = [Rule::ConsistentHttps.id(), Rule::ReverseDnsScheme.id()];
-    let behaviour = [
-        Rule::NeverUsed.id(),
-        Rule::Burst.id(),
-        Rule::AttestationUnverified.id(),
-    ];
-    if r.list
-        .iter()
-        .any(|x| x.points > 0 && !behaviour.contains(&x.rule))
-    {
-        r.list.retain(|x| !trust_only_if_clean.contains(&x.rule));
+    // The catalog vouches for a shape, not for a registration that also breaks the rules.
+    if r.has_risk() {
+        if let Some(i) = r
+            .list
+            .iter()
+            .position(|x| x.rule == Rule::CatalogSignature.id())
+        {
+            r.list.remove(i);
+            r.tiers.remove(i);
+        }
     }
-    let score = r.list.iter().map(|x| x.points).sum();
+    let (score, capped) =
+        scorer.total(r.tiers.iter().copied().zip(r.list.iter().map(|x| x.points)));
+    if capped > 0 {
+        r.list.push(Reason {
+            rule: CAPPED,
+            points: -capped,
+            detail: format!(
+                "weak evidence counts at most {} points and, without strong evidence, all of it at most {}",
+                scorer.bands.suspicious_at - 1,
+                scorer.bands.malicious_at - 1
+            ),
+        });
+    }
     Verdict {
         band: scorer.bands.band(score),
         score,
@@ -261,7 +271,11 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Ide
     let name = m.client_name.as_deref();
     match identity.claimed {
         Some(idx) if identity.fits => {
-            if !r.list.iter().any(|x| x.rule == Rule::CatalogSignature.id()) {
+            let vouched = facts.urls.iter().all(|u| {
+                u.as_ref()
+                    .is_ok_and(|u| c.fits_fixed_host(idx, &canonical_redirect(u)))
+            });
+            if vouched && !r.list.iter().any(|x| x.rule == Rule::CatalogSignature.id()) {
                 r.add(
                     Rule::CatalogSignature,
                     format!("matches {}'s redirect signature", c.get(idx).name),

@@ -1,10 +1,10 @@
-//! Name content, grants, usage and family signals.
+//! Name content, grants, usage notes and family notes.
 
 use super::super::text::name_findings;
 use super::super::Rule;
 use super::hygiene::join;
 use super::{Identity, Reasons};
-use crate::cluster::{sites, ClusterId, FamilyIndex};
+use crate::cluster::{sites, ClusterId, Family, FamilyIndex};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::facts::Facts;
@@ -43,6 +43,18 @@ pub(super) fn name(r: &mut Reasons, m: &ClientMetadata) {
             format!("client_name {:?} holds {what}", esc_max(n, 80)),
         );
     }
+    if let Some(word) = f.authority {
+        r.add(
+            Rule::NameAuthority,
+            format!("client_name {:?} claims {word:?}", esc_max(n, 80)),
+        );
+    }
+    if let Some(why) = f.mixed_script {
+        r.add(
+            Rule::NameMixedScript,
+            format!("client_name {:?}: {why}", esc_max(n, 80)),
+        );
+    }
     if f.length > MAX_NAME {
         r.add(
             Rule::NameLength,
@@ -65,12 +77,17 @@ pub(super) fn grants(r: &mut Reasons, m: &ClientMetadata) {
     if m.grant_types.iter().any(|g| g == "password") {
         r.add(Rule::GrantPassword, "asks for the password grant".into());
     }
-    if m.token_endpoint_auth_method == "none"
-        && m.grant_types.iter().any(|g| g == "client_credentials")
-    {
+    let machine = m
+        .grant_types
+        .iter()
+        .find(|g| matches!(g.as_str(), "client_credentials" | "password"));
+    if let (Some(g), "none") = (machine, m.token_endpoint_auth_method.as_str()) {
         r.add(
             Rule::GrantRisky,
-            "a public client (auth method none) asks for client_credentials".into(),
+            format!(
+                "a public client (auth method none) asks for {}: anyone holding its id gets tokens",
+                esc(g)
+            ),
         );
     }
 }
@@ -78,6 +95,7 @@ pub(super) fn grants(r: &mut Reasons, m: &ClientMetadata) {
 pub(super) fn usage(r: &mut Reasons, reg: &Registration, now: DateTime<Utc>) {
     match reg.usage {
         Usage::LastUsed(t) if now - t <= chrono::Duration::days(30) => {
+            // A note: anyone can use their own registration.
             r.add(
                 Rule::RecentlyUsed,
                 format!("last used {}", t.format("%Y-%m-%d")),
@@ -101,6 +119,9 @@ pub(super) fn usage(r: &mut Reasons, reg: &Registration, now: DateTime<Utc>) {
     }
 }
 
+/// Notes on the registration's family: a burst of installs, and other families with the
+/// same name on other sites. Neither scores: an attacker can make both happen to anyone. An
+/// app an administrator created is the operator's word, so copying its name elsewhere is risk.
 pub(super) fn family(
     r: &mut Reasons,
     reg: &Registration,
@@ -129,30 +150,43 @@ pub(super) fn family(
     if mine.is_empty() {
         return;
     }
-    let created = reg.created_at.map(|t| t.timestamp());
-    for (_, other) in families.same_name(&own.name, id) {
-        let older = match (other.first_created, created) {
-            (Some(o), Some(c)) => o < c,
-            _ => true,
-        };
-        if other.established() && older && !other.sites.is_empty() && !mine.is_subset(&other.sites)
+    let elsewhere = |other: &Family| !other.sites.is_empty() && !mine.is_subset(&other.sites);
+    let describe = |other: &Family| {
+        let new: Vec<&str> = mine
+            .difference(&other.sites)
+            .map(String::as_str)
+            .take(3)
+            .collect();
+        format!(
+            "name {:?} is also used by a family of {} registration(s) on {}; this one uses {}",
+            esc(&own.name),
+            other.size,
+            esc(&join(&other.sites)),
+            esc(&new.join(", "))
+        )
+    };
+    if reg.origin != Origin::Admin {
+        if let Some((_, other)) = families
+            .same_name(&own.name, id)
+            .find(|(_, o)| o.admin > 0 && elsewhere(o))
         {
-            let new: Vec<&str> = mine
-                .difference(&other.sites)
-                .map(String::as_str)
-                .take(3)
-                .collect();
             r.add(
-                Rule::ImpersonationFamily,
-                format!(
-                    "name {:?} belongs to a family of {} registration(s) on {}; this one uses {}",
-                    esc(&own.name),
-                    other.size,
-                    esc(&join(&other.sites)),
-                    esc(&new.join(", "))
-                ),
+                Rule::ImpersonationOperatorApp,
+                format!("{}, created by an administrator", describe(other)),
             );
             return;
         }
+    }
+    if let Some((_, other)) = families
+        .same_name(&own.name, id)
+        .find(|(_, o)| o.software.is_none() && elsewhere(o))
+    {
+        r.add(
+            Rule::NameShared,
+            format!(
+                "{}: review both, or vouch for one in the catalog",
+                describe(other)
+            ),
+        );
     }
 }
