@@ -4,6 +4,7 @@
 
 mod corpus;
 
+use corpus::heldout::held_out;
 use corpus::{attacks, legitimate, sign, weak, Case, PUBLISHER, PUBLISHER_JWKS, VOUCHED};
 use regwarden::model::{Band, Registration};
 use regwarden::score::Attestation;
@@ -263,4 +264,91 @@ fn software_statements_verify_against_the_configured_publisher_only() {
         p.check(&none(serde_json::json!({"iss": PUBLISHER}))),
         Attestation::Forged { .. }
     ));
+}
+
+/// The held-out corpus, judged by the default scorer (built-in catalog, no publishers, no
+/// operator config). Its figures are measured, not tuned for: see tests/heldout/README.md.
+/// `cargo test --test scoring held_out -- --nocapture` prints them.
+#[test]
+fn held_out_corpus_figures() {
+    let corpus = held_out();
+    let regs: Vec<Registration> = corpus.iter().map(|c| c.registration.clone()).collect();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let (_, verdicts) = judge_all(&Scorer::with_defaults(), &regs, now);
+    let (mut legit, mut flagged_legit, mut malicious_legit) = (0u32, Vec::new(), Vec::new());
+    let mut per_class: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+    let mut missed = Vec::new();
+    for (c, v) in corpus.iter().zip(&verdicts) {
+        let shown = || {
+            format!(
+                "{:?} {:?} → {:?} {:?}",
+                c.registration.metadata.client_name,
+                c.registration.metadata.redirect_uris,
+                v.band,
+                v.reasons.iter().map(|r| r.rule).collect::<Vec<_>>()
+            )
+        };
+        match &c.attack {
+            None => {
+                legit += 1;
+                if flagged(v) {
+                    flagged_legit.push(shown());
+                }
+                if v.band == Band::Malicious {
+                    malicious_legit.push(shown());
+                }
+            }
+            Some(class) => {
+                let e = per_class.entry(class).or_default();
+                e.1 += 1;
+                if flagged(v) {
+                    e.0 += 1;
+                } else {
+                    missed.push(format!("{class}: {}", shown()));
+                }
+            }
+        }
+    }
+    let attacks: u32 = per_class.values().map(|x| x.1).sum();
+    let caught: u32 = per_class.values().map(|x| x.0).sum();
+    let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
+    let fam: Vec<(&str, String)> = corpus
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(c, v)| c.family.as_deref().map(|f| (f, v.cluster.to_string())))
+        .collect();
+    for i in 0..fam.len() {
+        for j in i + 1..fam.len() {
+            match (fam[i].0 == fam[j].0, fam[i].1 == fam[j].1) {
+                (true, true) => tp += 1,
+                (false, true) => fp += 1,
+                (true, false) => fneg += 1,
+                _ => {}
+            }
+        }
+    }
+    eprintln!("held-out corpus: {legit} legitimate, {attacks} attacks");
+    eprintln!(
+        "  attacks caught: {caught}/{attacks} = {:.1}%",
+        100.0 * f64::from(caught) / f64::from(attacks)
+    );
+    for (class, (c, n)) in &per_class {
+        eprintln!("    {class:<28} {c}/{n}");
+    }
+    eprintln!(
+        "  legitimate flagged: {}/{legit} = {:.1}%; judged malicious: {}",
+        flagged_legit.len(),
+        100.0 * flagged_legit.len() as f64 / f64::from(legit),
+        malicious_legit.len()
+    );
+    eprintln!(
+        "  families: pairwise precision {:.3}, recall {:.3}",
+        tp as f64 / (tp + fp).max(1) as f64,
+        tp as f64 / (tp + fneg).max(1) as f64
+    );
+    for m in flagged_legit.iter().chain(&missed) {
+        eprintln!("  {m}");
+    }
 }

@@ -60,6 +60,17 @@ struct Signature {
 
 impl Signature {
     fn matches(&self, uri: &str) -> bool {
+        if let Some(path) = self.self_hosted_path() {
+            // Self-hosted software: the host, port and scheme are each operator's choice
+            // (http on a LAN is a hygiene matter, judged apart); the path is the software's.
+            let rest = uri
+                .strip_prefix("https://")
+                .or_else(|| uri.strip_prefix("http://"));
+            return rest.is_some_and(|r| {
+                let at = r.find('/').unwrap_or(r.len());
+                glob(path.as_bytes(), &r.as_bytes()[at..])
+            });
+        }
         glob(self.pattern.as_bytes(), uri.as_bytes()) || {
             // A "host:*" pattern also accepts the host without a port.
             self.pattern.contains(":*")
@@ -68,6 +79,11 @@ impl Signature {
                     uri.as_bytes(),
                 )
         }
+    }
+
+    /// The path of a `https://*/path` signature.
+    fn self_hosted_path(&self) -> Option<&str> {
+        self.pattern.strip_prefix("https://*")
     }
 }
 
@@ -243,7 +259,7 @@ impl Catalog {
         self.clients[idx]
             .signatures
             .iter()
-            .any(|s| !s.pattern.contains("://*") && s.matches(canonical))
+            .any(|s| s.self_hosted_path().is_none() && s.matches(canonical))
     }
 }
 

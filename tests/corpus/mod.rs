@@ -3,6 +3,8 @@
 //! or more attacks per attack class. Shared by the quality test and the `score` CLI test.
 #![allow(dead_code)]
 
+pub mod heldout;
+
 use serde_json::{json, Value};
 
 pub struct Case {

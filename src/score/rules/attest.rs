@@ -97,6 +97,47 @@ const METADATA_NAMES: &[&str] = &[
     "instance-data.ec2.internal",
 ];
 
+/// What is wrong with a URL the AS would fetch itself, if anything: a cloud metadata
+/// service (strong), or loopback, a private network, an ambiguous host or plain http.
+pub(super) fn fetch_target(raw: &str, url: &Url) -> Option<(Rule, String)> {
+    let host = url.host();
+    let metadata = match &host {
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            METADATA_NAMES.contains(&d.as_str())
+        }
+        Some(h) => host_kind(h) == HostKind::Metadata,
+        None => false,
+    };
+    if metadata {
+        return Some((
+            Rule::FetchMetadataAddress,
+            "aims at a cloud metadata service".into(),
+        ));
+    }
+    let local = match &host {
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            host_kind(&Host::Domain(d.as_str())) == HostKind::Loopback
+                || d.ends_with(".internal")
+                || d.ends_with(".local")
+                || !d.contains('.')
+        }
+        Some(h) => host_kind(h) != HostKind::PublicIp,
+        None => true,
+    };
+    let why = if local {
+        "aims at a local or private address the AS would fetch".to_owned()
+    } else if let Some(why) = ambiguous_host(raw, url) {
+        why
+    } else if url.scheme() != "https" {
+        "is not https".to_owned()
+    } else {
+        return None;
+    };
+    Some((Rule::FetchSpecialAddress, why))
+}
+
 /// jwks_uri, sector_identifier_uri and request_uris are fetched by the AS itself: aimed at
 /// loopback, a private network or a metadata service they make it a proxy into its own
 /// network.
@@ -111,53 +152,20 @@ pub(super) fn fetched_uris(r: &mut Reasons, m: &ClientMetadata) {
                 .map(|u| ("sector_identifier_uri", u)),
         )
         .chain(m.request_uris.iter().map(|u| ("request_uris", u)));
-    let mut special: Option<String> = None;
+    let mut worst: Option<(Rule, String)> = None;
     for (field, raw) in uris {
         let Ok(url) = Url::parse(raw) else { continue };
-        let shown = esc_max(raw, 120);
-        let host = url.host();
-        let metadata = match &host {
-            Some(Host::Domain(d)) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                METADATA_NAMES.contains(&d.as_str())
-            }
-            Some(h) => host_kind(h) == HostKind::Metadata,
-            None => false,
-        };
-        if metadata {
-            r.add(
-                Rule::FetchMetadataAddress,
-                format!("{field} {shown} aims at a cloud metadata service"),
-            );
-            return;
-        }
-        if special.is_some() {
+        let Some((rule, why)) = fetch_target(raw, &url) else {
             continue;
+        };
+        let detail = format!("{field} {} {why}", esc_max(raw, 120));
+        if rule == Rule::FetchMetadataAddress {
+            worst = Some((rule, detail));
+            break;
         }
-        let local = match &host {
-            Some(Host::Domain(d)) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                host_kind(&Host::Domain(d.as_str())) == HostKind::Loopback
-                    || d.ends_with(".internal")
-                    || d.ends_with(".local")
-                    || !d.contains('.')
-            }
-            Some(h) => host_kind(h) != HostKind::PublicIp,
-            None => true,
-        };
-        special = if local {
-            Some(format!(
-                "{field} {shown} aims at a local or private address the AS would fetch"
-            ))
-        } else if let Some(why) = ambiguous_host(raw, &url) {
-            Some(format!("{field} {shown}: {why}"))
-        } else if url.scheme() != "https" {
-            Some(format!("{field} {shown} is not https"))
-        } else {
-            None
-        };
+        worst.get_or_insert((rule, detail));
     }
-    if let Some(d) = special {
-        r.add(Rule::FetchSpecialAddress, d);
+    if let Some((rule, detail)) = worst {
+        r.add(rule, detail);
     }
 }

@@ -6,7 +6,7 @@ mod attest;
 mod hygiene;
 mod signals;
 
-use attest::{fetched_uris, statement};
+use attest::{fetch_target, fetched_uris, statement};
 use hygiene::{display_metadata, metadata_sites, redirects};
 use signals::{family, grants, name, usage};
 
@@ -98,6 +98,8 @@ fn with_claims(m: &ClientMetadata, claims: &serde_json::Map<String, Value>) -> C
 pub(super) struct Identity {
     pub(super) claimed: Option<usize>,
     by_software_id: bool,
+    /// A CIMD client_id other than the known client's own metadata document.
+    foreign_document: bool,
     pub(super) fits: bool,
     pub(super) software: Option<String>,
 }
@@ -117,6 +119,7 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
         return Identity {
             claimed: Some(idx),
             by_software_id: false,
+            foreign_document: false,
             fits: true,
             software: Some(c.get(idx).id.clone()),
         };
@@ -130,6 +133,7 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
         return Identity {
             claimed: None,
             by_software_id: false,
+            foreign_document: false,
             fits: false,
             software: None,
         };
@@ -137,12 +141,17 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
     let known = c.get(idx);
     let auth_ok =
         known.auth_methods.is_empty() || known.auth_methods.contains(&m.token_endpoint_auth_method);
+    // For a CIMD client the document's URL is the identity: a known client that publishes
+    // one is not at any other URL.
+    let foreign_document = reg.client_id.starts_with("https://") && known.cimd_client_id.is_some();
     let fits = auth_ok
+        && !foreign_document
         && !m.redirect_uris.is_empty()
         && facts.urls.iter().all(|u| fits_known(scorer, idx, u));
     Identity {
         claimed: Some(idx),
         by_software_id: by_name.is_none(),
+        foreign_document,
         fits,
         software: fits.then(|| known.id.clone()),
     }
@@ -239,7 +248,15 @@ fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Score
             Some("has dot segments".into())
         }
         Ok(u) if u.path() == "/" || u.path().is_empty() => Some("has no path".into()),
-        Ok(_) => None,
+        Ok(u) if u.query().is_some() => Some("has a query".into()),
+        Ok(u) => {
+            // The AS fetches this URL: the same rules as any URI it fetches.
+            if let Some((rule, why)) = fetch_target(id, &u) {
+                r.add(rule, format!("client_id (a metadata document URL) {why}"));
+                return;
+            }
+            None
+        }
     };
     match problem {
         Some(p) => r.add(Rule::CimdInvalid, format!("client_id {} {p}", esc(id))),
@@ -305,6 +322,10 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Ide
                 )
             };
             let where_ = match offending.first() {
+                _ if identity.foreign_document => format!(
+                    "its metadata document is not {}",
+                    known.cimd_client_id.as_deref().unwrap_or_default()
+                ),
                 Some((u, _)) => format!("redirects to {}", esc_max(u, 120)),
                 None if m.redirect_uris.is_empty() => "has no redirect URI".into(),
                 None => format!(
@@ -318,6 +339,8 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Ide
             );
             if identity.by_software_id {
                 r.add(Rule::ImpersonationSoftwareId, detail);
+            } else if identity.foreign_document {
+                r.add(Rule::ImpersonationCatalog, detail);
             } else if all_loopback && !m.redirect_uris.is_empty() {
                 r.add(Rule::ImpersonationCatalogLoopback, detail);
             } else {
