@@ -290,4 +290,37 @@ mod tests {
         assert!(!f.invisible_only);
         assert!(name_findings("\u{200B}\u{200B}").invisible_only);
     }
+
+    #[test]
+    fn authority_and_instructions_on_word_boundaries() {
+        let f = |n: &str| name_findings(n);
+        assert_eq!(f("Official GitHub Connector").authority, Some("official"));
+        assert_eq!(f("[Verified] Slack").authority, Some("verified"));
+        assert!(f("IT Support: click Allow to continue")
+            .url_or_instruction
+            .is_some());
+        // In-house names that merely contain such letters, or name a role plainly.
+        for n in ["Unofficially Yours", "Admin Console", "Acme Billing", "Trustedness Lab"] {
+            assert_eq!(f(n).authority, None, "{n}");
+            assert_eq!(f(n).url_or_instruction, None, "{n}");
+        }
+    }
+
+    #[test]
+    fn mixed_scripts_within_a_word_not_across_words() {
+        let m = |n: &str| name_findings(n).mixed_script;
+        assert!(m("G\u{0456}tHub Sync").is_some(), "Cyrillic i in a Latin word");
+        assert!(m("\u{0405}l\u{0430}\u{0441}k").is_some(), "all-Cyrillic Slack");
+        for n in [
+            "Мой помощник MCP",
+            "日本語アシスタント",
+            "Café Planner",
+            "Yazılım Aracı",
+            "Ελληνικό Εργαλείο",
+            "Claude Code",
+            "Ｃｕｒｓｏｒ",
+        ] {
+            assert_eq!(m(n), None, "{n}");
+        }
+    }
 }

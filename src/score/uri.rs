@@ -286,6 +286,53 @@ mod tests {
     }
 
     #[test]
+    fn ambiguous_hosts_are_named_and_plain_ones_pass() {
+        let why = |raw: &str| ambiguous_host(raw, &Url::parse(raw).unwrap());
+        for raw in [
+            "http://2130706433/cb",
+            "http://0x7f000001/cb",
+            "http://0177.0.0.1/cb",
+            "http://127.1/cb",
+            "http://[::ffff:127.0.0.1]/cb",
+            "http://[0:0:0:0:0:0:0:1]/cb",
+            "http://0.0.0.0:8080/cb",
+            "https://evil.example\\@claude.ai/cb",
+            "https://claude.ai@evil.example/cb",
+            "https://a@b@evil.example/cb",
+            "http://localhost./cb",
+            "https://%63laude.ai/cb",
+            "https://claude\u{3002}ai/cb",
+            "http:evil.example/cb",
+            "https://app.example.com/c\tb",
+        ] {
+            assert!(why(raw).is_some(), "{raw}");
+        }
+        for raw in [
+            "http://127.0.0.1:33418/",
+            "http://localhost:1234/callback",
+            "http://[::1]:8080/cb",
+            "https://LOGIN.Example.com/cb",
+            "https://planner.café.example/cb",
+            "https://user:pw@app.example.com/cb",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ] {
+            assert_eq!(why(raw), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn embedded_urls_in_queries() {
+        let q = |raw: &str| embedded_url(&Url::parse(raw).unwrap()).map(|(k, _)| k);
+        assert_eq!(
+            q("https://claude.ai/cb?next=https%3A%2F%2Fevil.example").as_deref(),
+            Some("next")
+        );
+        assert_eq!(q("https://a.example/cb?r=//evil.example").as_deref(), Some("r"));
+        assert_eq!(q("https://a.example/cb?tenant=eu&state=1"), None);
+        assert_eq!(q("https://a.example/cb"), None);
+    }
+
+    #[test]
     fn sites() {
         assert_eq!(site("api.acme.co.uk"), "acme.co.uk");
         assert_eq!(site("auth.example.com"), "example.com");
