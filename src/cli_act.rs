@@ -156,14 +156,19 @@ pub async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
     let state = State::connect(&cfg.state_url).await?;
     match act::restore(&state, &cfg.stores, id).await {
         Ok(r) => {
+            let what = match r.undone {
+                crate::policy::ActionKind::Quarantine => "lifted the quarantine of",
+                _ => "re-created",
+            };
             println!(
-                "restored client {} in store {} (journal action {})",
+                "{what} client {} in store {} (journal action {})",
                 crate::escape::esc(&r.client_id),
                 r.store,
                 r.action_id
             );
+            println!("{}", r.note);
             println!(
-                "If a deny, band or family rule still matches it, the next enforcing run deletes it again: allowlist it ([[allow]] client_id) if it must stay."
+                "If a deny, band or family rule still matches it, the next enforcing run quarantines it again: allowlist it ([[allow]] client_id) if it must stay."
             );
             if let Some(secret) = r.new_secret {
                 // On stdout for the operator only: never logged.

@@ -8,7 +8,8 @@
 //! - [`metrics`], [`http`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz`
 //!   endpoints; [`daemon`] schedules the scans; [`report`] summarizes the state.
 //! - [`policy`]: a pure function from registrations, rules and time to planned actions;
-//!   [`act`] carries them out through the AS's admin API, journaled in the state database.
+//!   [`act`] carries them out through the AS's admin API, journaled in the state database;
+//!   [`quarantine`] is what a quarantine changes on a Hydra client and how it is undone.
 //! - [`config`]: the TOML configuration, checked whole at load; [`cli`] the commands.
 //!
 //! Attacker-controlled text is displayed only through [`escape`].
@@ -28,6 +29,7 @@ pub mod model;
 pub mod normalize;
 pub mod offline;
 pub mod policy;
+pub mod quarantine;
 pub mod report;
 pub mod scan;
 pub mod score;

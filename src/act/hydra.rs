@@ -1,4 +1,4 @@
-//! Ory Hydra's admin API (never its database): read, tag, delete and re-create clients.
+//! Ory Hydra's admin API (never its database): read, patch, delete and re-create clients.
 //! Timeouts, connection failures and 5xx answers are retried with backoff; every attempt
 //! is counted. Client secrets are stripped from what is kept and never logged.
 
@@ -172,20 +172,27 @@ impl AdminApi {
         }
     }
 
-    /// Tags a client's metadata with `key` through a JSON Patch.
-    pub async fn tag(&self, id: &str, key: &str, value: Value) -> Result<u32, ActionError> {
+    /// Applies a JSON Patch (RFC 6902) to a client; `what` names the change in errors, which
+    /// carry Hydra's answer.
+    pub async fn patch(&self, id: &str, what: &str, patch: &Value) -> Result<u32, ActionError> {
         let u = self.client_url(Some(id));
-        let patch = serde_json::json!([{ "op": "add", "path": format!("/metadata/{key}"), "value": value }]);
         let a = self
-            .send("tag client", || {
+            .send(what, || {
                 self.http
                     .patch(u.clone())
                     .header("content-type", "application/json-patch+json")
                     .body(patch.to_string())
             })
             .await?;
-        if !a.value.status().is_success() {
-            return Err(self.unexpected("tag client", a.value.status(), a.attempts));
+        let status = a.value.status();
+        if !status.is_success() {
+            let text = a.value.text().await.unwrap_or_default();
+            return Err(ActionError::Admin {
+                what: what.into(),
+                url: crate::config::redact_url(self.base.as_str()),
+                message: format!("HTTP {status}: {}", crate::escape::esc_max(&text, 300)),
+                attempts: a.attempts,
+            });
         }
         Ok(a.attempts)
     }

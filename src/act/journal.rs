@@ -135,6 +135,28 @@ impl State {
         row.as_ref().map(entry).transpose()
     }
 
+    /// The latest `action` on `client_id` that took effect before action `before`.
+    pub async fn last_done_before(
+        &self,
+        store: &str,
+        client_id: &str,
+        action: &str,
+        before: i64,
+    ) -> Result<Option<JournalEntry>, StateError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM actions WHERE store = $1 AND client_id = $2 AND action = $3
+             AND id < $4 AND outcome IN ('done', 'reconciled-done') ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(store)
+        .bind(client_id)
+        .bind(action)
+        .bind(before)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(q("read journal entry"))?;
+        row.as_ref().map(entry).transpose()
+    }
+
     /// The most recent entries of a store, newest first.
     pub async fn recent_actions(
         &self,
@@ -273,5 +295,19 @@ mod tests {
             .collect();
         assert_eq!(recent, [r, q3]);
         assert_eq!(state.journal_entry(9999).await.unwrap(), None);
+        // The quarantine a later action undoes: done ones only, before it.
+        let last = |client, before| {
+            let state = &state;
+            async move {
+                state
+                    .last_done_before("s", client, "quarantine", before)
+                    .await
+                    .unwrap()
+                    .map(|e| e.id)
+            }
+        };
+        assert_eq!(last("c", r).await, Some(q3));
+        assert_eq!(last("c", q3).await, None);
+        assert_eq!(last("b", r).await, None);
     }
 }

@@ -9,21 +9,20 @@
 pub mod hydra;
 pub mod journal;
 pub mod report;
+mod restore;
 
 pub use hydra::AdminApi;
 pub use journal::{outcome, Intent, JournalEntry};
+pub use restore::{restore, Restored};
 
 use crate::config::{StoreConfig, StoreKind};
 use crate::escape::esc;
 use crate::metrics::Metrics;
 use crate::model::Band;
 use crate::policy::{self, ActionKind, Candidate, Mode, Plan, PlanError, Policy, Refusal};
+use crate::quarantine;
 use crate::state::{State, StateError};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-
-/// The metadata key a quarantine sets on the client (through a JSON Patch).
-pub const QUARANTINE_KEY: &str = "regwarden_quarantine";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -116,7 +115,8 @@ pub struct Reconciled {
 }
 
 /// Settles intents left without outcome by checking the store: for a delete, is the client
-/// gone? for a quarantine, does it carry the tag? The call is never repeated here.
+/// gone? for a quarantine, is it in effect (tagged, grants blocked)? for a restore, is the
+/// client there and not quarantined? The call is never repeated here.
 pub async fn reconcile(
     state: &State,
     store: &str,
@@ -127,11 +127,8 @@ pub async fn reconcile(
         let now_there = api.get(&e.client_id).await?;
         let happened = match (ActionKind::parse(&e.action), &now_there.value) {
             (Some(ActionKind::Delete), v) => v.is_none(),
-            (Some(ActionKind::Quarantine), Some(v)) => v
-                .get("metadata")
-                .and_then(|m| m.get(QUARANTINE_KEY))
-                .is_some(),
-            (Some(ActionKind::Restore), v) => v.is_some(),
+            (Some(ActionKind::Quarantine), Some(v)) => quarantine::is_quarantined(v),
+            (Some(ActionKind::Restore), Some(v)) => !quarantine::is_quarantined(v),
             _ => false,
         };
         let o = if happened {
@@ -298,8 +295,15 @@ impl Runner<'_> {
         let call = match a.action {
             ActionKind::Delete => api.delete(&a.client_id).await.map(|r| r.attempts),
             ActionKind::Quarantine => {
-                let tag = serde_json::json!({ "at": Utc::now().to_rfc3339(), "reason": reason, "action_id": id });
-                api.tag(&a.client_id, QUARANTINE_KEY, tag).await
+                let mut tag = serde_json::Map::new();
+                tag.insert("at".into(), Utc::now().to_rfc3339().into());
+                tag.insert("reason".into(), reason.clone().into());
+                tag.insert("action_id".into(), id.into());
+                tag.insert("undo".into(), format!("regwarden restore {id}").into());
+                // Already blocked (a quarantine lifted only in part): keep the values from before.
+                let base = quarantine::as_before(&snapshot);
+                let patch = quarantine::block_patch(&base, tag);
+                api.patch(&a.client_id, "quarantine client", &patch).await
             }
             ActionKind::Restore => unreachable!("never planned"),
         };
@@ -331,109 +335,6 @@ impl Runner<'_> {
                     .await?;
                 Err(e)
             }
-        }
-    }
-}
-
-/// What a restore did; `new_secret` is set for a confidential client (its old secret cannot
-/// come back).
-#[derive(Debug)]
-pub struct Restored {
-    pub action_id: i64,
-    pub store: String,
-    pub client_id: String,
-    pub new_secret: Option<String>,
-}
-
-/// Re-creates the client a delete action removed, through the admin API, with its
-/// client_id and metadata from the journal's snapshot.
-pub async fn restore(
-    state: &State,
-    stores: &[StoreConfig],
-    id: i64,
-) -> Result<Restored, ActionError> {
-    let not = |why: String| ActionError::NotRestorable { id, why };
-    let e = state
-        .journal_entry(id)
-        .await?
-        .ok_or_else(|| not("no such action in the journal".into()))?;
-    if e.action != ActionKind::Delete.as_str() {
-        return Err(not(format!(
-            "is a {} action; only deletes can be restored",
-            esc(&e.action)
-        )));
-    }
-    if !matches!(
-        e.outcome.as_deref(),
-        Some(outcome::DONE | outcome::RECONCILED_DONE)
-    ) {
-        return Err(not(format!(
-            "the delete did not take effect (outcome {}); nothing to restore",
-            e.outcome.as_deref().unwrap_or("none")
-        )));
-    }
-    let store = stores
-        .iter()
-        .find(|s| s.name == e.store)
-        .ok_or_else(|| not(format!("store {} is not configured", esc(&e.store))))?;
-    let api = admin_api(store)?;
-    let mut snapshot: Value = serde_json::from_str(&e.snapshot)
-        .map_err(|err| not(format!("its snapshot is unreadable: {err}")))?;
-    // A quarantine tag belongs to the deletion being undone.
-    if let Some(m) = snapshot.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove(QUARANTINE_KEY);
-    }
-    if api.get(&e.client_id).await?.value.is_some() {
-        return Err(not(format!(
-            "client {} exists in store {} again; nothing restored",
-            esc(&e.client_id),
-            e.store
-        )));
-    }
-    let intent = state
-        .journal_intent(
-            &Intent {
-                store: &e.store,
-                client_id: &e.client_id,
-                action: ActionKind::Restore.as_str(),
-                mode: Mode::Enforce.as_str(),
-                reason: &format!("restore of action {id}"),
-                snapshot: &e.snapshot,
-            },
-            Utc::now(),
-        )
-        .await?;
-    match api.create(&snapshot).await {
-        Ok(created) => {
-            state
-                .journal_outcome(intent, outcome::DONE, None, 1, Utc::now())
-                .await?;
-            let public = created
-                .get("token_endpoint_auth_method")
-                .and_then(Value::as_str)
-                == Some("none");
-            Ok(Restored {
-                action_id: intent,
-                store: e.store,
-                client_id: e.client_id,
-                new_secret: created
-                    .get("client_secret")
-                    .and_then(Value::as_str)
-                    .filter(|s| !public && !s.is_empty())
-                    .map(str::to_owned),
-            })
-        }
-        Err(err) => {
-            state
-                .journal_outcome(
-                    intent,
-                    outcome::ERROR,
-                    Some(&err.to_string()),
-                    1,
-                    Utc::now(),
-                )
-                .await?;
-            Err(err)
         }
     }
 }

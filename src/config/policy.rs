@@ -195,7 +195,7 @@ pub fn build(
     let grace = parse_duration(
         "actions.quarantine_grace",
         &actions.quarantine_grace,
-        "3d",
+        "7d",
         problems,
     );
     let policy = Policy {
@@ -218,7 +218,8 @@ pub fn build(
         family_keep,
         expiry_origins,
         bands,
-        quarantine_grace: actions.quarantine.unwrap_or(false).then_some(grace),
+        // Invariant 11: reversible first unless the operator turns it off.
+        quarantine_grace: actions.quarantine.unwrap_or(true).then_some(grace),
         limits: Limits {
             max_actions_per_run,
             max_fraction_per_run,
@@ -263,7 +264,11 @@ mod tests {
         let c = load_str("", None, &[]).unwrap();
         assert_eq!(c.mode, Mode::DryRun);
         assert_eq!(c.policy.family_keep, 0);
-        assert_eq!(c.policy.quarantine_grace, None);
+        // Quarantine first, delete after 7 days unused (invariant 11).
+        assert_eq!(
+            c.policy.quarantine_grace,
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
         assert_eq!(c.policy.limits.max_actions_per_run, 100);
         assert_eq!(c.policy.unused, Verb::Delete);
         assert!(c.policy.allow.is_empty() && c.policy.deny.is_empty());
@@ -310,9 +315,9 @@ mod tests {
     }
 
     #[test]
-    fn enforce_and_quarantine_are_opt_in() {
+    fn enforce_is_opt_in_and_quarantine_opt_out() {
         let c = load_str(
-            "[actions]\nmode = \"enforce\"\nquarantine = true\nquarantine_grace = \"1d\"\n",
+            "[actions]\nmode = \"enforce\"\nquarantine_grace = \"1d\"\n",
             None,
             &[],
         )
@@ -323,6 +328,12 @@ mod tests {
         assert_eq!(
             c.policy.quarantine_grace,
             Some(std::time::Duration::from_secs(86_400))
+        );
+        let off = load_str("[actions]\nquarantine = false\n", None, &[]).unwrap();
+        assert_eq!(off.policy.quarantine_grace, None);
+        assert_eq!(
+            keys("[actions]\nquarantine_grace = \"0s\"\n"),
+            ["actions.quarantine_grace"]
         );
     }
 }

@@ -66,18 +66,41 @@ async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
     let state = State::connect(&cfg.state_url).await?;
     for store in &cfg.stores {
         let plan = crate::act::plan_store(&state, &store.name, &cfg.policy, Utc::now()).await?;
-        let mut by_rule: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        let mut by_action: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, u64>> =
+            std::collections::BTreeMap::new();
         for a in &plan.actions {
-            *by_rule.entry(a.rule.as_str()).or_default() += 1;
+            *by_action
+                .entry(a.action.as_str())
+                .or_default()
+                .entry(a.rule.as_str())
+                .or_default() += 1;
         }
-        let rules: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let actions: Vec<String> = by_action
+            .iter()
+            .map(|(action, rules)| {
+                let n: u64 = rules.values().sum();
+                let rules: Vec<String> = rules.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                format!("{action} {n} ({})", rules.join(", "))
+            })
+            .collect();
         println!(
-            "Dry run on {}: the default policy plans {} action(s) over {} registrations ({}).",
+            "Dry run on {}: the default policy plans {} action(s) over {} registrations: {}.",
             store.name,
             plan.actions.len(),
             plan.live,
-            rules.join(", ")
+            if actions.is_empty() {
+                "none".to_owned()
+            } else {
+                actions.join("; ")
+            }
         );
+        match cfg.policy.quarantine_grace {
+            Some(grace) => println!(
+                "  A quarantine makes Hydra refuse the client's new tokens (restore undoes it); the client is deleted after {} if it stays unused.",
+                crate::policy::days(grace)
+            ),
+            None => println!("  Quarantine is off: the rules delete at once."),
+        }
         if let Err(refusal) = crate::policy::check_limits(&plan, &cfg.policy.limits) {
             println!("  {refusal}");
         }

@@ -3,8 +3,14 @@
 //! reason. No I/O here; `crate::act` carries plans out and `regwarden plan` prints them.
 //!
 //! Order of precedence for one registration: allowlisted → never acted on; a quarantine on
-//! record past its grace → delete (unless used since); denylisted; band action; expiry
+//! record → nothing during its grace, delete after it; denylisted; band action; expiry
 //! (never used, inactive); family cap. The first rule that asks for an action gives the reason.
+//!
+//! With quarantine on (the default, invariant 11), every rule but the grace's quarantines
+//! first: the client stops getting tokens and is deleted only once the grace has passed
+//! without a use. A use after the quarantine means someone lifted it outside regwarden (a
+//! quarantined client cannot get tokens): the quarantine no longer holds, and the rules judge
+//! the client afresh, so one still matched is quarantined again.
 
 mod matchers;
 #[cfg(test)]
@@ -42,6 +48,9 @@ impl Mode {
     }
 }
 
+/// How long a quarantined client has to be missed before it is deleted, by default.
+pub const DEFAULT_QUARANTINE_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
 /// The rules, checked at load (see `config/regwarden.toml`).
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -56,7 +65,8 @@ pub struct Policy {
     /// Origins expiry and the family cap apply to (deny and band rules apply to all).
     pub expiry_origins: Vec<Origin>,
     pub bands: BTreeMap<Band, Verb>,
-    /// Quarantine (tag metadata) first, delete after this grace; None = delete at once.
+    /// Quarantine (block new tokens) first, delete after this grace if the client stayed
+    /// unused; None = delete at once.
     pub quarantine_grace: Option<Duration>,
     pub limits: Limits,
 }
@@ -84,7 +94,7 @@ impl Default for Policy {
                 (Band::Malicious, Verb::Delete),
                 (Band::Suspicious, Verb::Keep),
             ]),
-            quarantine_grace: None,
+            quarantine_grace: Some(DEFAULT_QUARANTINE_GRACE),
             limits: Limits {
                 max_actions_per_run: 100,
                 max_fraction_per_run: 0.1,
@@ -190,7 +200,7 @@ pub struct Refusal {
 }
 
 /// A limit as operators write it: "7 days", "36 hours", else humantime's form.
-fn days(d: Duration) -> String {
+pub fn days(d: Duration) -> String {
     let s = d.as_secs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     match s {
@@ -200,6 +210,9 @@ fn days(d: Duration) -> String {
         s => humantime::format_duration(Duration::from_secs(s)).to_string(),
     }
 }
+
+/// The rule that deletes a quarantined client after its grace.
+const GRACE_RULE: &str = "quarantine.grace";
 
 fn older_than(t: Option<DateTime<Utc>>, age: Duration, now: DateTime<Utc>) -> bool {
     let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
@@ -252,8 +265,8 @@ pub fn plan(
             out.protected += 1;
             continue;
         }
-        let action = match (policy.quarantine_grace, c.quarantined_at) {
-            (Some(_), None) => ActionKind::Quarantine,
+        let action = match policy.quarantine_grace {
+            Some(_) if rule != GRACE_RULE => ActionKind::Quarantine,
             _ => ActionKind::Delete,
         };
         out.actions.push(Planned {
@@ -283,14 +296,17 @@ fn decide(
 ) -> Option<(String, String)> {
     if let (Some(grace), Some(q)) = (policy.quarantine_grace, c.quarantined_at) {
         let used_since = c.usage.last_used().is_some_and(|u| u > q);
-        if !used_since && older_than(Some(q), grace, now) {
-            return Some((
-                "quarantine.grace".into(),
-                format!("quarantined {} ago and not used since", days(grace)),
-            ));
+        if !used_since {
+            if older_than(Some(q), grace, now) {
+                return Some((
+                    GRACE_RULE.into(),
+                    format!("quarantined {} ago and not used since", days(grace)),
+                ));
+            }
+            // In its grace period: the quarantine decides, nothing else.
+            return None;
         }
-        // In its grace period (or used since): the quarantine decides, nothing else.
-        return None;
+        // Used since: the quarantine was lifted outside regwarden; judged afresh below.
     }
     if let Some(i) = denied {
         let note = policy.deny[i]

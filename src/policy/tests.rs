@@ -66,7 +66,7 @@ fn never_used_past_unused_after_goes_and_young_or_used_ones_stay() {
     let p = plan("s", &regs, &Policy::default(), now()).unwrap();
     assert_eq!(
         ids(&p),
-        [("old", ActionKind::Delete, "expiry.unused")],
+        [("old", ActionKind::Quarantine, "expiry.unused")],
         "{p}"
     );
     assert_eq!(p.live, 23);
@@ -79,7 +79,10 @@ fn inactive_past_inactive_after_goes() {
         used(reg("fresh", 200), 89),
     ]);
     let p = plan("s", &regs, &Policy::default(), now()).unwrap();
-    assert_eq!(ids(&p), [("stale", ActionKind::Delete, "expiry.inactive")]);
+    assert_eq!(
+        ids(&p),
+        [("stale", ActionKind::Quarantine, "expiry.inactive")]
+    );
 }
 
 #[test]
@@ -129,12 +132,15 @@ fn bands_lead_to_their_configured_actions() {
     s.band = Some(Band::Suspicious);
     let regs = store(vec![m, s]);
     let p = plan("s", &regs, &Policy::default(), now()).unwrap();
-    assert_eq!(ids(&p), [("mal", ActionKind::Delete, "band.malicious")]);
+    assert_eq!(ids(&p), [("mal", ActionKind::Quarantine, "band.malicious")]);
     let mut policy = Policy::default();
     policy.bands.insert(Band::Suspicious, Verb::Delete);
     policy.bands.insert(Band::Malicious, Verb::Keep);
     let p = plan("s", &regs, &policy, now()).unwrap();
-    assert_eq!(ids(&p), [("sus", ActionKind::Delete, "band.suspicious")]);
+    assert_eq!(
+        ids(&p),
+        [("sus", ActionKind::Quarantine, "band.suspicious")]
+    );
 }
 
 #[test]
@@ -151,7 +157,7 @@ fn denylist_matches_on_every_given_field() {
         ..Policy::default()
     };
     let p = plan("s", &store(vec![evil]), &policy, now()).unwrap();
-    assert_eq!(ids(&p), [("evil", ActionKind::Delete, "deny")]);
+    assert_eq!(ids(&p), [("evil", ActionKind::Quarantine, "deny")]);
     assert!(p.actions[0].reason.contains("phishing campaign"));
 }
 
@@ -217,25 +223,25 @@ fn family_keep_keeps_the_most_recently_used_and_drops_idle_extras() {
     assert_eq!(
         got,
         [
-            ("never-10d", ActionKind::Delete, "family_keep"),
-            ("used-30d", ActionKind::Delete, "family_keep"),
+            ("never-10d", ActionKind::Quarantine, "family_keep"),
+            ("used-30d", ActionKind::Quarantine, "family_keep"),
         ]
     );
 }
 
 #[test]
 fn quarantine_first_then_delete_after_the_grace_unless_used_since() {
-    let policy = Policy {
-        quarantine_grace: Some(Duration::from_secs(3 * 86_400)),
-        ..Policy::default()
-    };
+    // The default: a 7-day grace.
+    let policy = Policy::default();
+    assert_eq!(policy.quarantine_grace, Some(DEFAULT_QUARANTINE_GRACE));
     let fresh = reg("fresh", 30);
     let mut waiting = reg("waiting", 30);
-    waiting.quarantined_at = Some(days_ago(1));
+    waiting.quarantined_at = Some(days_ago(6));
     let mut due = reg("due", 30);
-    due.quarantined_at = Some(days_ago(4));
+    due.quarantined_at = Some(days_ago(8));
+    // Used after its quarantine: lifted outside regwarden, judged afresh; nothing matches now.
     let mut revived = used(reg("revived", 30), 2);
-    revived.quarantined_at = Some(days_ago(4));
+    revived.quarantined_at = Some(days_ago(8));
     let p = plan(
         "s",
         &store(vec![fresh, waiting, due, revived]),
@@ -248,6 +254,49 @@ fn quarantine_first_then_delete_after_the_grace_unless_used_since() {
         [
             ("fresh", ActionKind::Quarantine, "expiry.unused"),
             ("due", ActionKind::Delete, "quarantine.grace"),
+        ]
+    );
+    assert_eq!(
+        p.actions[1].reason,
+        "quarantined 7 days ago and not used since"
+    );
+}
+
+#[test]
+fn a_quarantined_client_is_not_replanned_in_its_grace_whatever_it_looks_like() {
+    // Malicious and denied: still only the quarantine's grace decides.
+    let mut q = used(reg("q", 30), 3);
+    q.band = Some(Band::Malicious);
+    q.quarantined_at = Some(days_ago(1));
+    let policy = Policy {
+        deny: vec![by_id("q")],
+        ..Policy::default()
+    };
+    let p = plan("s", &store(vec![q.clone()]), &policy, now()).unwrap();
+    assert!(p.actions.is_empty(), "{p}");
+    // A malicious one that escaped its quarantine (used since) is quarantined again.
+    q.usage = Usage::LastUsed(days_ago(0));
+    let p = plan("s", &store(vec![q]), &Policy::default(), now()).unwrap();
+    assert_eq!(ids(&p), [("q", ActionKind::Quarantine, "band.malicious")]);
+}
+
+#[test]
+fn with_quarantine_off_every_rule_deletes_at_once() {
+    let policy = Policy {
+        quarantine_grace: None,
+        ..Policy::default()
+    };
+    let mut m = used(reg("mal", 1), 0);
+    m.band = Some(Band::Malicious);
+    // Quarantined while it was on: the rules decide again.
+    let mut q = reg("old", 30);
+    q.quarantined_at = Some(days_ago(1));
+    let p = plan("s", &store(vec![m, q]), &policy, now()).unwrap();
+    assert_eq!(
+        ids(&p),
+        [
+            ("mal", ActionKind::Delete, "band.malicious"),
+            ("old", ActionKind::Delete, "expiry.unused"),
         ]
     );
 }

@@ -492,6 +492,11 @@ fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceRecord {
     };
     let created_at = time(15, "created_at");
     let updated_at = time(16, "updated_at");
+    // A client regwarden quarantined is judged as it was registered, not as the quarantine
+    // left it (blocked grants, no redirect URIs); its tag says nothing about its origin.
+    let Value::Object(mut doc) = crate::quarantine::as_before(&Value::Object(doc)) else {
+        unreachable!("as_before keeps an object an object")
+    };
     let origin = origin(
         &client_id,
         doc.get("metadata"),
@@ -527,7 +532,7 @@ fn origin(
     }
     let has_metadata = match metadata {
         None | Some(Value::Null) => false,
-        Some(Value::Object(m)) => !m.is_empty(),
+        Some(Value::Object(m)) => m.keys().any(|k| k != crate::quarantine::KEY),
         Some(_) => true,
     };
     let skip = matches!(skip_consent.map(str::trim), Some("true" | "t" | "1"));
@@ -626,6 +631,38 @@ mod tests {
         assert!(r.created_at.is_some());
         assert_eq!(r.updated_at, None);
         assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn a_quarantined_client_is_read_as_it_was_registered() {
+        let tag = json!({ "regwarden_quarantine": { "action_id": 3, "was": {
+            "redirect_uris": ["http://localhost:1234/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"] } } })
+        .to_string();
+        let blocked = json!([crate::quarantine::BLOCKED]).to_string();
+        let mut cols: Vec<Option<String>> = vec![None; COLUMNS.len()];
+        cols[0] = Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d".into());
+        cols[2] = Some("[]".into());
+        cols[3] = Some(blocked.clone());
+        cols[4] = Some(blocked);
+        cols[14] = Some(tag);
+        let r = record_from_row(&|i| cols[i].clone());
+        assert_eq!(
+            r.doc["redirect_uris"],
+            json!(["http://localhost:1234/callback"])
+        );
+        assert_eq!(
+            r.doc["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(r.doc["response_types"], json!(["code"]));
+        assert_eq!(
+            r.origin,
+            Origin::Dcr,
+            "our own tag is not an admin's metadata"
+        );
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]

@@ -76,6 +76,9 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
                         tag["reason"].as_str().unwrap().contains("expiry.unused"),
                         "{tag}"
                     );
+                    // Not only a tag: the client can get no new token.
+                    assert_eq!(a["grant_types"], json!([regwarden::quarantine::BLOCKED]));
+                    assert_eq!(a["redirect_uris"], json!([]));
                     tagged = true;
                 }
             }

@@ -1,10 +1,12 @@
-//! Enforcing once with `apply --yes`: exactly the expected clients go; refused plans, bad
-//! rules and an unreachable admin API change nothing; restore brings a client back.
+//! Enforcing with `apply --yes`: exactly the expected clients are quarantined, and deleted by
+//! a run after the grace; refused plans, bad rules and an unreachable admin API change
+//! nothing; restore brings a deleted client back as it was before its quarantine.
 
 use super::*;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn enforce_deletes_exactly_the_expected_clients_and_restore_brings_one_back() {
+async fn enforce_quarantines_then_deletes_exactly_the_expected_clients_and_restore_brings_one_back()
+{
     let Some(s) = start().await else { return };
     let (hydra, mcp) = (&s.hydra, s.mcp.as_str());
     let regs = register(
@@ -138,6 +140,7 @@ async fn enforce_deletes_exactly_the_expected_clients_and_restore_brings_one_bac
         .unwrap()
         .iter()
         .map(|a| {
+            assert_eq!(a["action"], "quarantine", "{a}");
             (
                 a["client_id"].as_str().unwrap().to_owned(),
                 a["rule"].as_str().unwrap().to_owned(),
@@ -156,38 +159,92 @@ async fn enforce_deletes_exactly_the_expected_clients_and_restore_brings_one_bac
     assert_eq!(planned, expected);
     assert_eq!(plan["plans"][0]["protected"], 1);
 
-    // 4. apply --yes: exactly the expected clients are gone, every other one untouched.
+    // 4. apply --yes: exactly the expected clients are quarantined (all still there, new
+    //    tokens refused), every other one untouched.
     let before: Vec<Value> = futures_get_all(&hydra.admin, &[&cc0, &cursor, &vscode]).await;
     let (code, out, err) = run_cli(&["apply", "--yes"], &cfg_path);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("4 done, 0 already gone, 0 failed"), "{out}");
-    let kept: BTreeSet<String> = [&cc0, &cursor, &vscode].into_iter().cloned().collect();
-    assert_eq!(hydra_clients(&hydra.admin).await, kept);
+    assert_eq!(hydra_clients(&hydra.admin).await, all);
+    for id in [&cc1, &cc2, &impostor, &job] {
+        let c = hydra_client(&hydra.admin, id).await;
+        assert!(regwarden::quarantine::is_quarantined(&c), "{c}");
+    }
     assert_eq!(
         futures_get_all(&hydra.admin, &[&cc0, &cursor, &vscode]).await,
         before
     );
+    let denied = try_authcode(mcp, hydra, &regs[5]).unwrap_err();
+    assert_eq!(denied["error"], "invalid_request", "{denied}");
     authcode(mcp, hydra, &regs[0]); // the used install still works
 
-    // The journal: one done delete per client, with a snapshot and no secret.
+    // The journal: one done quarantine per client, with a snapshot and no secret.
     let journal = state.recent_actions("hydra", 10).await.unwrap();
     assert_eq!(journal.len(), 4);
     for e in &journal {
         assert_eq!(
             (e.action.as_str(), e.outcome.as_deref()),
-            ("delete", Some("done"))
+            ("quarantine", Some("done"))
         );
         let snap: Value = serde_json::from_str(&e.snapshot).unwrap();
         assert_eq!(snap["client_id"].as_str(), Some(e.client_id.as_str()));
         assert!(snap.get("client_secret").is_none(), "{snap}");
     }
+    // Rescanned, the quarantined clients are judged as they were registered: the impostor is
+    // still a malicious DCR registration, not one with no redirects made by an admin.
+    full_scan(&cfg, &state).await;
+    let seen = state
+        .registration("hydra", &impostor)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (seen.band, seen.origin),
+        (
+            Some(regwarden::model::Band::Malicious),
+            regwarden::model::Origin::Dcr
+        )
+    );
+    assert_eq!(
+        seen.metadata.redirect_uris,
+        ["https://claude-code-auth.example.net/callback"]
+    );
+
+    // 5. Within the grace nothing more happens; after it, the quarantined clients are deleted.
+    let (code, out, err) = run_cli(&["apply", "--yes"], &cfg_path);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 action(s) planned"), "{out}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (code, out, err) = run_cli(&["plan", "--format", "json"], &cfg_path);
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    for a in plan["plans"][0]["actions"].as_array().unwrap() {
+        assert_eq!(
+            (&a["action"], &a["rule"]),
+            (&json!("delete"), &json!("quarantine.grace"))
+        );
+    }
+    let (code, out, err) = run_cli(&["apply", "--yes"], &cfg_path);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("4 done, 0 already gone, 0 failed"), "{out}");
+    let kept: BTreeSet<String> = [&cc0, &cursor, &vscode].into_iter().cloned().collect();
+    assert_eq!(hydra_clients(&hydra.admin).await, kept);
+    let journal = state.recent_actions("hydra", 10).await.unwrap();
+    assert_eq!(journal.len(), 8);
+    assert!(journal[..4]
+        .iter()
+        .all(|e| (e.action.as_str(), e.outcome.as_deref()) == ("delete", Some("done"))));
     let (_, report, _) = run_cli(&["report"], &cfg_path);
     assert!(report.contains("Recent actions in hydra"), "{report}");
     assert!(report.contains(&job), "{report}");
 
-    // 5. Restore the confidential job: same client_id and metadata, a new secret that works
-    //    in a real client_credentials token request.
-    let action = journal.iter().find(|e| e.client_id == job).unwrap().id;
+    // 6. Restore the confidential job's delete: same client_id and metadata as before its
+    //    quarantine, a new secret that works in a real client_credentials token request.
+    let action = journal
+        .iter()
+        .find(|e| e.client_id == job && e.action == "delete")
+        .unwrap()
+        .id;
     let (code, out, err) = run_cli(&["restore", &action.to_string()], &cfg_path);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("old secret cannot come back"), "{out}");
@@ -207,6 +264,7 @@ async fn enforce_deletes_exactly_the_expected_clients_and_restore_brings_one_bac
         .unwrap();
     assert_eq!(back["client_name"], "Nightly report job");
     assert_eq!(back["grant_types"], json!(["client_credentials"]));
+    assert_eq!(back["metadata"], json!({}), "no quarantine tag");
     let token = reqwest::Client::new()
         .post(format!("{}/oauth2/token", hydra.public))
         .basic_auth(&job, Some(&secret))

@@ -1,13 +1,15 @@
 //! Acting through Hydra's admin API, against a real Ory Hydra v2.3.0 with real DCR
-//! registrations and real tokens: exactly the expected clients go, the rest are untouched; a
-//! refused plan, contradictory rules and an unreachable admin API change nothing; restore
-//! brings a client back that then gets a real token; an intent left without outcome by a
-//! stopped process is reconciled at start-up, never repeated.
+//! registrations and real tokens: exactly the expected clients are quarantined, then deleted
+//! after the grace, the rest are untouched; a refused plan, contradictory rules and an
+//! unreachable admin API change nothing; a quarantined client gets no new token until a
+//! restore lifts it; restore brings a deleted client back that then gets a real token; an
+//! intent left without outcome by a stopped process is reconciled at start-up, never repeated.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod daemon;
 mod enforce;
+mod quarantine;
 mod restart;
 
 use common::*;
@@ -121,4 +123,14 @@ pub fn run_cli(args: &[&str], config: &Path) -> (i32, String, String) {
     )
 }
 
-pub const POLICY: &str = "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 0.6\n";
+pub const POLICY: &str = "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 0.6\nquarantine_grace = \"3s\"\n";
+
+/// A client as the admin API shows it.
+pub async fn hydra_client(admin: &str, id: &str) -> Value {
+    reqwest::get(format!("{admin}/admin/clients/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

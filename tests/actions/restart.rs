@@ -115,7 +115,9 @@ async fn a_process_killed_between_intent_and_outcome_is_reconciled_on_restart() 
             .map(|i| format!("[[allow]]\nclient_id = \"{i}\"\n"))
             .collect::<String>()
     };
-    let policy = "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 0.5\n";
+    // Deletes at once (quarantine off), so the held call is the DELETE.
+    let policy =
+        "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 0.5\nquarantine = false\n";
     // 1. Killed after Hydra deleted the client, before the outcome was journaled.
     let first = write_config_with_state(
         &s,

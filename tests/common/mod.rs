@@ -245,6 +245,14 @@ pub fn register(mcp_dir: &str, issuer: &str, spec: Value) -> Vec<Value> {
 
 /// Runs a real authorization_code + PKCE flow for a registered client; returns the tokens.
 pub fn authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Value {
+    match try_authcode(mcp_dir, hydra, reg) {
+        Ok(tokens) => tokens,
+        Err(e) => panic!("authorization code flow failed: {e}"),
+    }
+}
+
+/// The same flow; Err holds the `{"error", "error_description"}` it ended with.
+pub fn try_authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Result<Value, Value> {
     let mut cmd = Command::new("node");
     cmd.arg(format!("{mcp_dir}/authcode.mjs")).args([
         "--issuer",
@@ -264,14 +272,17 @@ pub fn authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Value {
     }
     let out = cmd.output().expect("run node authcode.mjs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "authorization code flow failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tokens: Value = serde_json::from_str(text.trim()).unwrap();
-    assert!(tokens["access_token"].is_string(), "{tokens}");
-    tokens
+    let answer: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "authcode.mjs printed no JSON ({e}): {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    if !out.status.success() {
+        return Err(answer);
+    }
+    assert!(answer["access_token"].is_string(), "{answer}");
+    Ok(answer)
 }
 
 /// Path of the regwarden binary built for the tests.
