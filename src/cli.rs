@@ -462,6 +462,7 @@ pub(crate) async fn report(
         summaries.push(state.summary(name, kind, now, cfg.inactive_after).await?);
     }
     report::add_cimd_opportunities(&mut summaries, &cfg.scorer.catalog);
+    report::add_vouch_suggestions(&state, &mut summaries, now).await?;
     let mut journal = Vec::new();
     for (name, _) in &stores {
         let recent = state

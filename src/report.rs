@@ -1,6 +1,6 @@
 //! `regwarden report`: the state database summarized as a table, JSON, or CSV rows.
 
-use crate::escape::esc_max;
+use crate::escape::{esc, esc_max};
 use crate::score::Catalog;
 use crate::state::{CimdOpportunity, State, StateError, Summary};
 use chrono::{DateTime, Utc};
@@ -148,6 +148,26 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
                 );
             }
         }
+        if !s.vouch.is_empty() {
+            out.push_str(
+                "\n  Big, long-used families no catalog entry vouches for. If one is your own app,\n  \
+                 vouch for it in a file named by [score] extra_catalog; registrations that copy\n  \
+                 its name with other redirects are then impostors:\n",
+            );
+            for v in &s.vouch {
+                let _ = writeln!(
+                    out,
+                    "\n    # family {}: {} registrations, {} in use, since {}",
+                    v.family,
+                    v.size,
+                    v.used,
+                    day(v.since)
+                );
+                for line in v.entry.lines() {
+                    let _ = writeln!(out, "    {}", esc(line));
+                }
+            }
+        }
         out.push_str("\n  By age (since registration)\n");
         for (label, n) in &s.by_age {
             let _ = writeln!(out, "    {label:<13} {n:>6}");
@@ -206,6 +226,36 @@ pub fn add_cimd_opportunities(summaries: &mut [Summary], catalog: &Catalog) {
         s.cimd_replaceable
             .sort_by_key(|c| std::cmp::Reverse(c.registrations));
     }
+}
+
+/// Fills each summary's vouching suggestions from the state database.
+pub async fn add_vouch_suggestions(
+    state: &State,
+    summaries: &mut [Summary],
+    now: DateTime<Utc>,
+) -> Result<(), ReportError> {
+    use crate::score::vouch::{catalog_entry, VouchSuggestion, MIN_AGE_DAYS, MIN_SIZE, MIN_USED};
+    for s in summaries {
+        let since = now - chrono::Duration::days(MIN_AGE_DAYS);
+        for (f, snapshot) in state
+            .vouch_candidates(&s.store, MIN_SIZE, MIN_USED, since)
+            .await?
+        {
+            let Ok(meta) = serde_json::from_str::<crate::model::ClientMetadata>(&snapshot) else {
+                continue;
+            };
+            let name = f.name.clone().unwrap_or_default();
+            s.vouch.push(VouchSuggestion {
+                entry: catalog_entry(&name, &meta),
+                family: f.id,
+                name,
+                size: f.size,
+                used: f.used,
+                since: f.first_created_at,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Quotes a CSV field, and defuses spreadsheet formulas in attacker-controlled text.

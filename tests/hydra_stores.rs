@@ -8,7 +8,7 @@ use common::*;
 /// The columns of `hydra_client` the README grants (never secrets or tokens).
 const HYDRA_CLIENT_COLUMNS: &str = "id, nid, client_name, redirect_uris, grant_types, response_types, scope, \
     token_endpoint_auth_method, client_uri, logo_uri, policy_uri, tos_uri, jwks_uri, contacts, owner, metadata, \
-    created_at, updated_at, skip_consent, access_token_strategy";
+    created_at, updated_at, skip_consent, access_token_strategy, sector_identifier_uri, request_uris";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hydra_on_postgresql_through_a_read_only_role() {

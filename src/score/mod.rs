@@ -17,6 +17,7 @@ pub mod facts;
 mod rules;
 pub mod text;
 pub mod uri;
+pub mod vouch;
 
 pub use attestation::{Attestation, Publishers};
 pub use catalog::{Catalog, KnownClient};

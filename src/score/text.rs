@@ -300,7 +300,12 @@ mod tests {
             .url_or_instruction
             .is_some());
         // In-house names that merely contain such letters, or name a role plainly.
-        for n in ["Unofficially Yours", "Admin Console", "Acme Billing", "Trustedness Lab"] {
+        for n in [
+            "Unofficially Yours",
+            "Admin Console",
+            "Acme Billing",
+            "Trustedness Lab",
+        ] {
             assert_eq!(f(n).authority, None, "{n}");
             assert_eq!(f(n).url_or_instruction, None, "{n}");
         }
@@ -309,8 +314,14 @@ mod tests {
     #[test]
     fn mixed_scripts_within_a_word_not_across_words() {
         let m = |n: &str| name_findings(n).mixed_script;
-        assert!(m("G\u{0456}tHub Sync").is_some(), "Cyrillic i in a Latin word");
-        assert!(m("\u{0405}l\u{0430}\u{0441}k").is_some(), "all-Cyrillic Slack");
+        assert!(
+            m("G\u{0456}tHub Sync").is_some(),
+            "Cyrillic i in a Latin word"
+        );
+        assert!(
+            m("\u{0405}l\u{0430}\u{0441}k").is_some(),
+            "all-Cyrillic Slack"
+        );
         for n in [
             "Мой помощник MCP",
             "日本語アシスタント",

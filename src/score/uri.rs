@@ -327,7 +327,10 @@ mod tests {
             q("https://claude.ai/cb?next=https%3A%2F%2Fevil.example").as_deref(),
             Some("next")
         );
-        assert_eq!(q("https://a.example/cb?r=//evil.example").as_deref(), Some("r"));
+        assert_eq!(
+            q("https://a.example/cb?r=//evil.example").as_deref(),
+            Some("r")
+        );
         assert_eq!(q("https://a.example/cb?tenant=eu&state=1"), None);
         assert_eq!(q("https://a.example/cb"), None);
     }

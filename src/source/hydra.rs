@@ -77,7 +77,7 @@ enum ParamType {
 }
 
 /// The columns read from `hydra_client`, in order.
-const COLUMNS: [&str; 19] = [
+const COLUMNS: [&str; 21] = [
     "id",
     "client_name",
     "redirect_uris",
@@ -97,7 +97,14 @@ const COLUMNS: [&str; 19] = [
     "updated_at",
     "skip_consent",
     "access_token_strategy",
+    "sector_identifier_uri",
+    "request_uris",
 ];
+
+/// Positions in [`COLUMNS`] that are client metadata (the rest: id, times, origin hints).
+fn is_metadata_column(i: usize) -> bool {
+    (1..15).contains(&i) || i >= 19
+}
 
 pub struct HydraSource {
     pool: AnyPool,
@@ -467,18 +474,20 @@ fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceRecord {
     let mut warnings = Vec::new();
     let mut doc = Map::new();
     doc.insert("client_id".into(), Value::String(client_id.clone()));
-    for (i, key) in COLUMNS.iter().enumerate().take(15).skip(1) {
+    for (i, key) in COLUMNS.iter().enumerate() {
+        if !is_metadata_column(i) {
+            continue;
+        }
         let Some(v) = text(i) else { continue };
         let value = match *key {
-            "redirect_uris" | "grant_types" | "response_types" | "contacts" | "metadata" => {
-                match serde_json::from_str::<Value>(&v) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        warnings.push(format!("{key}: column is not valid JSON ({e})"));
-                        continue;
-                    }
+            "redirect_uris" | "grant_types" | "response_types" | "contacts" | "metadata"
+            | "request_uris" => match serde_json::from_str::<Value>(&v) {
+                Ok(j) => j,
+                Err(e) => {
+                    warnings.push(format!("{key}: column is not valid JSON ({e})"));
+                    continue;
                 }
-            }
+            },
             _ => Value::String(v),
         };
         doc.insert((*key).to_owned(), value);
@@ -619,8 +628,18 @@ mod tests {
             Some("garbage"),
             Some("false"),
             None,
+            Some("https://10.0.0.1/sector.json"),
+            Some("[\"https://app.example.com/req\"]"),
         ];
         let r = record_from_row(&|i| cols[i].map(str::to_owned));
+        assert_eq!(
+            r.doc["sector_identifier_uri"],
+            "https://10.0.0.1/sector.json"
+        );
+        assert_eq!(
+            r.doc["request_uris"],
+            json!(["https://app.example.com/req"])
+        );
         assert_eq!(
             r.doc["redirect_uris"],
             json!(["http://localhost:1234/callback"])

@@ -46,6 +46,8 @@ pub struct Summary {
     /// Families whose client publishes a metadata document (filled by the report, which
     /// knows the catalog).
     pub cimd_replaceable: Vec<CimdOpportunity>,
+    /// Big, long-used families no catalog entry vouches for (filled by the report).
+    pub vouch: Vec<crate::score::vouch::VouchSuggestion>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -437,6 +439,7 @@ impl State {
             biggest_families: self.biggest_families(store, 10).await?,
             families_by_software: self.families_by_software(store).await?,
             cimd_replaceable: Vec::new(),
+            vouch: Vec::new(),
         })
     }
 }

@@ -254,6 +254,37 @@ impl State {
             .map_err(q("decode family"))
     }
 
+    /// Families no catalog entry recognizes, at least `min_size` big with `min_used` members
+    /// in use, the first registered before `since`; biggest first, with one member's
+    /// metadata snapshot (JSON).
+    pub async fn vouch_candidates(
+        &self,
+        store: &str,
+        min_size: i64,
+        min_used: i64,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(FamilyView, String)>, StateError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM (
+                SELECT v.*, (SELECT r.metadata FROM registrations r WHERE r.store = $1 AND r.family = v.id
+                             AND r.gone_at IS NULL ORDER BY r.client_id LIMIT 1) AS snapshot
+                FROM ({FAMILY_VIEW} WHERE f.store = $1 AND f.software IS NULL AND f.size >= $2
+                      AND f.used >= $3 AND f.first_created_at <= $4) v
+             ) c WHERE c.snapshot IS NOT NULL ORDER BY c.size DESC, c.id LIMIT 10"
+        ))
+        .bind(store)
+        .bind(min_size)
+        .bind(min_used)
+        .bind(since.timestamp())
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read vouch candidates"))?;
+        rows.iter()
+            .map(|r| Ok((family_view(r)?, r.try_get(7)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("decode vouch candidates"))
+    }
+
     /// Families and registrations per catalog software.
     pub async fn families_by_software(
         &self,
