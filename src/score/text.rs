@@ -163,13 +163,34 @@ const AUTHORITY_WORDS: &[&str] = &[
     "account team",
 ];
 
-/// Whether `phrase` occurs in `lower` on word boundaries.
-fn has_phrase(lower: &str, phrase: &str) -> bool {
-    lower.match_indices(phrase).any(|(i, _)| {
-        let before = lower[..i].chars().next_back();
-        let after = lower[i + phrase.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
+/// Every phrase of [`INSTRUCTION_WORDS`] and [`AUTHORITY_WORDS`], searched in one pass.
+static PHRASES: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(INSTRUCTION_WORDS.iter().chain(AUTHORITY_WORDS))
+        .expect("the phrase lists build a searcher")
+});
+
+/// The first instruction and the first authority claim in `name`, on word boundaries.
+fn phrases(name: &str) -> (Option<&'static str>, Option<&'static str>) {
+    let (mut instruction, mut authority) = (None, None);
+    for m in PHRASES.find_overlapping_iter(name) {
+        let before = name[..m.start()].chars().next_back();
+        let after = name[m.end()..].chars().next();
+        if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        let i = m.pattern().as_usize();
+        match INSTRUCTION_WORDS.get(i) {
+            Some(w) => {
+                instruction.get_or_insert(*w);
+            }
+            None => {
+                authority.get_or_insert(AUTHORITY_WORDS[i - INSTRUCTION_WORDS.len()]);
+            }
+        }
+    }
+    (instruction, authority)
 }
 
 /// UTS #39 on each word of a display name: a word that mixes scripts (beyond what the
@@ -222,19 +243,16 @@ pub fn name_findings(name: &str) -> NameFindings {
     let hidden = name.chars().filter(|c| is_hidden(*c)).count();
     let length = name.chars().count();
     let invisible_only = length > 0 && name.chars().all(|c| is_hidden(c) || c.is_whitespace());
-    let lower = name.to_lowercase();
-    let url_or_instruction = if lower.contains("://") || lower.contains("www.") {
+    let (instruction, authority) = phrases(name);
+    let www = name
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"www."));
+    let url_or_instruction = if name.contains("://") || www {
         Some("a URL")
     } else {
-        INSTRUCTION_WORDS
-            .iter()
-            .find(|w| has_phrase(&lower, w))
-            .map(|_| "an instruction to the reader")
+        instruction.map(|_| "an instruction to the reader")
     };
-    let authority = AUTHORITY_WORDS
-        .iter()
-        .find(|w| has_phrase(&lower, w))
-        .copied();
     NameFindings {
         hidden,
         invisible_only,

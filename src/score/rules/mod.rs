@@ -101,6 +101,8 @@ pub(super) struct Identity {
     /// A CIMD client_id other than the known client's own metadata document.
     foreign_document: bool,
     pub(super) fits: bool,
+    /// Fits, and only through signatures with a fixed host: the catalog vouches for it.
+    vouched: bool,
     pub(super) software: Option<String>,
 }
 
@@ -121,6 +123,7 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
             by_software_id: false,
             foreign_document: false,
             fits: true,
+            vouched: true,
             software: Some(c.get(idx).id.clone()),
         };
     }
@@ -135,6 +138,7 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
             by_software_id: false,
             foreign_document: false,
             fits: false,
+            vouched: false,
             software: None,
         };
     };
@@ -144,15 +148,25 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
     // For a CIMD client the document's URL is the identity: a known client that publishes
     // one is not at any other URL.
     let foreign_document = reg.client_id.starts_with("https://") && known.cimd_client_id.is_some();
-    let fits = auth_ok
-        && !foreign_document
-        && !m.redirect_uris.is_empty()
-        && facts.urls.iter().all(|u| fits_known(scorer, idx, u));
+    let (mut fits, mut vouched) = (
+        auth_ok && !foreign_document && !m.redirect_uris.is_empty(),
+        true,
+    );
+    for u in &facts.urls {
+        if !fits {
+            break;
+        }
+        match u.as_ref().ok().and_then(|u| fit(scorer, idx, u)) {
+            Some(fixed) => vouched &= fixed,
+            None => fits = false,
+        }
+    }
     Identity {
         claimed: Some(idx),
         by_software_id: by_name.is_none(),
         foreign_document,
         fits,
+        vouched: fits && vouched,
         software: fits.then(|| known.id.clone()),
     }
 }
@@ -160,11 +174,22 @@ pub(super) fn identify(scorer: &Scorer, reg: &Registration, facts: &Facts) -> Id
 /// Whether a parsed redirect fits the known client's signatures. A fragment never fits, nor
 /// a query that carries a URL: a known client's redirect chained to an open redirector.
 fn fits_known(scorer: &Scorer, idx: usize, url: &Result<Url, url::ParseError>) -> bool {
-    url.as_ref().is_ok_and(|u| {
-        u.fragment().is_none()
-            && embedded_url(u).is_none()
-            && scorer.catalog.fits(idx, &canonical_redirect(u))
-    })
+    url.as_ref().is_ok_and(|u| fit(scorer, idx, u).is_some())
+}
+
+/// How a redirect fits the known client: `None` not at all, `Some(true)` through a signature
+/// with a fixed host, `Some(false)` only through a self-hosted one.
+fn fit(scorer: &Scorer, idx: usize, u: &Url) -> Option<bool> {
+    if u.fragment().is_some() || embedded_url(u).is_some() {
+        return None;
+    }
+    let canonical = canonical_redirect(u);
+    let c = &scorer.catalog;
+    if c.fits_fixed_host(idx, &canonical) {
+        Some(true)
+    } else {
+        c.fits(idx, &canonical).then_some(false)
+    }
 }
 
 pub(super) fn judge(
@@ -288,11 +313,7 @@ fn impersonation(r: &mut Reasons, scorer: &Scorer, facts: &Facts, identity: &Ide
     let name = m.client_name.as_deref();
     match identity.claimed {
         Some(idx) if identity.fits => {
-            let vouched = facts.urls.iter().all(|u| {
-                u.as_ref()
-                    .is_ok_and(|u| c.fits_fixed_host(idx, &canonical_redirect(u)))
-            });
-            if vouched && !r.list.iter().any(|x| x.rule == Rule::CatalogSignature.id()) {
+            if identity.vouched && !r.list.iter().any(|x| x.rule == Rule::CatalogSignature.id()) {
                 r.add(
                     Rule::CatalogSignature,
                     format!("matches {}'s redirect signature", c.get(idx).name),

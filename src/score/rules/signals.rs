@@ -143,7 +143,10 @@ pub(super) fn family(
             );
         }
     }
-    if identity.claimed.is_some() || own.name.is_empty() {
+    if identity.claimed.is_some()
+        || own.name.is_empty()
+        || families.same_name(&own.name, id).next().is_none()
+    {
         return;
     }
     let mine = sites(facts);
