@@ -70,10 +70,13 @@ pub async fn explain(
                 let mut reasons = r.reasons.clone();
                 reasons.sort_by_key(|r| std::cmp::Reverse(r.points));
                 for reason in &reasons {
+                    // The tier says what the evidence can do (config/regwarden.toml [score]).
+                    let tier =
+                        crate::score::Rule::parse(&reason.rule).map_or("", |r| r.tier().as_str());
                     let _ = writeln!(
                         out,
-                        "    {:>+4}  {:<32} {}",
-                        reason.points, reason.rule, reason.detail
+                        "    {:>+4}  {:<7} {:<32} {}",
+                        reason.points, tier, reason.rule, reason.detail
                     );
                 }
                 if reasons.is_empty() {

@@ -331,12 +331,16 @@ fn explain_shows_every_reason_family_and_catalog_match() {
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("Verdict: malicious"), "{text}");
     assert!(
+        text.contains(" strong "),
+        "the tier of the evidence is shown: {text}"
+    );
+    assert!(
         text.contains("Catalog:") && text.contains("Family "),
         "{text}"
     );
     let (_, text, _) = run(&["explain", &pick(",trusted")], &cfg);
     assert!(
-        text.contains("Verdict: trusted") && text.contains("catalog.signature"),
+        text.contains("Verdict: trusted") && text.contains("trust   catalog.signature"),
         "{text}"
     );
     let (code, _, err) = run(&["explain", "no-such-client"], &cfg);

@@ -242,7 +242,7 @@ pub(super) fn judge(
             rule: CAPPED,
             points: -capped,
             detail: format!(
-                "weak evidence counts at most {} points and, without strong evidence, all of it at most {}",
+                "weak evidence counts at most {} points, weak and hygiene evidence together at most {}",
                 scorer.bands.suspicious_at - 1,
                 scorer.bands.malicious_at - 1
             ),

@@ -193,3 +193,79 @@ pub(super) fn family(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Band, ClientMetadata, Origin, Registration, Usage};
+    use crate::score::{judge_all, Scorer};
+    use chrono::{DateTime, Duration};
+
+    fn app(id: &str, name: &str, host: &str, origin: Origin, days_ago: i64) -> Registration {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        Registration {
+            client_id: id.into(),
+            metadata: ClientMetadata {
+                client_name: Some(name.into()),
+                redirect_uris: vec![format!("https://{host}/oauth/callback")],
+                grant_types: vec!["authorization_code".into()],
+                response_types: vec!["code".into()],
+                token_endpoint_auth_method: "client_secret_basic".into(),
+                ..Default::default()
+            },
+            created_at: Some(now - Duration::days(days_ago)),
+            updated_at: None,
+            usage: Usage::LastUsed(now - Duration::days(1)),
+            origin,
+        }
+    }
+
+    fn rules(v: &crate::score::Verdict) -> Vec<&str> {
+        v.reasons.iter().map(|r| r.rule).collect()
+    }
+
+    #[test]
+    fn name_collisions_between_unvouched_families_are_noted_on_both_sides_and_score_nothing() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let regs = [
+            app("a1", "Team Board", "board.acme.com", Origin::Dcr, 90),
+            app("a2", "Team Board", "board.acme.com", Origin::Dcr, 80),
+            app("b1", "Team Board", "board.other.example", Origin::Dcr, 3),
+        ];
+        let (_, v) = judge_all(&Scorer::with_defaults(), &regs, now);
+        for x in &v {
+            assert!(rules(x).contains(&"family.name_shared"), "{x:?}");
+            assert_eq!(x.band, Band::Neutral, "{x:?}");
+        }
+        assert_eq!(
+            v[0].score, v[2].score,
+            "neither side wins by arriving first"
+        );
+    }
+
+    #[test]
+    fn copying_an_admin_made_app_on_other_hosts_is_risk() {
+        let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let regs = [
+            app("ops", "Ops Portal", "ops.acme.com", Origin::Admin, 200),
+            app(
+                "copy",
+                "Ops Portal",
+                "ops-portal.example.net",
+                Origin::Dcr,
+                2,
+            ),
+        ];
+        let (_, v) = judge_all(&Scorer::with_defaults(), &regs, now);
+        assert!(
+            !rules(&v[0]).contains(&"impersonation.operator_app"),
+            "{:?}",
+            v[0]
+        );
+        assert!(
+            rules(&v[1]).contains(&"impersonation.operator_app"),
+            "{:?}",
+            v[1]
+        );
+        assert_eq!(v[1].band, Band::Suspicious, "{:?}", v[1]);
+    }
+}
