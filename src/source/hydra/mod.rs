@@ -7,14 +7,17 @@
 //! Last use comes from the token and flow tables, which Hydra indexes by `(client_id, nid)`
 //! and by `requested_at`.
 
-use super::{Batch, SourceError, SourceRecord};
+mod record;
+
+use super::{Batch, SourceError};
 use crate::config::Secret;
-use crate::escape::esc;
-use crate::model::{Origin, Usage};
+use crate::model::Usage;
 use crate::normalize::parse_time;
 use crate::state::{ScanKind, StoreCursor};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+pub use record::is_uuid_v4;
+use record::{record_from_row, COLUMNS};
+use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::collections::HashMap;
@@ -74,36 +77,6 @@ enum ParamType {
     Text,
     Uuid,
     Timestamp,
-}
-
-/// The columns read from `hydra_client`, in order.
-const COLUMNS: [&str; 21] = [
-    "id",
-    "client_name",
-    "redirect_uris",
-    "grant_types",
-    "response_types",
-    "scope",
-    "token_endpoint_auth_method",
-    "client_uri",
-    "logo_uri",
-    "policy_uri",
-    "tos_uri",
-    "jwks_uri",
-    "contacts",
-    "owner",
-    "metadata",
-    "created_at",
-    "updated_at",
-    "skip_consent",
-    "access_token_strategy",
-    "sector_identifier_uri",
-    "request_uris",
-];
-
-/// Positions in [`COLUMNS`] that are client metadata (the rest: id, times, origin hints).
-fn is_metadata_column(i: usize) -> bool {
-    (1..15).contains(&i) || i >= 19
 }
 
 pub struct HydraSource {
@@ -468,244 +441,5 @@ impl HydraPager<'_> {
     }
 }
 
-/// Builds the client document from one row read as text (column order of [`COLUMNS`]).
-fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceRecord {
-    let client_id = text(0).unwrap_or_default();
-    let mut warnings = Vec::new();
-    let mut doc = Map::new();
-    doc.insert("client_id".into(), Value::String(client_id.clone()));
-    for (i, key) in COLUMNS.iter().enumerate() {
-        if !is_metadata_column(i) {
-            continue;
-        }
-        let Some(v) = text(i) else { continue };
-        let value = match *key {
-            "redirect_uris" | "grant_types" | "response_types" | "contacts" | "metadata"
-            | "request_uris" => match serde_json::from_str::<Value>(&v) {
-                Ok(j) => j,
-                Err(e) => {
-                    warnings.push(format!("{key}: column is not valid JSON ({e})"));
-                    continue;
-                }
-            },
-            _ => Value::String(v),
-        };
-        doc.insert((*key).to_owned(), value);
-    }
-    let mut time = |i: usize, key: &str| {
-        let raw = text(i)?;
-        parse_time(&raw).or_else(|| {
-            warnings.push(format!("{key}: {:?} is not a timestamp", esc(&raw)));
-            None
-        })
-    };
-    let created_at = time(15, "created_at");
-    let updated_at = time(16, "updated_at");
-    // A client regwarden quarantined is judged as it was registered, not as the quarantine
-    // left it (blocked grants, no redirect URIs); its tag says nothing about its origin.
-    let Value::Object(mut doc) = crate::quarantine::as_before(&Value::Object(doc)) else {
-        unreachable!("as_before keeps an object an object")
-    };
-    let origin = origin(
-        &client_id,
-        doc.get("metadata"),
-        text(17).as_deref(),
-        text(18).as_deref(),
-    );
-    // `metadata` is admin-only, not client metadata: it served the origin guess.
-    doc.remove("metadata");
-    doc.remove("owner");
-    SourceRecord {
-        locator: format!("hydra_client {}", esc(&client_id)),
-        doc: Value::Object(doc),
-        created_at,
-        updated_at,
-        usage: Usage::Never,
-        origin,
-        warnings,
-    }
-}
-
-/// Hydra records no origin. DCR requests cannot set `metadata`, `skip_consent` or
-/// `access_token_strategy`, nor choose their client_id (Hydra generates a UUIDv4); any of
-/// those marks an admin-created client. Otherwise the client is taken as registered
-/// through DCR.
-fn origin(
-    client_id: &str,
-    metadata: Option<&Value>,
-    skip_consent: Option<&str>,
-    strategy: Option<&str>,
-) -> Origin {
-    if client_id.starts_with("https://") {
-        return Origin::Cimd;
-    }
-    let has_metadata = match metadata {
-        None | Some(Value::Null) => false,
-        Some(Value::Object(m)) => m.keys().any(|k| k != crate::quarantine::KEY),
-        Some(_) => true,
-    };
-    let skip = matches!(skip_consent.map(str::trim), Some("true" | "t" | "1"));
-    let strategy = strategy.is_some_and(|s| !s.trim().is_empty());
-    if has_metadata || skip || strategy || !is_uuid_v4(client_id) {
-        Origin::Admin
-    } else {
-        Origin::Dcr
-    }
-}
-
-/// True for the canonical text form of a version-4 UUID.
-pub fn is_uuid_v4(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
-        && b[14] == b'4'
-        && matches!(b[19].to_ascii_lowercase(), b'8' | b'9' | b'a' | b'b')
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn uuid_v4_check() {
-        assert!(is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"));
-        assert!(!is_uuid_v4("2e6dc280-f3c3-1e01-99a7-8181dbd1d23d"));
-        assert!(!is_uuid_v4("my-app"));
-        assert!(!is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23dx"));
-    }
-
-    #[test]
-    fn origin_heuristics() {
-        let id = "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d";
-        assert_eq!(
-            origin(id, Some(&json!({})), Some("false"), Some("")),
-            Origin::Dcr
-        );
-        assert_eq!(
-            origin(id, Some(&json!({"team": "x"})), None, None),
-            Origin::Admin
-        );
-        assert_eq!(origin(id, None, Some("true"), None), Origin::Admin);
-        assert_eq!(origin(id, None, None, Some("jwt")), Origin::Admin);
-        assert_eq!(origin("grafana", None, None, None), Origin::Admin);
-        assert_eq!(
-            origin(
-                "https://vscode.dev/oauth/client-metadata.json",
-                None,
-                None,
-                None
-            ),
-            Origin::Cimd
-        );
-    }
-
-    #[test]
-    fn rows_become_documents_and_bad_columns_warn() {
-        let cols: Vec<Option<&str>> = vec![
-            Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"),
-            Some("Claude Code (x)"),
-            Some(r#"["http://localhost:1234/callback"]"#),
-            Some("[not json"),
-            None,
-            Some("openid"),
-            Some("none"),
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("[]"),
-            Some(""),
-            Some("{}"),
-            Some("2025-01-02 03:04:05.123456"),
-            Some("garbage"),
-            Some("false"),
-            None,
-            Some("https://10.0.0.1/sector.json"),
-            Some("[\"https://app.example.com/req\"]"),
-        ];
-        let r = record_from_row(&|i| cols[i].map(str::to_owned));
-        assert_eq!(
-            r.doc["sector_identifier_uri"],
-            "https://10.0.0.1/sector.json"
-        );
-        assert_eq!(
-            r.doc["request_uris"],
-            json!(["https://app.example.com/req"])
-        );
-        assert_eq!(
-            r.doc["redirect_uris"],
-            json!(["http://localhost:1234/callback"])
-        );
-        assert!(r.doc.get("grant_types").is_none());
-        assert!(r.doc.get("metadata").is_none());
-        assert_eq!(r.origin, Origin::Dcr);
-        assert!(r.created_at.is_some());
-        assert_eq!(r.updated_at, None);
-        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
-    }
-
-    #[test]
-    fn a_quarantined_client_is_read_as_it_was_registered() {
-        let tag = json!({ "regwarden_quarantine": { "action_id": 3, "was": {
-            "redirect_uris": ["http://localhost:1234/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"] } } })
-        .to_string();
-        let blocked = json!([crate::quarantine::BLOCKED]).to_string();
-        let mut cols: Vec<Option<String>> = vec![None; COLUMNS.len()];
-        cols[0] = Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d".into());
-        cols[2] = Some("[]".into());
-        cols[3] = Some(blocked.clone());
-        cols[4] = Some(blocked);
-        cols[14] = Some(tag);
-        let r = record_from_row(&|i| cols[i].clone());
-        assert_eq!(
-            r.doc["redirect_uris"],
-            json!(["http://localhost:1234/callback"])
-        );
-        assert_eq!(
-            r.doc["grant_types"],
-            json!(["authorization_code", "refresh_token"])
-        );
-        assert_eq!(r.doc["response_types"], json!(["code"]));
-        assert_eq!(
-            r.origin,
-            Origin::Dcr,
-            "our own tag is not an admin's metadata"
-        );
-        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    }
-
-    #[test]
-    fn rewind_goes_back_a_minute_in_a_comparable_form() {
-        assert_eq!(
-            rewind("2026-11-26 09:32:21.276323+00:00"),
-            "2026-11-26 09:31:21.276323"
-        );
-        assert_eq!(rewind("2026-11-26 09:32:21"), "2026-11-26 09:31:21.000000");
-        // Against SQLite's stored text, a row at the rewound instant or later sorts after it.
-        assert!("2026-11-26 09:31:22+00:00" > rewind("2026-11-26 09:32:21.5+00:00").as_str());
-        assert_eq!(rewind("garbage"), "garbage");
-    }
-
-    #[test]
-    fn later_compares_parsed_times() {
-        assert_eq!(
-            later(
-                Some("2025-01-02 00:00:00".into()),
-                Some("2025-01-01 00:00:00".into())
-            )
-            .as_deref(),
-            Some("2025-01-02 00:00:00")
-        );
-        assert_eq!(later(None, Some("x".into())).as_deref(), Some("x"));
-    }
-}
+mod tests;

@@ -1,0 +1,140 @@
+use super::record::*;
+use super::*;
+use crate::model::Origin;
+use serde_json::json;
+
+#[test]
+fn uuid_v4_check() {
+    assert!(is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"));
+    assert!(!is_uuid_v4("2e6dc280-f3c3-1e01-99a7-8181dbd1d23d"));
+    assert!(!is_uuid_v4("my-app"));
+    assert!(!is_uuid_v4("2e6dc280-f3c3-4e01-99a7-8181dbd1d23dx"));
+}
+
+#[test]
+fn origin_heuristics() {
+    let id = "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d";
+    assert_eq!(
+        origin(id, Some(&json!({})), Some("false"), Some("")),
+        Origin::Dcr
+    );
+    assert_eq!(
+        origin(id, Some(&json!({"team": "x"})), None, None),
+        Origin::Admin
+    );
+    assert_eq!(origin(id, None, Some("true"), None), Origin::Admin);
+    assert_eq!(origin(id, None, None, Some("jwt")), Origin::Admin);
+    assert_eq!(origin("grafana", None, None, None), Origin::Admin);
+    assert_eq!(
+        origin(
+            "https://vscode.dev/oauth/client-metadata.json",
+            None,
+            None,
+            None
+        ),
+        Origin::Cimd
+    );
+}
+
+#[test]
+fn rows_become_documents_and_bad_columns_warn() {
+    let cols: Vec<Option<&str>> = vec![
+        Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"),
+        Some("Claude Code (x)"),
+        Some(r#"["http://localhost:1234/callback"]"#),
+        Some("[not json"),
+        None,
+        Some("openid"),
+        Some("none"),
+        None,
+        None,
+        None,
+        None,
+        None,
+        Some("[]"),
+        Some(""),
+        Some("{}"),
+        Some("2025-01-02 03:04:05.123456"),
+        Some("garbage"),
+        Some("false"),
+        None,
+        Some("https://10.0.0.1/sector.json"),
+        Some("[\"https://app.example.com/req\"]"),
+    ];
+    let r = record_from_row(&|i| cols[i].map(str::to_owned));
+    assert_eq!(
+        r.doc["sector_identifier_uri"],
+        "https://10.0.0.1/sector.json"
+    );
+    assert_eq!(
+        r.doc["request_uris"],
+        json!(["https://app.example.com/req"])
+    );
+    assert_eq!(
+        r.doc["redirect_uris"],
+        json!(["http://localhost:1234/callback"])
+    );
+    assert!(r.doc.get("grant_types").is_none());
+    assert!(r.doc.get("metadata").is_none());
+    assert_eq!(r.origin, Origin::Dcr);
+    assert!(r.created_at.is_some());
+    assert_eq!(r.updated_at, None);
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+}
+
+#[test]
+fn a_quarantined_client_is_read_as_it_was_registered() {
+    let tag = json!({ "regwarden_quarantine": { "action_id": 3, "was": {
+        "redirect_uris": ["http://localhost:1234/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"] } } })
+    .to_string();
+    let blocked = json!([crate::quarantine::BLOCKED]).to_string();
+    let mut cols: Vec<Option<String>> = vec![None; COLUMNS.len()];
+    cols[0] = Some("2e6dc280-f3c3-4e01-99a7-8181dbd1d23d".into());
+    cols[2] = Some("[]".into());
+    cols[3] = Some(blocked.clone());
+    cols[4] = Some(blocked);
+    cols[14] = Some(tag);
+    let r = record_from_row(&|i| cols[i].clone());
+    assert_eq!(
+        r.doc["redirect_uris"],
+        json!(["http://localhost:1234/callback"])
+    );
+    assert_eq!(
+        r.doc["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(r.doc["response_types"], json!(["code"]));
+    assert_eq!(
+        r.origin,
+        Origin::Dcr,
+        "our own tag is not an admin's metadata"
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn rewind_goes_back_a_minute_in_a_comparable_form() {
+    assert_eq!(
+        rewind("2026-11-26 09:32:21.276323+00:00"),
+        "2026-11-26 09:31:21.276323"
+    );
+    assert_eq!(rewind("2026-11-26 09:32:21"), "2026-11-26 09:31:21.000000");
+    // Against SQLite's stored text, a row at the rewound instant or later sorts after it.
+    assert!("2026-11-26 09:31:22+00:00" > rewind("2026-11-26 09:32:21.5+00:00").as_str());
+    assert_eq!(rewind("garbage"), "garbage");
+}
+
+#[test]
+fn later_compares_parsed_times() {
+    assert_eq!(
+        later(
+            Some("2025-01-02 00:00:00".into()),
+            Some("2025-01-01 00:00:00".into())
+        )
+        .as_deref(),
+        Some("2025-01-02 00:00:00")
+    );
+    assert_eq!(later(None, Some("x".into())).as_deref(), Some("x"));
+}
