@@ -157,6 +157,21 @@ pub struct ClientMetadata {
     pub application_type: Option<String>,
 }
 
+impl ClientMetadata {
+    /// The URIs a consent screen shows (RFC 7591 §2): client, logo, policy and terms, each
+    /// with its field name.
+    pub fn display_uris(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+        ]
+        .into_iter()
+        .filter_map(|(field, v)| v.as_deref().map(|v| (field, v)))
+    }
+}
+
 /// One client registration as regwarden sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Registration {

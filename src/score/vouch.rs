@@ -76,10 +76,7 @@ pub fn catalog_entry(name: &str, m: &ClientMetadata) -> String {
             sites.insert(site(&host));
         }
     }
-    for raw in [&m.client_uri, &m.logo_uri, &m.policy_uri, &m.tos_uri]
-        .into_iter()
-        .flatten()
-    {
+    for (_, raw) in m.display_uris() {
         if let Some(h) = Url::parse(raw).ok().and_then(|u| u.host_str().map(site)) {
             sites.insert(h);
         }

@@ -162,13 +162,7 @@ pub(super) fn metadata_sites(
     let mut not_https = None;
     let mut elsewhere: Vec<(&str, String)> = Vec::new();
     let mut client_elsewhere = None;
-    for (field, value) in [
-        ("client_uri", &m.client_uri),
-        ("logo_uri", &m.logo_uri),
-        ("policy_uri", &m.policy_uri),
-        ("tos_uri", &m.tos_uri),
-    ] {
-        let Some(v) = value else { continue };
+    for (field, v) in m.display_uris() {
         let Ok(u) = Url::parse(v) else { continue };
         let loopback = u
             .host()
@@ -220,13 +214,7 @@ pub(super) fn display_metadata(
     let Some(idx) = identity.claimed else { return };
     let known = scorer.catalog.get(idx);
     let m = &facts.meta;
-    for (field, value) in [
-        ("client_uri", &m.client_uri),
-        ("logo_uri", &m.logo_uri),
-        ("policy_uri", &m.policy_uri),
-        ("tos_uri", &m.tos_uri),
-    ] {
-        let Some(v) = value else { continue };
+    for (field, v) in m.display_uris() {
         let foreign = match Url::parse(v) {
             Ok(u) => match u.host_str() {
                 Some(h) => {
