@@ -6,10 +6,9 @@ use crate::config::{Config, StoreConfig};
 use crate::escape::esc;
 use crate::http::{self, Readiness};
 use crate::metrics::Metrics;
-use crate::scan::{no_progress, Scan, ScanError};
+use crate::refresh::{no_progress, refresh, Refreshed, Scan, ScanError};
 use crate::source::Source;
 use crate::state::{ScanKind, State};
-use crate::verdicts::judge_store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -271,10 +270,12 @@ impl StoreLoop {
             cancel: shutdown,
             progress: &no_progress,
         };
-        let report = scan.run(kind).await?;
-        let name = self.store.name.as_str();
         let now = Utc::now();
-        let judgement = judge_store(&self.state, name, &self.config.scorer, now).await?;
+        let Refreshed {
+            scan: report,
+            judgement,
+        } = refresh(&scan, kind, now).await?;
+        let name = self.store.name.as_str();
         let m = &self.metrics;
         m.scan_duration_seconds
             .with_label_values(&[name, report.kind.as_str()])

@@ -15,14 +15,12 @@
 //! Attacker-controlled text is displayed only through [`escape`].
 
 pub mod act;
-pub mod cli;
-mod cli_act;
 pub mod cluster;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
-pub mod explain;
 pub mod http;
 pub mod metrics;
 pub mod model;
@@ -30,9 +28,8 @@ pub mod normalize;
 pub mod offline;
 pub mod policy;
 pub mod quarantine;
+pub mod refresh;
 pub mod report;
-pub mod scan;
 pub mod score;
 pub mod source;
 pub mod state;
-pub mod verdicts;

@@ -11,5 +11,5 @@ async fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    regwarden::cli::main(regwarden::cli::Cli::parse()).await
+    regwarden::cmd::main(regwarden::cmd::Cli::parse()).await
 }

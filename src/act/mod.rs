@@ -47,6 +47,14 @@ pub enum ActionError {
     State(#[from] StateError),
 }
 
+impl ActionError {
+    /// A problem of the configuration (contradictory or all-matching rules, a store without
+    /// admin API), not of the run: commands exit with status 2 for it.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, ActionError::Plan(_) | ActionError::NoAdminApi { .. })
+    }
+}
+
 /// The admin API of a store, or why there is none.
 pub fn admin_api(store: &StoreConfig) -> Result<AdminApi, ActionError> {
     match &store.kind {

@@ -5,7 +5,6 @@
 //! per-install duplicates of the well-known clients, in-house apps made by an admin,
 //! never-used and long-inactive registrations, a burst, and a few dangerous ones.
 
-pub mod cycle;
 mod population;
 
 pub use population::{generate, DemoClient};

@@ -15,7 +15,7 @@ mod restart;
 use common::*;
 use regwarden::act::{outcome, Runner};
 use regwarden::metrics::Metrics;
-use regwarden::scan::{no_progress, Scan};
+use regwarden::refresh::{no_progress, Scan};
 use regwarden::source::Source;
 use regwarden::state::{ScanKind, State};
 use serde_json::{json, Value};
@@ -103,7 +103,7 @@ pub async fn full_scan(cfg: &regwarden::config::Config, state: &State) {
     .run(ScanKind::Full)
     .await
     .unwrap();
-    regwarden::verdicts::judge_store(state, &store.name, &cfg.scorer, chrono::Utc::now())
+    regwarden::refresh::judge_store(state, &store.name, &cfg.scorer, chrono::Utc::now())
         .await
         .unwrap();
 }

@@ -297,7 +297,7 @@ pub fn regwarden() -> Command {
 pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std::path::Path) {
     use chrono::Utc;
     use regwarden::model::{Band, Origin, Usage};
-    use regwarden::scan::{no_progress, Scan};
+    use regwarden::refresh::{no_progress, Scan};
     use regwarden::source::Source;
     use regwarden::state::{ScanKind, State};
     use serde_json::json;
@@ -450,7 +450,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         full.counts
     );
     // Every real client is recognized for what it is, and none is taken for an impostor.
-    let judged = regwarden::verdicts::judge_store(&state, "hydra", &cfg.scorer, Utc::now())
+    let judged = regwarden::refresh::judge_store(&state, "hydra", &cfg.scorer, Utc::now())
         .await
         .unwrap();
     assert_eq!(judged.judged, 17);

@@ -1,6 +1,9 @@
 //! `regwarden demo`: build the store, run one full cycle in dry-run, print the report.
 
-use crate::cli::{describe_config_error, init_logging, report, run, scan};
+use super::report::report;
+use super::run::run;
+use super::scan::scan;
+use super::{describe_config_error, init_logging};
 use crate::config::{self, Config};
 use crate::report::Format;
 use crate::state::State;
@@ -10,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub async fn demo(
+pub(super) async fn demo(
     registrations: usize,
     serve: Option<SocketAddr>,
     dir: &Path,

@@ -1,6 +1,6 @@
 //! One scan of one store: read in batches, normalize, record, follow usage, and (after a
 //! complete full scan only) mark what was not seen as gone. Verdicts and families are
-//! recomputed afterwards by [`crate::verdicts`].
+//! recomputed afterwards by [`super::judge`].
 
 use crate::config::StoreConfig;
 use crate::escape::esc;

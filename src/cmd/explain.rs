@@ -8,7 +8,7 @@ use crate::state::State;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub async fn explain(
+pub(super) async fn explain(
     cfg: &Config,
     client_id: &str,
     only: Option<&str>,
@@ -18,7 +18,7 @@ pub async fn explain(
         .stores_with(client_id)
         .await?
         .into_iter()
-        .filter(|s| only.is_none_or(|o| o == s))
+        .filter(|s| super::selected(only, s))
         .collect();
     if stores.is_empty() {
         anyhow::bail!(

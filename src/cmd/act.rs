@@ -1,37 +1,17 @@
 //! The commands that plan and act: `plan`, `apply`, `restore`.
 
-use crate::act::{self, ActionError, Runner};
-use crate::cli::{scan, PlanFormat, EXIT_CONFIG};
-use crate::config::{Config, StoreConfig};
+use super::{action_status as status, select_stores as stores, PlanFormat};
+use crate::act::{self, Runner};
+use crate::config::Config;
 use crate::policy::Mode;
+use crate::refresh::{no_progress, refresh, Scan};
+use crate::source::Source;
+use crate::state::ScanKind;
 use crate::state::State;
 use chrono::Utc;
 use std::process::ExitCode;
 
-fn stores<'a>(cfg: &'a Config, only: Option<&str>) -> anyhow::Result<Vec<&'a StoreConfig>> {
-    let s: Vec<_> = cfg
-        .stores
-        .iter()
-        .filter(|s| only.is_none_or(|o| o == s.name))
-        .collect();
-    if s.is_empty() {
-        anyhow::bail!(
-            "no store{} in the configuration",
-            only.map(|o| format!(" named {o}")).unwrap_or_default()
-        );
-    }
-    Ok(s)
-}
-
-/// Exit status for an error: bad rules are a configuration problem (2), the rest runtime (1).
-fn status(e: &ActionError) -> ExitCode {
-    match e {
-        ActionError::Plan(_) | ActionError::NoAdminApi { .. } => ExitCode::from(EXIT_CONFIG),
-        _ => ExitCode::FAILURE,
-    }
-}
-
-pub async fn plan(
+pub(super) async fn plan(
     cfg: &Config,
     format: PlanFormat,
     only: Option<&str>,
@@ -100,7 +80,7 @@ pub async fn plan(
     Ok(exit)
 }
 
-pub async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+pub(super) async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let mode = if yes { Mode::Enforce } else { cfg.mode };
     let state = State::connect(&cfg.state_url).await?;
     let mut exit = ExitCode::SUCCESS;
@@ -114,8 +94,8 @@ pub async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow::Resul
             }
         }
         // Only the result of a complete scan is ever acted on.
-        if scan(cfg, Some(&store.name), true).await? != ExitCode::SUCCESS {
-            eprintln!("{}: the scan failed; nothing acted on", store.name);
+        if let Err(e) = full_refresh(cfg, &state, store).await {
+            eprintln!("{}: the scan failed; nothing acted on: {e:#}", store.name);
             exit = ExitCode::FAILURE;
             continue;
         }
@@ -152,7 +132,29 @@ pub async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow::Resul
     Ok(exit)
 }
 
-pub async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
+/// A complete scan of one store, judged, with a line saying what it found.
+async fn full_refresh(
+    cfg: &Config,
+    state: &crate::state::State,
+    store: &crate::config::StoreConfig,
+) -> anyhow::Result<()> {
+    let source = Source::open(store).await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(super::run::stop_on_signal(cancel.clone()));
+    let scan = Scan {
+        state,
+        store,
+        source: &source,
+        scorer: &cfg.scorer,
+        cancel: &cancel,
+        progress: &no_progress,
+    };
+    let r = refresh(&scan, ScanKind::Full, Utc::now()).await?;
+    println!("{}", super::scan::summary(&store.name, &r));
+    Ok(())
+}
+
+pub(super) async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
     let state = State::connect(&cfg.state_url).await?;
     match act::restore(&state, &cfg.stores, id).await {
         Ok(r) => {

@@ -1,0 +1,306 @@
+//! The command layer: parsing (clap), one module per subcommand, and what they share
+//! (loading the config, choosing stores, logging, the exit status an error maps to). Only
+//! `main` imports it; nothing below it prints.
+
+mod act;
+mod check_config;
+mod demo;
+mod explain;
+mod report;
+mod run;
+mod scan;
+mod score;
+
+use crate::act::ActionError;
+use crate::config::{self, Config, ConfigError, LogFormat, StoreConfig};
+use crate::report::Format;
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// regwarden keeps an OAuth authorization server's dynamically registered clients clean:
+/// it reads the server's client store (Ory Hydra, or RFC 7591 JSON Lines), records every
+/// registration with its origin and last use, and exports Prometheus metrics.
+///
+/// Start with `regwarden demo`: it needs no services and leaves a config to try every
+/// other command on.
+#[derive(Debug, Parser)]
+#[command(name = "regwarden", version, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (see config/regwarden.toml for every key) [default: regwarden.toml]
+    #[arg(long, global = true, env = "REGWARDEN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a realistic Hydra store in SQLite, scan it and print the report (no services needed).
+    ///
+    /// Everything is left in DIR: the store (hydra.db), the state database (state.db) and a
+    /// config naming both (regwarden.toml), so other commands can be tried with
+    /// `--config DIR/regwarden.toml`.
+    Demo {
+        /// How many registrations the demo store holds.
+        #[arg(long, default_value_t = 2500)]
+        registrations: usize,
+        /// Keep serving /metrics, /healthz and /readyz on this address after the report.
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<SocketAddr>,
+        /// Folder for the demo's files (replaced if it holds an earlier demo).
+        #[arg(long, default_value = "regwarden-demo")]
+        dir: PathBuf,
+    },
+    /// Run the daemon: scheduled scans of every store, and the HTTP endpoints.
+    ///
+    /// Serves /metrics (Prometheus), /healthz and /readyz on [http] listen. Stops cleanly on
+    /// SIGTERM or SIGINT.
+    Run,
+    /// Scan the configured stores once and record what they hold.
+    Scan {
+        /// Only this store (by its name in the config).
+        #[arg(long)]
+        store: Option<String>,
+        /// Read every registration and mark the ones that are gone (otherwise: only what
+        /// changed since the last scan, where the store allows it).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show what the stores hold: counts by origin, usage and age, the biggest name groups,
+    /// the oldest never-used registrations.
+    Report {
+        /// table: for people; json: the same summary for programs; csv: one row per live
+        /// registration.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Score RFC 7591 JSON Lines offline: one JSON verdict per input line on stdout.
+    ///
+    /// Each line is a client information object, optionally with created_at and
+    /// last_used_at (RFC 3339; "last_used_at": null means never used). Each output line is
+    /// {"client_id", "band", "score", "reasons", "cluster", "software"}, or {"line", "error"}
+    /// for a line that cannot be read. Uses --config's scoring settings when given (or when
+    /// ./regwarden.toml exists), the defaults otherwise.
+    Score {
+        /// The JSON Lines file.
+        #[arg(long, value_name = "FILE.jsonl")]
+        input: PathBuf,
+        /// Judge as of this time (RFC 3339) instead of now, for repeatable results.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
+    /// Explain one registration: its verdict with every reason, its family, its catalog match.
+    Explain {
+        /// The client_id, as the store holds it.
+        client_id: String,
+        /// The store to look in (default: every store that has it).
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Show what the policy would do now: every planned action with its rule and reason.
+    ///
+    /// Plans from the state database as the last scan left it; changes nothing.
+    Plan {
+        #[arg(long, value_enum, default_value = "table")]
+        format: PlanFormat,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Scan every store completely, plan, and act through the admin API.
+    ///
+    /// In dry-run mode (the default) this prints what it would do and changes nothing;
+    /// `--yes` acts this once, as `[actions] mode = "enforce"` does always. The blast-radius
+    /// limits apply either way.
+    Apply {
+        /// Act now even though the configuration says dry-run.
+        #[arg(long)]
+        yes: bool,
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Re-create a client a delete action removed (ACTION_ID from `regwarden report`), with
+    /// its client_id and metadata, through the admin API.
+    Restore {
+        /// The id of the delete action in the journal.
+        action_id: i64,
+    },
+    /// Check the configuration; print every problem with its key (exit status 2 if any).
+    CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+/// Exit status for bad usage or configuration.
+const EXIT_CONFIG: u8 = 2;
+
+/// The exit status an error maps to: a configuration problem (bad config, contradictory
+/// rules, a store without admin API) is 2, anything else 1. The one place this is decided.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<ActionError>() {
+        Some(a) => action_status(a),
+        None if e.downcast_ref::<ConfigError>().is_some() => ExitCode::from(EXIT_CONFIG),
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// The exit status of a failed action run (see [`exit_code`]).
+fn action_status(e: &ActionError) -> ExitCode {
+    if e.is_configuration() {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints a failure the way every command does and gives its exit status.
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("regwarden: {e:#}");
+    exit_code(&e)
+}
+
+pub async fn main(cli: Cli) -> ExitCode {
+    let explicit = cli.config.is_some();
+    let path = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let result = match cli.command {
+        Command::CheckConfig => return check_config::check_config(&path),
+        Command::Demo {
+            registrations,
+            serve,
+            dir,
+        } => demo::demo(registrations, serve, &dir).await,
+        Command::Score { input, now } => {
+            let now = match now
+                .as_deref()
+                .map(chrono::DateTime::parse_from_rfc3339)
+                .transpose()
+            {
+                Ok(t) => t.map(|t| t.with_timezone(&Utc)).unwrap_or_else(Utc::now),
+                Err(e) => {
+                    eprintln!("regwarden: --now is not an RFC 3339 time: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            // Scoring settings are optional here: defaults unless a config is at hand.
+            let cfg = if explicit || path.exists() {
+                load_config(&path)
+            } else {
+                config::load_str("", None, &std::env::vars().collect::<Vec<_>>()).map_err(|e| {
+                    eprintln!("regwarden: {}", describe_config_error(&e));
+                    ExitCode::from(EXIT_CONFIG)
+                })
+            };
+            match cfg {
+                Err(code) => return code,
+                Ok(cfg) => score::score(&cfg, &input, now).await,
+            }
+        }
+        command => match load_config(&path) {
+            Err(code) => return code,
+            Ok(cfg) => {
+                init_logging(&cfg, matches!(command, Command::Run));
+                match command {
+                    Command::Run => run::run(cfg).await,
+                    Command::Scan { store, full } => scan::scan(&cfg, store.as_deref(), full).await,
+                    Command::Report { format, store } => {
+                        report::report(&cfg, format, store.as_deref()).await
+                    }
+                    Command::Explain { client_id, store } => {
+                        explain::explain(&cfg, &client_id, store.as_deref()).await
+                    }
+                    Command::Plan { format, store } => {
+                        act::plan(&cfg, format, store.as_deref()).await
+                    }
+                    Command::Apply { yes, store } => act::apply(&cfg, yes, store.as_deref()).await,
+                    Command::Restore { action_id } => act::restore(&cfg, action_id).await,
+                    Command::Demo { .. } | Command::CheckConfig | Command::Score { .. } => {
+                        unreachable!("handled above")
+                    }
+                }
+            }
+        },
+    };
+    result.unwrap_or_else(fail)
+}
+
+/// The configured stores `--store` selects (all without it), or an error naming it.
+fn select_stores<'a>(cfg: &'a Config, only: Option<&str>) -> anyhow::Result<Vec<&'a StoreConfig>> {
+    let s: Vec<_> = cfg
+        .stores
+        .iter()
+        .filter(|s| selected(only, &s.name))
+        .collect();
+    if s.is_empty() {
+        anyhow::bail!(
+            "no store{} in the configuration",
+            only.map(|o| format!(" named {o}")).unwrap_or_default()
+        );
+    }
+    Ok(s)
+}
+
+/// Whether `--store` (if given) selects the store named `name`.
+fn selected(only: Option<&str>, name: &str) -> bool {
+    only.is_none_or(|o| o == name)
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("regwarden: {}", describe_config_error(&e));
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn describe_config_error(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Invalid { problems } => {
+            let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            format!(
+                "the configuration has {} problem(s):\n{}",
+                problems.len(),
+                lines.join("\n")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Logs go to stderr: pretty on a terminal, JSON otherwise (or as configured). Commands other
+/// than `run` log only warnings unless RUST_LOG says otherwise.
+fn init_logging(cfg: &Config, daemon: bool) {
+    let level = if daemon {
+        cfg.log_level.clone()
+    } else {
+        format!("warn,{}", cfg.log_level.replace("info", "warn"))
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = match cfg.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
