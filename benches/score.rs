@@ -6,8 +6,8 @@
 //! and catalog match, building families) and the second (every rule, the verdict).
 
 use chrono::Utc;
-use regwarden::cluster::FamilyIndex;
 use regwarden::model::{ClientMetadata, Origin, Registration, Usage};
+use regwarden::score::family::FamilyIndex;
 use regwarden::score::Scorer;
 use std::time::Instant;
 

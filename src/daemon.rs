@@ -62,7 +62,11 @@ pub async fn run(
             .map(|c| c.id.clone())
             .collect();
         metrics.init_store(&store.name, &software, store.capacity);
-        readiness.expect_store(&store.name, config.scan.interval_after(now), None);
+        readiness.expect_store(
+            &store.name,
+            config.incremental_scans.interval_after(now),
+            None,
+        );
     }
     tracing::info!(listen = %listener.local_addr()?, stores = config.stores.len(), "regwarden running");
     tracker.spawn(http::serve(
@@ -100,7 +104,7 @@ pub async fn run(
         if let Ok(cursor) = state.store_cursor(&store.name).await {
             readiness.expect_store(
                 &store.name,
-                config.scan.interval_after(now),
+                config.incremental_scans.interval_after(now),
                 cursor.last_success_at,
             );
         }
@@ -152,26 +156,26 @@ impl StoreLoop {
         let mut backoff = Backoff::new(BACKOFF_MAX);
         // Start with a scan at once; the first one is full (Scan::run decides).
         let mut next_scan = Utc::now();
-        let mut next_reconcile = self
+        let mut next_full_scan = self
             .config
-            .reconcile
+            .full_scans
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let mut next_enforce = self
+        let mut next_actions = self
             .config
-            .enforce
+            .actions_schedule
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
-            let due = next_scan.min(next_reconcile).min(next_enforce);
+            let due = next_scan.min(next_full_scan).min(next_actions);
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
             }
             // A planning run acts only on the result of the complete scan just before it.
-            let enforce_due = Utc::now() >= next_enforce;
-            let kind = if enforce_due || Utc::now() >= next_reconcile {
+            let actions_due = Utc::now() >= next_actions;
+            let kind = if actions_due || Utc::now() >= next_full_scan {
                 ScanKind::Full
             } else {
                 ScanKind::Incremental
@@ -182,21 +186,21 @@ impl StoreLoop {
                     let now = Utc::now();
                     next_scan = self
                         .config
-                        .scan
+                        .incremental_scans
                         .next_after(now)
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     if done == ScanKind::Full {
-                        next_reconcile = self
+                        next_full_scan = self
                             .config
-                            .reconcile
+                            .full_scans
                             .next_after(now)
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     }
-                    if enforce_due && done == ScanKind::Full {
+                    if actions_due && done == ScanKind::Full {
                         self.act(now).await;
-                        next_enforce = self
+                        next_actions = self
                             .config
-                            .enforce
+                            .actions_schedule
                             .next_after(Utc::now())
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     }
@@ -210,12 +214,12 @@ impl StoreLoop {
                     let delay = backoff.next_delay();
                     tracing::error!(store = %name, error = %e, retry_in = ?delay, "scan failed");
                     // Retry after the backoff, but never later than the schedule would have.
-                    // A failed reconcile stays due, so its retry is a full scan again.
+                    // A failed full scan stays due, so its retry is a full scan again.
                     let now = Utc::now();
                     let retry = now + chrono::Duration::from_std(delay).unwrap_or_default();
                     next_scan = self
                         .config
-                        .scan
+                        .incremental_scans
                         .next_after(now)
                         .map_or(retry, |t| t.min(retry));
                 }

@@ -15,7 +15,6 @@
 //! Attacker-controlled text is displayed only through [`escape`].
 
 pub mod act;
-pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod daemon;
@@ -31,5 +30,6 @@ pub mod quarantine;
 pub mod refresh;
 pub mod report;
 pub mod score;
+pub mod secret;
 pub mod source;
 pub mod state;

@@ -1,9 +1,9 @@
 //! `regwarden score`: offline scoring and clustering of RFC 7591 JSON Lines, one verdict per
-//! input line (DESIGN.md's contract). Two passes over the file: families first, then verdicts,
+//! input line (the command-line contract in ARCHITECTURE.md). Two passes over the file: families first, then verdicts,
 //! so memory holds the families, not the input.
 
-use crate::cluster::FamilyIndex;
 use crate::model::Registration;
+use crate::score::family::FamilyIndex;
 use crate::score::Scorer;
 use crate::source::jsonl::{parse_line, read_line_capped, MAX_LINE};
 use chrono::{DateTime, Utc};
@@ -79,7 +79,7 @@ pub async fn score_file(
                     "band": v.band,
                     "score": v.score,
                     "reasons": v.reasons,
-                    "cluster": v.cluster,
+                    "cluster": v.family,
                     "software": v.software,
                 })
             }

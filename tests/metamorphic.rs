@@ -142,8 +142,8 @@ fn order_and_client_ids_change_no_verdict() {
     for ((orig, r), v) in shuffled.iter().zip(&after) {
         let b = &before[*orig];
         assert_eq!(
-            (b.band, b.score, b.cluster, &b.software),
-            (v.band, v.score, v.cluster, &v.software),
+            (b.band, b.score, b.family, &b.software),
+            (v.band, v.score, v.family, &v.software),
             "{:?}",
             r.metadata.client_name
         );

@@ -162,7 +162,7 @@ fn families_match_pairwise() {
     for i in 0..legit.len() {
         for j in i + 1..legit.len() {
             let truth = legit[i].family == legit[j].family;
-            let predicted = verdicts[i].cluster == verdicts[j].cluster;
+            let predicted = verdicts[i].family == verdicts[j].family;
             match (truth, predicted) {
                 (true, true) => tp += 1,
                 (false, true) => {
@@ -317,7 +317,7 @@ fn held_out_corpus_figures() {
     let fam: Vec<(&str, String)> = corpus
         .iter()
         .zip(&verdicts)
-        .filter_map(|(c, v)| c.family.as_deref().map(|f| (f, v.cluster.to_string())))
+        .filter_map(|(c, v)| c.family.as_deref().map(|f| (f, v.family.to_string())))
         .collect();
     for i in 0..fam.len() {
         for j in i + 1..fam.len() {

@@ -13,14 +13,14 @@ pub(super) fn check_config(path: &Path) -> ExitCode {
             println!("  listen: {}", cfg.listen);
             println!(
                 "  scan: {}   reconcile: {}",
-                cfg.scan.expr(),
-                cfg.reconcile.expr()
+                cfg.incremental_scans.expr(),
+                cfg.full_scans.expr()
             );
             let p = &cfg.policy;
             println!(
                 "  actions: {} on \"{}\", at most {} per run and {} of a store; {} allow and {} deny rule(s)",
                 cfg.mode.as_str(),
-                cfg.enforce.expr(),
+                cfg.actions_schedule.expr(),
                 p.limits.max_actions_per_run,
                 p.limits.max_fraction_per_run,
                 p.allow.len(),

@@ -1,4 +1,4 @@
-//! `regwarden score`: offline scoring of RFC 7591 JSON Lines (DESIGN.md's contract).
+//! `regwarden score`: offline scoring of RFC 7591 JSON Lines (the command-line contract in ARCHITECTURE.md).
 
 use crate::config::Config;
 use anyhow::Context;

@@ -54,41 +54,7 @@ pub(crate) fn problem(key: impl Into<String>, message: impl Into<String>) -> Pro
     }
 }
 
-/// A value that must never reach logs, reports or metrics (passwords inside URLs, tokens).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// The URL with any password replaced, for messages.
-    pub fn redacted_url(&self) -> String {
-        redact_url(&self.0)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Replaces the password of a URL with `***`; text that is no URL is hidden whole.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL hidden)".into(),
-    }
-}
+pub use crate::secret::{redact_url, Secret};
 
 // ---------------------------------------------------------------------------------------
 // The checked configuration the rest of the program uses.
@@ -101,9 +67,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub log_level: String,
-    pub scan: CronSchedule,
-    pub reconcile: CronSchedule,
-    pub unused_after: Duration,
+    /// When incremental scans run (`[schedule] scan`).
+    pub incremental_scans: CronSchedule,
+    /// When full scans run, the only ones that mark registrations gone (`[schedule] reconcile`).
+    pub full_scans: CronSchedule,
     pub inactive_after: Duration,
     /// Catalog, publisher keys, weights and bands for trust scoring.
     pub scorer: std::sync::Arc<crate::score::Scorer>,
@@ -111,8 +78,8 @@ pub struct Config {
     pub policy: crate::policy::Policy,
     /// Dry-run unless `[actions] mode = "enforce"`.
     pub mode: crate::policy::Mode,
-    /// When the daemon plans (and in enforce mode acts): `[actions] schedule`.
-    pub enforce: CronSchedule,
+    /// When the daemon plans, and in enforce mode acts (`[actions] schedule`), in either mode.
+    pub actions_schedule: CronSchedule,
     pub stores: Vec<StoreConfig>,
 }
 
@@ -284,9 +251,12 @@ mod tests {
             c.state_url.expose(),
             "sqlite:///etc/regwarden/regwarden-state.db"
         );
-        assert_eq!(c.scan.interval_after(Utc::now()), Duration::from_secs(300));
         assert_eq!(
-            c.reconcile.interval_after(Utc::now()),
+            c.incremental_scans.interval_after(Utc::now()),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            c.full_scans.interval_after(Utc::now()),
             Duration::from_secs(3600)
         );
         assert!(c.stores.is_empty());

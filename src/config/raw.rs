@@ -359,7 +359,7 @@ impl RawConfig {
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);
-        let (policy, mode, enforce) = super::policy::build(
+        let (policy, mode, actions_schedule) = super::policy::build(
             &self.expiry,
             &self.actions,
             &self.allow,
@@ -378,13 +378,12 @@ impl RawConfig {
             listen,
             log_format,
             log_level,
-            scan,
-            reconcile,
-            unused_after,
+            incremental_scans: scan,
+            full_scans: reconcile,
             inactive_after,
             policy,
             mode,
-            enforce,
+            actions_schedule,
             stores,
         })
     }

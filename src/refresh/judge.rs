@@ -2,7 +2,7 @@
 //! families and its verdict stored; families are recomputed. Two passes over the state
 //! database in pages, so memory holds the families, not the registrations.
 
-use crate::cluster::FamilyIndex;
+use crate::score::family::FamilyIndex;
 use crate::score::Scorer;
 use crate::state::{FamilyRow, FamilyStats, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
@@ -50,7 +50,7 @@ pub async fn judge_store(
                 band: v.band.as_str(),
                 score: i64::from(v.score),
                 reasons: serde_json::to_string(&v.reasons).unwrap_or_else(|_| "[]".into()),
-                family: v.cluster.to_string(),
+                family: v.family.to_string(),
                 software: v.software,
             };
             out.judged += 1;

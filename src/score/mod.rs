@@ -4,7 +4,7 @@
 //!
 //! A verdict depends on the registration itself, the catalog, the operator's config and
 //! verified attestations, never on arrival order or on other registrations an attacker could
-//! make (DESIGN.md invariant 10). Evidence comes in tiers ([`Tier`]): weak signals (metadata
+//! make (ARCHITECTURE.md invariant 10). Evidence comes in tiers ([`Tier`]): weak signals (metadata
 //! consistency, unusual but legal shapes) never flag on their own, hygiene violations of the
 //! standards may flag but never reach malicious, and only strong evidence (impersonation of a
 //! vouched identity, dangerous or ambiguous redirects, forged attestation, SSRF bait aimed at
@@ -14,6 +14,7 @@
 pub mod attestation;
 pub mod catalog;
 pub mod facts;
+pub mod family;
 mod rules;
 pub mod text;
 pub mod uri;
@@ -22,8 +23,8 @@ pub mod vouch;
 pub use attestation::{Attestation, Publishers};
 pub use catalog::{Catalog, KnownClient};
 
-use crate::cluster::{fingerprint_of, ClusterId, FamilyIndex};
 use crate::model::{Band, Registration};
+use family::{fingerprint_of, FamilyId, FamilyIndex};
 use serde::Serialize;
 
 /// How much a rule's evidence may weigh.
@@ -154,7 +155,9 @@ pub struct Verdict {
     pub band: Band,
     pub score: i32,
     pub reasons: Vec<Reason>,
-    pub cluster: ClusterId,
+    /// Its family (the contract of `regwarden score` calls it the cluster).
+    #[serde(rename = "cluster")]
+    pub family: FamilyId,
     /// Catalog id of the software it matches, if any.
     pub software: Option<String>,
 }
@@ -257,7 +260,7 @@ impl Scorer {
     }
 
     /// The family id and software of a registration (no family context needed).
-    pub fn classify(&self, reg: &Registration) -> (ClusterId, Option<String>) {
+    pub fn classify(&self, reg: &Registration) -> (FamilyId, Option<String>) {
         let facts = rules::facts(self, reg);
         (
             fingerprint_of(&facts),

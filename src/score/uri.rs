@@ -118,15 +118,6 @@ pub fn site(host: &str) -> String {
     labels[n.saturating_sub(keep)..].join(".")
 }
 
-/// The host of a URL as text (without brackets for IPv6), if it has one.
-pub fn host_text(url: &Url) -> Option<String> {
-    match url.host()? {
-        Host::Domain(d) => Some(d.to_ascii_lowercase()),
-        Host::Ipv4(ip) => Some(ip.to_string()),
-        Host::Ipv6(ip) => Some(ip.to_string()),
-    }
-}
-
 /// Why the host of an http(s) URI reads differently to a browser's URL parser (WHATWG, as
 /// `url` parses) and to a plain RFC 3986 reader, or reads as loopback on some stacks: the
 /// forms an attacker uses to slip past a redirect check. `url` is `raw` parsed.

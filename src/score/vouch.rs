@@ -1,6 +1,6 @@
 //! Suggested catalog entries for the operator's own apps: a big family, in use for weeks, that
 //! no catalog entry vouches for. Vouching is the operator's word, not the data's: the report
-//! only suggests, a person decides (DESIGN.md invariant 10).
+//! only suggests, a person decides (ARCHITECTURE.md invariant 10).
 
 use super::uri::{host_kind, site, HostKind};
 use crate::model::ClientMetadata;

@@ -1,4 +1,5 @@
-//! The state database: what regwarden has seen, its scans, and (later) verdicts and actions.
+//! The state database: what regwarden has seen, its scans, verdicts and families, and the
+//! action journal. Every statement on it lives in this module.
 //!
 //! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
@@ -12,7 +13,7 @@ pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
 pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;

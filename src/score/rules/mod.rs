@@ -16,9 +16,9 @@ use super::facts::Facts;
 use super::text::skeleton;
 use super::uri::{embedded_url, host_kind, HostKind};
 use super::{Reason, Rule, Scorer, Tier, Verdict, CAPPED};
-use crate::cluster::{fingerprint_of, FamilyIndex};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Registration};
+use crate::score::family::{fingerprint_of, FamilyIndex};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -220,9 +220,9 @@ pub(super) fn judge(
     name(&mut r, &facts.meta);
     grants(&mut r, &facts.meta);
     fetched_uris(&mut r, &facts.meta);
-    let cluster = fingerprint_of(&facts);
+    let family_id = fingerprint_of(&facts);
     usage(&mut r, reg, now);
-    family(&mut r, reg, &facts, families, cluster, &identity);
+    family(&mut r, reg, &facts, families, family_id, &identity);
 
     // The catalog vouches for a shape, not for a registration that also breaks the rules.
     if r.has_risk() {
@@ -252,7 +252,7 @@ pub(super) fn judge(
         band: scorer.bands.band(score),
         score,
         reasons: r.list,
-        cluster,
+        family: family_id,
         software: identity.software,
     }
 }

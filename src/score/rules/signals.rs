@@ -4,10 +4,10 @@ use super::super::text::name_findings;
 use super::super::Rule;
 use super::hygiene::join;
 use super::{Identity, Reasons};
-use crate::cluster::{sites, ClusterId, Family, FamilyIndex};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::facts::Facts;
+use crate::score::family::{sites, Family, FamilyId, FamilyIndex};
 use chrono::{DateTime, Utc};
 
 /// Names longer than this are absurd for a display name.
@@ -127,7 +127,7 @@ pub(super) fn family(
     reg: &Registration,
     facts: &Facts,
     families: &FamilyIndex,
-    id: ClusterId,
+    id: FamilyId,
     identity: &Identity,
 ) {
     let Some(own) = families.get(&id) else { return };

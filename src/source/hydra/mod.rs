@@ -10,9 +10,9 @@
 mod record;
 
 use super::{Batch, SourceError};
-use crate::config::Secret;
 use crate::model::Usage;
 use crate::normalize::parse_time;
+use crate::secret::Secret;
 use crate::state::{ScanKind, StoreCursor};
 use chrono::{DateTime, Utc};
 pub use record::is_uuid_v4;

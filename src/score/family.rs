@@ -6,9 +6,9 @@
 //! and hashes it with SHA-256, so a family id is the same on every run, machine and input
 //! order.
 
+use super::facts::Facts;
+use super::uri::{host_kind, site, HostKind};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
-use crate::score::facts::Facts;
-use crate::score::uri::{host_kind, site, HostKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -18,9 +18,9 @@ use url::Url;
 
 /// A stable family id: 16 hex characters of the fingerprint's SHA-256.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClusterId([u8; 8]);
+pub struct FamilyId([u8; 8]);
 
-impl fmt::Display for ClusterId {
+impl fmt::Display for FamilyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in self.0 {
             write!(f, "{b:02x}")?;
@@ -29,13 +29,13 @@ impl fmt::Display for ClusterId {
     }
 }
 
-impl fmt::Debug for ClusterId {
+impl fmt::Debug for FamilyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClusterId({self})")
+        write!(f, "FamilyId({self})")
     }
 }
 
-impl Serialize for ClusterId {
+impl Serialize for FamilyId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
@@ -76,12 +76,12 @@ fn template(raw: &str, parsed: &Result<Url, url::ParseError>) -> String {
 }
 
 /// The family fingerprint of a registration's metadata.
-pub fn fingerprint(m: &ClientMetadata) -> ClusterId {
+pub fn fingerprint(m: &ClientMetadata) -> FamilyId {
     fingerprint_of(&Facts::new(Cow::Borrowed(m)))
 }
 
 /// The fingerprint from facts already worked out.
-pub fn fingerprint_of(facts: &Facts) -> ClusterId {
+pub fn fingerprint_of(facts: &Facts) -> FamilyId {
     let m = &facts.meta;
     let mut h = Sha256::new();
     let mut field = |s: &str| {
@@ -113,7 +113,7 @@ pub fn fingerprint_of(facts: &Facts) -> ClusterId {
     let digest = h.finalize();
     let mut id = [0u8; 8];
     id.copy_from_slice(&digest[..8]);
-    ClusterId(id)
+    FamilyId(id)
 }
 
 /// Most creation times kept per family for burst detection.
@@ -188,9 +188,8 @@ pub fn sites(facts: &Facts) -> BTreeSet<String> {
 /// Families of one store, built in a first pass and frozen before verdicts are given.
 #[derive(Debug, Default)]
 pub struct FamilyIndex {
-    families: HashMap<ClusterId, Family>,
-    by_name: HashMap<String, Vec<ClusterId>>,
-    frozen: bool,
+    families: HashMap<FamilyId, Family>,
+    by_name: HashMap<String, Vec<FamilyId>>,
 }
 
 impl FamilyIndex {
@@ -199,7 +198,7 @@ impl FamilyIndex {
         &mut self,
         reg: &Registration,
         facts: &Facts,
-        id: ClusterId,
+        id: FamilyId,
         software: Option<&str>,
     ) {
         let f = self.families.entry(id).or_insert_with(|| Family {
@@ -237,10 +236,9 @@ impl FamilyIndex {
         for ids in self.by_name.values_mut() {
             ids.sort();
         }
-        self.frozen = true;
     }
 
-    pub fn get(&self, id: &ClusterId) -> Option<&Family> {
+    pub fn get(&self, id: &FamilyId) -> Option<&Family> {
         self.families.get(id)
     }
 
@@ -248,8 +246,8 @@ impl FamilyIndex {
     pub fn same_name(
         &self,
         name: &str,
-        except: ClusterId,
-    ) -> impl Iterator<Item = (ClusterId, &Family)> {
+        except: FamilyId,
+    ) -> impl Iterator<Item = (FamilyId, &Family)> {
         self.by_name
             .get(name)
             .into_iter()
@@ -258,7 +256,7 @@ impl FamilyIndex {
             .filter_map(|id| self.families.get(id).map(|f| (*id, f)))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&ClusterId, &Family)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&FamilyId, &Family)> {
         self.families.iter()
     }
 
