@@ -7,7 +7,6 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
-use unicode_normalization::UnicodeNormalization;
 
 /// Counts of live registrations of one store, for `/metrics`.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -99,17 +98,11 @@ pub struct ScanRecord {
     pub error: Option<String>,
 }
 
-/// The key registrations are grouped by in reports: NFKC, case-folded, spaces collapsed, and
-/// a trailing per-install suffix such as "(my-server)" dropped.
+/// The key registrations are grouped by in reports: the name as families fold it
+/// ([`crate::score::text::fold_name`]: NFKC, case, spacing, hidden characters, install
+/// suffix and version), so the report's name groups and the families agree.
 pub fn name_group_key(name: &str) -> String {
-    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
-    let mut key = folded.split_whitespace().collect::<Vec<_>>().join(" ");
-    if key.ends_with(')') {
-        if let Some(open) = key.rfind(" (") {
-            key.truncate(open);
-        }
-    }
-    key
+    crate::score::text::fold_name(name)
 }
 
 const LIVE: &str = "store = $1 AND gone_at IS NULL";
@@ -492,5 +485,6 @@ mod tests {
         assert_eq!(name_group_key("  CLAUDE   code  "), "claude code");
         assert_eq!(name_group_key("Ｃｕｒｓｏｒ"), "cursor");
         assert_eq!(name_group_key("(only)"), "(only)");
+        assert_eq!(name_group_key("MCP CLI Proxy v0.1.29"), "mcp cli proxy");
     }
 }
