@@ -210,7 +210,7 @@ impl Metrics {
                 .set(c as i64);
         }
         self.plan_refused_total.with_label_values(&[store]);
-        for action in crate::policy::ActionKind::PLANNED {
+        for action in crate::policy::ActionKind::ALL {
             let action = action.as_str();
             self.actions_total
                 .with_label_values(&[store, action, "error", "enforce"]);

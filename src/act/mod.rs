@@ -19,7 +19,9 @@ use crate::config::{StoreConfig, StoreKind};
 use crate::escape::esc;
 use crate::metrics::Metrics;
 use crate::model::Band;
-use crate::policy::{self, ActionKind, Candidate, Mode, Plan, PlanError, Policy, Refusal};
+use crate::policy::{
+    self, ActionKind, Candidate, JournalAction, Mode, Plan, PlanError, Policy, Refusal,
+};
 use crate::quarantine;
 use crate::state::{State, StateError};
 use chrono::{DateTime, Utc};
@@ -133,10 +135,10 @@ pub async fn reconcile(
     let mut out = Reconciled::default();
     for e in state.open_intents(store).await? {
         let now_there = api.get(&e.client_id).await?;
-        let happened = match (ActionKind::parse(&e.action), &now_there.value) {
-            (Some(ActionKind::Delete), v) => v.is_none(),
-            (Some(ActionKind::Quarantine), Some(v)) => quarantine::is_quarantined(v),
-            (Some(ActionKind::Restore), Some(v)) => !quarantine::is_quarantined(v),
+        let happened = match (JournalAction::parse(&e.action), &now_there.value) {
+            (Some(JournalAction::Delete), v) => v.is_none(),
+            (Some(JournalAction::Quarantine), Some(v)) => quarantine::is_quarantined(v),
+            (Some(JournalAction::Restore), Some(v)) => !quarantine::is_quarantined(v),
             _ => false,
         };
         let o = if happened {
@@ -193,7 +195,7 @@ impl Runner<'_> {
 
     fn pending(&self, plan: Option<&Plan>, done: &[String]) {
         let Some(m) = self.metrics else { return };
-        for kind in ActionKind::PLANNED {
+        for kind in ActionKind::ALL {
             let n = plan.map_or(0, |p| {
                 p.actions
                     .iter()
@@ -313,7 +315,6 @@ impl Runner<'_> {
                 let patch = quarantine::block_patch(&base, tag);
                 api.patch(&a.client_id, "quarantine client", &patch).await
             }
-            ActionKind::Restore => unreachable!("never planned"),
         };
         match call {
             Ok(attempts) => {

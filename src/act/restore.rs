@@ -6,7 +6,7 @@
 use super::{admin_api, outcome, ActionError, AdminApi, Intent, JournalEntry};
 use crate::config::StoreConfig;
 use crate::escape::esc;
-use crate::policy::{ActionKind, Mode};
+use crate::policy::{ActionKind, JournalAction, Mode};
 use crate::quarantine;
 use crate::state::State;
 use chrono::Utc;
@@ -38,8 +38,9 @@ pub async fn restore(
         .journal_entry(id)
         .await?
         .ok_or_else(|| not("no such action in the journal".into()))?;
-    let undone = match ActionKind::parse(&e.action) {
-        Some(k @ (ActionKind::Delete | ActionKind::Quarantine)) => k,
+    let undone = match JournalAction::parse(&e.action) {
+        Some(JournalAction::Delete) => ActionKind::Delete,
+        Some(JournalAction::Quarantine) => ActionKind::Quarantine,
         _ => {
             return Err(not(format!(
                 "is a {} action; only deletes and quarantines can be restored",
@@ -83,7 +84,7 @@ async fn journaled<T>(
             &Intent {
                 store: &e.store,
                 client_id: &e.client_id,
-                action: ActionKind::Restore.as_str(),
+                action: JournalAction::Restore.as_str(),
                 mode: Mode::Enforce.as_str(),
                 reason: note,
                 snapshot,

@@ -120,27 +120,97 @@ pub struct Candidate {
     pub quarantined_at: Option<DateTime<Utc>>,
 }
 
+/// What a plan can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionKind {
     Quarantine,
     Delete,
-    Restore,
 }
 
 impl ActionKind {
-    pub const PLANNED: [ActionKind; 2] = [ActionKind::Quarantine, ActionKind::Delete];
+    pub const ALL: [ActionKind; 2] = [ActionKind::Quarantine, ActionKind::Delete];
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Quarantine => "quarantine",
-            ActionKind::Delete => "delete",
-            ActionKind::Restore => "restore",
+        JournalAction::from(self).as_str()
+    }
+}
+
+/// What the journal records: an action a plan asked for, or a restore only a person can ask
+/// for (`regwarden restore`), which no plan ever holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalAction {
+    Quarantine,
+    Delete,
+    Restore,
+}
+
+impl From<ActionKind> for JournalAction {
+    fn from(k: ActionKind) -> JournalAction {
+        match k {
+            ActionKind::Quarantine => JournalAction::Quarantine,
+            ActionKind::Delete => JournalAction::Delete,
         }
     }
-    pub fn parse(s: &str) -> Option<ActionKind> {
+}
+
+impl JournalAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalAction::Quarantine => "quarantine",
+            JournalAction::Delete => "delete",
+            JournalAction::Restore => "restore",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JournalAction> {
         [Self::Quarantine, Self::Delete, Self::Restore]
             .into_iter()
             .find(|k| k.as_str() == s)
+    }
+}
+
+/// The policy rule that asked for an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyRule {
+    /// A `[[deny]]` matcher.
+    Deny,
+    /// `[expiry.bands]`: the action for a trust band.
+    Band(Band),
+    /// Never used within `unused_after`.
+    ExpiryUnused,
+    /// Last use older than `inactive_after`.
+    ExpiryInactive,
+    /// Beyond `family_keep` members of its family.
+    FamilyKeep,
+    /// Quarantined, grace over, unused since: delete.
+    QuarantineGrace,
+}
+
+impl PolicyRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyRule::Deny => "deny",
+            PolicyRule::Band(Band::Trusted) => "band.trusted",
+            PolicyRule::Band(Band::Neutral) => "band.neutral",
+            PolicyRule::Band(Band::Suspicious) => "band.suspicious",
+            PolicyRule::Band(Band::Malicious) => "band.malicious",
+            PolicyRule::ExpiryUnused => "expiry.unused",
+            PolicyRule::ExpiryInactive => "expiry.inactive",
+            PolicyRule::FamilyKeep => "family_keep",
+            PolicyRule::QuarantineGrace => "quarantine.grace",
+        }
+    }
+}
+
+impl fmt::Display for PolicyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for PolicyRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -150,9 +220,7 @@ pub struct Planned {
     pub client_id: String,
     pub client_name: Option<String>,
     pub action: ActionKind,
-    /// Rule id: deny, band.malicious, band.suspicious, expiry.unused, expiry.inactive,
-    /// family_keep, quarantine.grace.
-    pub rule: String,
+    pub rule: PolicyRule,
     pub reason: String,
 }
 
@@ -211,9 +279,6 @@ pub fn days(d: Duration) -> String {
     }
 }
 
-/// The rule that deletes a quarantined client after its grace.
-const GRACE_RULE: &str = "quarantine.grace";
-
 fn older_than(t: Option<DateTime<Utc>>, age: Duration, now: DateTime<Utc>) -> bool {
     let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
     t.is_some_and(|t| now.signed_duration_since(t) >= age)
@@ -266,7 +331,7 @@ pub fn plan(
             continue;
         }
         let action = match policy.quarantine_grace {
-            Some(_) if rule != GRACE_RULE => ActionKind::Quarantine,
+            Some(_) if rule != PolicyRule::QuarantineGrace => ActionKind::Quarantine,
             _ => ActionKind::Delete,
         };
         out.actions.push(Planned {
@@ -293,13 +358,13 @@ fn decide(
     capped: Option<&String>,
     policy: &Policy,
     now: DateTime<Utc>,
-) -> Option<(String, String)> {
+) -> Option<(PolicyRule, String)> {
     if let (Some(grace), Some(q)) = (policy.quarantine_grace, c.quarantined_at) {
         let used_since = c.usage.last_used().is_some_and(|u| u > q);
         if !used_since {
             if older_than(Some(q), grace, now) {
                 return Some((
-                    GRACE_RULE.into(),
+                    PolicyRule::QuarantineGrace,
                     format!("quarantined {} ago and not used since", days(grace)),
                 ));
             }
@@ -315,16 +380,13 @@ fn decide(
             .map(|n| format!(": {}", crate::escape::esc(n)))
             .unwrap_or_default();
         return Some((
-            "deny".into(),
+            PolicyRule::Deny,
             format!("matches deny[{i}] ({}){note}", policy.deny[i]),
         ));
     }
     if let Some(band) = c.band {
         if policy.bands.get(&band) == Some(&Verb::Delete) {
-            return Some((
-                format!("band.{}", band.as_str()),
-                format!("scored {}", band.as_str()),
-            ));
+            return Some((PolicyRule::Band(band), format!("scored {}", band.as_str())));
         }
     }
     if !policy.expiry_origins.contains(&c.origin) {
@@ -336,7 +398,7 @@ fn decide(
                 && older_than(c.created_at, policy.unused_after, now) =>
         {
             return Some((
-                "expiry.unused".into(),
+                PolicyRule::ExpiryUnused,
                 format!(
                     "never used in the {} since it was registered",
                     days(policy.unused_after)
@@ -348,13 +410,13 @@ fn decide(
                 && older_than(Some(t), policy.inactive_after, now) =>
         {
             return Some((
-                "expiry.inactive".into(),
+                PolicyRule::ExpiryInactive,
                 format!("not used for {}", days(policy.inactive_after)),
             ))
         }
         _ => {}
     }
-    capped.map(|why| ("family_keep".into(), why.clone()))
+    capped.map(|why| (PolicyRule::FamilyKeep, why.clone()))
 }
 
 /// Members beyond the `family_keep` most recently used of their family whose last activity
