@@ -1,18 +1,21 @@
 //! regwarden keeps an OAuth authorization server's dynamic client registrations (RFC 7591)
-//! clean and governed. The pipeline, stage by stage:
+//! clean and governed. ARCHITECTURE.md draws the pipeline; the modules, bottom to top:
 //!
-//! - [`source`]: read the AS's client store in bounded batches, read-only (Hydra, JSON Lines).
+//! - [`model`], [`escape`], [`secret`]: the plain data every stage shares, safe display of
+//!   attacker-controlled text, secrets that never print.
 //! - [`normalize`]: any JSON in, bounded RFC 7591 metadata and readable warnings out.
-//! - [`scan`]: one pass over a store: normalize, record, follow usage, mark what is gone.
-//! - [`state`]: the state database (SQLite or PostgreSQL) with scans and registrations.
-//! - [`metrics`], [`http`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz`
-//!   endpoints; [`daemon`] schedules the scans; [`report`] summarizes the state.
-//! - [`policy`]: a pure function from registrations, rules and time to planned actions;
-//!   [`act`] carries them out through the AS's admin API, journaled in the state database;
-//!   [`quarantine`] is what a quarantine changes on a Hydra client and how it is undone.
-//! - [`config`]: the TOML configuration, checked whole at load; [`cli`] the commands.
-//!
-//! Attacker-controlled text is displayed only through [`escape`].
+//! - [`score`]: trust verdicts from rules in tiers, the catalog, attestations and families
+//!   ([`score::family`]); pure.
+//! - [`policy`]: a pure function from registrations, verdicts, rules and time to a plan;
+//!   [`quarantine`]: what a quarantine changes on a Hydra client and how it is undone.
+//! - [`config`]: the TOML configuration, checked whole at load.
+//! - Adapters: [`source`] reads a store read-only in bounded batches (Hydra, JSON Lines);
+//!   [`state`] is the state database (SQLite or PostgreSQL) and owns every statement on it;
+//!   [`act`] acts through the AS's admin API, journaled and reversible.
+//! - Orchestration: [`refresh`] takes a store to judged state (scan, then judge) for every
+//!   caller; [`daemon`] schedules it with [`http`] and [`metrics`]; [`report`], [`offline`]
+//!   and [`demo`] summarize, score files and build the demo store.
+//! - [`cmd`]: the command line, one module per subcommand; the only place that prints.
 
 pub mod act;
 pub mod cmd;
