@@ -58,7 +58,7 @@ pub enum Command {
     },
     /// Run the daemon: scheduled scans of every store, and the HTTP endpoints.
     ///
-    /// Serves /metrics (Prometheus), /healthz and /readyz on [http] listen. Stops cleanly on
+    /// Serves /metrics (Prometheus), /healthz and /readyz on `[http] listen`. Stops cleanly on
     /// SIGTERM or SIGINT.
     Run,
     /// Scan the configured stores once and record what they hold.
