@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regwarden::cluster::FamilyIndex;
+use regwarden::score::family::FamilyIndex;
 use regwarden::score::Scorer;
 use regwarden::source::jsonl::parse_line;
 use std::sync::OnceLock;
