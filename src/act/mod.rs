@@ -73,11 +73,8 @@ pub fn admin_api(store: &StoreConfig) -> Result<AdminApi, ActionError> {
 pub async fn candidates(state: &State, store: &str) -> Result<Vec<Candidate>, StateError> {
     let quarantined = state.quarantined(store).await?;
     let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state.live_page(store, after.as_deref(), 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.registration.client_id.clone());
+    let mut pages = state.live_pages(store);
+    while let Some(page) = pages.next().await? {
         for j in page {
             let r = j.registration;
             let mut hosts: Vec<String> = r

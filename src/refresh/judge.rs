@@ -7,8 +7,6 @@ use crate::score::Scorer;
 use crate::state::{FamilyRow, FamilyStats, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
 
-const PAGE: u32 = 1000;
-
 /// What judging a store changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Judgement {
@@ -25,11 +23,8 @@ pub async fn judge_store(
     now: DateTime<Utc>,
 ) -> Result<Judgement, StateError> {
     let mut families = FamilyIndex::default();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state.live_page(store, after.as_deref(), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.registration.client_id.clone());
+    let mut pages = state.live_pages(store);
+    while let Some(page) = pages.next().await? {
         for j in &page {
             scorer.observe(&mut families, &j.registration);
         }
@@ -37,11 +32,8 @@ pub async fn judge_store(
     families.freeze();
 
     let mut out = Judgement::default();
-    after = None;
-    loop {
-        let page = state.live_page(store, after.as_deref(), PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.registration.client_id.clone());
+    let mut pages = state.live_pages(store);
+    while let Some(page) = pages.next().await? {
         let mut changed = Vec::new();
         for j in &page {
             let v = scorer.judge(&j.registration, &families, now);

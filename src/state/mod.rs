@@ -5,10 +5,12 @@
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 
+mod pages;
 mod registrations;
 mod summary;
 mod verdicts;
 
+pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
 pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
