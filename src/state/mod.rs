@@ -1,13 +1,18 @@
-//! The state database: what regwarden has seen, its scans, and (later) verdicts and actions.
+//! The state database: what regwarden has seen, its scans, verdicts, families and the action
+//! journal. Every statement on it is here (no other module sees the pool).
 //!
 //! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 
+mod export;
+mod journal;
 mod registrations;
 mod summary;
 mod verdicts;
 
+pub use export::ExportRow;
+pub use journal::{ActionRow, Intent, QuarantineEvent};
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
 pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
@@ -38,7 +43,7 @@ pub enum StateError {
     },
 }
 
-pub(crate) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
     move |source| StateError::Query { what, source }
 }
 
@@ -85,7 +90,7 @@ pub struct ScanCounts {
     pub refused: u64,
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
+fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
@@ -135,7 +140,8 @@ impl State {
         Ok(State { pool, sqlite })
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    /// Only `state` runs statements on the pool.
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
