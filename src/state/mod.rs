@@ -1,5 +1,6 @@
 //! The state database: what regwarden has seen, its scans, verdicts, families and the action
-//! journal. Every statement on it is here (no other module sees the pool).
+//! journal. Every statement on it is here (no other module sees the pool), and rows are
+//! decoded by column name.
 //!
 //! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
@@ -19,9 +20,9 @@ pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
 
 use crate::config::Secret;
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -191,7 +192,15 @@ impl State {
     }
 
     pub async fn store_cursor(&self, name: &str) -> Result<StoreCursor, StateError> {
-        let row: Option<AnyRow> = sqlx::query(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            cursor_updated_at: Option<String>,
+            cursor_id: Option<String>,
+            usage_cursor: Option<String>,
+            last_full_scan_at: Option<i64>,
+            last_success_at: Option<i64>,
+        }
+        let row: Option<Row> = sqlx::query_as(
             "SELECT cursor_updated_at, cursor_id, usage_cursor, last_full_scan_at, last_success_at
              FROM stores WHERE name = $1",
         )
@@ -199,16 +208,13 @@ impl State {
         .fetch_optional(&self.pool)
         .await
         .map_err(q("read store cursor"))?;
-        Ok(match row {
-            None => StoreCursor::default(),
-            Some(r) => StoreCursor {
-                updated_at: r.try_get(0).map_err(q("decode cursor"))?,
-                id: r.try_get(1).map_err(q("decode cursor"))?,
-                usage: r.try_get(2).map_err(q("decode cursor"))?,
-                last_full_scan_at: from_ts(r.try_get(3).map_err(q("decode cursor"))?),
-                last_success_at: from_ts(r.try_get(4).map_err(q("decode cursor"))?),
-            },
-        })
+        Ok(row.map_or_else(StoreCursor::default, |r| StoreCursor {
+            updated_at: r.cursor_updated_at,
+            id: r.cursor_id,
+            usage: r.usage_cursor,
+            last_full_scan_at: from_ts(r.last_full_scan_at),
+            last_success_at: from_ts(r.last_success_at),
+        }))
     }
 
     /// Starts a scan record; its id marks every registration the scan sees.
@@ -218,14 +224,13 @@ impl State {
         kind: ScanKind,
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
-        let row = sqlx::query("INSERT INTO scans (store, kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
+        sqlx::query_scalar("INSERT INTO scans (store, kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
             .bind(store)
             .bind(kind.as_str())
             .bind(ts(now))
             .fetch_one(&self.pool)
             .await
-            .map_err(q("begin scan"))?;
-        row.try_get(0).map_err(q("decode scan id"))
+            .map_err(q("begin scan"))
     }
 
     /// Closes a scan that completed: counts, the store's new cursors and freshness.
