@@ -9,6 +9,8 @@
 mod export;
 mod journal;
 mod registrations;
+#[cfg(test)]
+mod schema_tests;
 mod summary;
 mod verdicts;
 
