@@ -8,6 +8,8 @@
 
 mod export;
 mod journal;
+#[cfg(test)]
+mod migration_tests;
 mod registrations;
 #[cfg(test)]
 mod schema_tests;
