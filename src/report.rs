@@ -5,7 +5,6 @@ use crate::score::Catalog;
 use crate::state::{CimdOpportunity, State, StateError, Summary};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -278,42 +277,24 @@ pub async fn csv(state: &State, stores: &[String], out: &mut dyn Write) -> Resul
         out,
         "store,client_id,client_name,origin,created_at,usage,last_used_at,first_seen_at,band"
     )?;
+    let time = |t: Option<i64>| {
+        t.and_then(|s| DateTime::from_timestamp(s, 0))
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
     for store in stores {
-        let mut rows = sqlx::query(
-            "SELECT client_id, client_name, origin, created_at, usage, last_used_at, first_seen_at, band
-             FROM registrations WHERE store = $1 AND gone_at IS NULL ORDER BY client_id",
-        )
-        .bind(store)
-        .fetch(state.pool());
-        while let Some(r) = rows
-            .try_next()
-            .await
-            .map_err(crate::state::q("read registrations"))?
-        {
-            let text = |i: usize| {
-                r.try_get::<Option<String>, _>(i)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            };
-            let time = |i: usize| {
-                r.try_get::<Option<i64>, _>(i)
-                    .ok()
-                    .flatten()
-                    .and_then(|s| DateTime::from_timestamp(s, 0))
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-            };
+        let mut rows = std::pin::pin!(state.export_rows(store));
+        while let Some(r) = rows.try_next().await? {
             let fields = [
                 store.clone(),
-                text(0),
-                text(1),
-                text(2),
-                time(3),
-                text(4),
-                time(5),
-                time(6),
-                text(7),
+                r.client_id,
+                r.client_name.unwrap_or_default(),
+                r.origin,
+                time(r.created_at),
+                r.usage,
+                time(r.last_used_at),
+                time(Some(r.first_seen_at)),
+                r.band.unwrap_or_default(),
             ];
             writeln!(
                 out,

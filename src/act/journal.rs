@@ -1,12 +1,13 @@
 //! The action journal in the state database: an intent (with the registration's full
-//! snapshot) written before each admin call, its outcome after.
+//! snapshot) written before each admin call, its outcome after. Its statements are in
+//! `state::journal`; here are its outcomes, its entries and what they add up to.
 
-use crate::state::{from_ts, q, ts, State, StateError};
+use crate::state::{from_ts, ActionRow, State, StateError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use std::collections::HashMap;
+
+pub use crate::state::Intent;
 
 /// Outcomes as journaled.
 pub mod outcome {
@@ -37,34 +38,23 @@ pub struct JournalEntry {
     pub attempts: i64,
 }
 
-const COLUMNS: &str = "id, store, client_id, action, mode, reason, snapshot, intent_at, outcome, outcome_at, error, attempts";
-
-fn entry(r: &AnyRow) -> Result<JournalEntry, StateError> {
-    let get = |e| q("decode journal entry")(e);
-    Ok(JournalEntry {
-        id: r.try_get(0).map_err(get)?,
-        store: r.try_get(1).map_err(get)?,
-        client_id: r.try_get(2).map_err(get)?,
-        action: r.try_get(3).map_err(get)?,
-        mode: r.try_get(4).map_err(get)?,
-        reason: r.try_get(5).map_err(get)?,
-        snapshot: r.try_get(6).map_err(get)?,
-        intent_at: from_ts(Some(r.try_get(7).map_err(get)?)).unwrap_or_default(),
-        outcome: r.try_get(8).map_err(get)?,
-        outcome_at: from_ts(r.try_get(9).map_err(get)?),
-        error: r.try_get(10).map_err(get)?,
-        attempts: r.try_get(11).map_err(get)?,
-    })
-}
-
-/// One intent to write.
-pub struct Intent<'a> {
-    pub store: &'a str,
-    pub client_id: &'a str,
-    pub action: &'a str,
-    pub mode: &'a str,
-    pub reason: &'a str,
-    pub snapshot: &'a str,
+impl From<ActionRow> for JournalEntry {
+    fn from(r: ActionRow) -> JournalEntry {
+        JournalEntry {
+            id: r.id,
+            store: r.store,
+            client_id: r.client_id,
+            action: r.action,
+            mode: r.mode,
+            reason: r.reason,
+            snapshot: r.snapshot,
+            intent_at: from_ts(Some(r.intent_at)).unwrap_or_default(),
+            outcome: r.outcome,
+            outcome_at: from_ts(r.outcome_at),
+            error: r.error,
+            attempts: r.attempts,
+        }
+    }
 }
 
 impl State {
@@ -74,21 +64,7 @@ impl State {
         i: &Intent<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
-        let row = sqlx::query(
-            "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(i.store)
-        .bind(i.client_id)
-        .bind(i.action)
-        .bind(i.mode)
-        .bind(i.reason)
-        .bind(i.snapshot)
-        .bind(ts(now))
-        .fetch_one(self.pool())
-        .await
-        .map_err(q("journal intent"))?;
-        row.try_get(0).map_err(q("decode action id"))
+        self.insert_intent(i, now).await
     }
 
     /// Records the outcome of an intent.
@@ -100,39 +76,17 @@ impl State {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "UPDATE actions SET outcome = $2, error = $3, attempts = $4, outcome_at = $5 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(outcome)
-        .bind(error)
-        .bind(i64::from(attempts))
-        .bind(ts(now))
-        .execute(self.pool())
-        .await
-        .map_err(q("journal outcome"))?;
-        Ok(())
+        self.set_action_outcome(id, outcome, error, attempts, now)
+            .await
     }
 
     /// Intents of a store with no outcome (a process stopped between the two).
     pub async fn open_intents(&self, store: &str) -> Result<Vec<JournalEntry>, StateError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM actions WHERE store = $1 AND outcome IS NULL ORDER BY id"
-        ))
-        .bind(store)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read open intents"))?;
-        rows.iter().map(entry).collect()
+        Ok(entries(self.open_action_rows(store).await?))
     }
 
     pub async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>, StateError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(q("read journal entry"))?;
-        row.as_ref().map(entry).transpose()
+        Ok(self.action_row(id).await?.map(JournalEntry::from))
     }
 
     /// The latest `action` on `client_id` that took effect before action `before`.
@@ -143,18 +97,10 @@ impl State {
         action: &str,
         before: i64,
     ) -> Result<Option<JournalEntry>, StateError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM actions WHERE store = $1 AND client_id = $2 AND action = $3
-             AND id < $4 AND outcome IN ('done', 'reconciled-done') ORDER BY id DESC LIMIT 1"
-        ))
-        .bind(store)
-        .bind(client_id)
-        .bind(action)
-        .bind(before)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(q("read journal entry"))?;
-        row.as_ref().map(entry).transpose()
+        Ok(self
+            .last_effective_action_before(store, client_id, action, before)
+            .await?
+            .map(JournalEntry::from))
     }
 
     /// The most recent entries of a store, newest first.
@@ -163,15 +109,7 @@ impl State {
         store: &str,
         limit: u32,
     ) -> Result<Vec<JournalEntry>, StateError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM actions WHERE store = $1 ORDER BY id DESC LIMIT $2"
-        ))
-        .bind(store)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read recent actions"))?;
-        rows.iter().map(entry).collect()
+        Ok(entries(self.recent_action_rows(store, limit).await?))
     }
 
     /// Clients of a store under a quarantine that took effect, and since when (the latest
@@ -180,32 +118,23 @@ impl State {
         &self,
         store: &str,
     ) -> Result<HashMap<String, DateTime<Utc>>, StateError> {
-        let rows = sqlx::query(
-            "SELECT client_id, action, outcome_at FROM actions
-             WHERE store = $1 AND action IN ('quarantine', 'restore') AND outcome IN ('done', 'reconciled-done')
-             ORDER BY id",
-        )
-        .bind(store)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read quarantines"))?;
         let mut out = HashMap::new();
-        for r in rows {
-            let get = |e| q("decode quarantine")(e);
-            let client: String = r.try_get(0).map_err(get)?;
-            let action: String = r.try_get(1).map_err(get)?;
-            let at = from_ts(r.try_get(2).map_err(get)?);
-            match (action.as_str(), at) {
+        for e in self.quarantine_events(store).await? {
+            match (e.action.as_str(), from_ts(e.outcome_at)) {
                 ("quarantine", Some(at)) => {
-                    out.insert(client, at);
+                    out.insert(e.client_id, at);
                 }
                 _ => {
-                    out.remove(&client);
+                    out.remove(&e.client_id);
                 }
             }
         }
         Ok(out)
     }
+}
+
+fn entries(rows: Vec<ActionRow>) -> Vec<JournalEntry> {
+    rows.into_iter().map(JournalEntry::from).collect()
 }
 
 #[cfg(test)]

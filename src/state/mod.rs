@@ -1,15 +1,24 @@
-//! The state database: what regwarden has seen, its scans, verdicts and families, and the
-//! action journal. Every statement on it lives in this module.
+//! The state database: what regwarden has seen, its scans, verdicts, families and the action
+//! journal. Every statement on it is here (no other module sees the pool), and rows are
+//! decoded by column name.
 //!
 //! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 
+mod export;
+mod journal;
+#[cfg(test)]
+mod migration_tests;
 mod pages;
 mod registrations;
+#[cfg(test)]
+mod schema_tests;
 mod summary;
 mod verdicts;
 
+pub use export::ExportRow;
+pub use journal::{ActionRow, Intent, QuarantineEvent};
 pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
@@ -17,9 +26,9 @@ pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow};
 
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -41,7 +50,7 @@ pub enum StateError {
     },
 }
 
-pub(crate) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
     move |source| StateError::Query { what, source }
 }
 
@@ -88,7 +97,7 @@ pub struct ScanCounts {
     pub refused: u64,
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
+fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
@@ -138,7 +147,8 @@ impl State {
         Ok(State { pool, sqlite })
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    /// Only `state` runs statements on the pool.
+    fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -188,7 +198,15 @@ impl State {
     }
 
     pub async fn store_cursor(&self, name: &str) -> Result<StoreCursor, StateError> {
-        let row: Option<AnyRow> = sqlx::query(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            cursor_updated_at: Option<String>,
+            cursor_id: Option<String>,
+            usage_cursor: Option<String>,
+            last_full_scan_at: Option<i64>,
+            last_success_at: Option<i64>,
+        }
+        let row: Option<Row> = sqlx::query_as(
             "SELECT cursor_updated_at, cursor_id, usage_cursor, last_full_scan_at, last_success_at
              FROM stores WHERE name = $1",
         )
@@ -196,16 +214,13 @@ impl State {
         .fetch_optional(&self.pool)
         .await
         .map_err(q("read store cursor"))?;
-        Ok(match row {
-            None => StoreCursor::default(),
-            Some(r) => StoreCursor {
-                updated_at: r.try_get(0).map_err(q("decode cursor"))?,
-                id: r.try_get(1).map_err(q("decode cursor"))?,
-                usage: r.try_get(2).map_err(q("decode cursor"))?,
-                last_full_scan_at: from_ts(r.try_get(3).map_err(q("decode cursor"))?),
-                last_success_at: from_ts(r.try_get(4).map_err(q("decode cursor"))?),
-            },
-        })
+        Ok(row.map_or_else(StoreCursor::default, |r| StoreCursor {
+            updated_at: r.cursor_updated_at,
+            id: r.cursor_id,
+            usage: r.usage_cursor,
+            last_full_scan_at: from_ts(r.last_full_scan_at),
+            last_success_at: from_ts(r.last_success_at),
+        }))
     }
 
     /// Starts a scan record; its id marks every registration the scan sees.
@@ -215,14 +230,13 @@ impl State {
         kind: ScanKind,
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
-        let row = sqlx::query("INSERT INTO scans (store, kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
+        sqlx::query_scalar("INSERT INTO scans (store, kind, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
             .bind(store)
             .bind(kind.as_str())
             .bind(ts(now))
             .fetch_one(&self.pool)
             .await
-            .map_err(q("begin scan"))?;
-        row.try_get(0).map_err(q("decode scan id"))
+            .map_err(q("begin scan"))
     }
 
     /// Closes a scan that completed: counts, the store's new cursors and freshness.

@@ -1,6 +1,6 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
-use super::{q, ts, State, StateError};
+use super::{from_ts, q, ts, State, StateError};
 use crate::model::{Band, ClientMetadata, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -97,12 +97,12 @@ impl State {
                 .await
                 .map_err(q("read known registrations"))?
             {
-                let id: String = row.try_get(0).map_err(q("decode client_id"))?;
+                let get = |e| q("decode known registration")(e);
                 known.insert(
-                    id,
+                    row.try_get("client_id").map_err(get)?,
                     (
-                        row.try_get(1).map_err(q("decode updated_at"))?,
-                        row.try_get(2).map_err(q("decode gone_at"))?,
+                        row.try_get("updated_at").map_err(get)?,
+                        row.try_get("gone_at").map_err(get)?,
                     ),
                 );
             }
@@ -219,50 +219,77 @@ impl State {
         store: &str,
         client_id: &str,
     ) -> Result<Option<Stored>, StateError> {
-        let row = sqlx::query(
-            "SELECT client_name, origin, usage, last_used_at, created_at, gone_at, metadata, band, score, reasons, family, software
-             FROM registrations WHERE store = $1 AND client_id = $2",
-        )
+        let row: Option<RegistrationRow> = sqlx::query_as(&format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE store = $1 AND client_id = $2"
+        ))
         .bind(store)
         .bind(client_id)
         .fetch_optional(self.pool())
         .await
         .map_err(q("read registration"))?;
-        let Some(row) = row else { return Ok(None) };
-        let get = |e| q("decode registration")(e);
-        let usage: String = row.try_get(2).map_err(get)?;
-        let last_used = super::from_ts(row.try_get(3).map_err(get)?);
-        let metadata: String = row.try_get(6).map_err(get)?;
-        Ok(Some(Stored {
-            client_id: client_id.to_owned(),
-            client_name: row.try_get(0).map_err(get)?,
-            origin: Origin::parse(&row.try_get::<String, _>(1).map_err(get)?),
-            usage: match (usage.as_str(), last_used) {
+        Ok(row.map(|r| {
+            let registration = r.registration();
+            Stored {
+                client_id: registration.client_id,
+                client_name: r.client_name,
+                origin: registration.origin,
+                usage: registration.usage,
+                created_at: registration.created_at,
+                gone_at: from_ts(r.gone_at),
+                metadata: registration.metadata,
+                band: r.band.as_deref().and_then(Band::parse),
+                score: r.score,
+                reasons: r
+                    .reasons
+                    .and_then(|r| serde_json::from_str(&r).ok())
+                    .unwrap_or_default(),
+                family: r.family,
+                software: r.software,
+            }
+        }))
+    }
+}
+
+/// The columns of a [`RegistrationRow`], for `SELECT`.
+pub(super) const REGISTRATION_COLUMNS: &str =
+    "client_id, client_name, origin, created_at, updated_at, usage, last_used_at, gone_at,
+     metadata, band, score, reasons, family, software";
+
+/// A row of `registrations` as stored: times in Unix seconds, JSON as text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct RegistrationRow {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub origin: String,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub usage: String,
+    pub last_used_at: Option<i64>,
+    pub gone_at: Option<i64>,
+    pub metadata: String,
+    pub band: Option<String>,
+    pub score: Option<i64>,
+    pub reasons: Option<String>,
+    pub family: Option<String>,
+    pub software: Option<String>,
+}
+
+impl RegistrationRow {
+    /// The registration as a scan read it (a metadata snapshot that no longer parses reads as
+    /// empty metadata).
+    pub fn registration(&self) -> Registration {
+        Registration {
+            client_id: self.client_id.clone(),
+            metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
+            created_at: from_ts(self.created_at),
+            updated_at: from_ts(self.updated_at),
+            usage: match (self.usage.as_str(), from_ts(self.last_used_at)) {
                 ("used", Some(t)) => Usage::LastUsed(t),
                 ("never", _) => Usage::Never,
                 _ => Usage::Unknown,
             },
-            created_at: super::from_ts(row.try_get(4).map_err(get)?),
-            gone_at: super::from_ts(row.try_get(5).map_err(get)?),
-            metadata: serde_json::from_str(&metadata).unwrap_or_default(),
-            band: row
-                .try_get::<Option<String>, _>(7)
-                .map_err(get)?
-                .as_deref()
-                .and_then(Band::parse),
-            score: row
-                .try_get::<Option<i32>, _>(8)
-                .map(|s| s.map(i64::from))
-                .or_else(|_| row.try_get::<Option<i64>, _>(8))
-                .map_err(get)?,
-            reasons: row
-                .try_get::<Option<String>, _>(9)
-                .map_err(get)?
-                .and_then(|r| serde_json::from_str(&r).ok())
-                .unwrap_or_default(),
-            family: row.try_get(10).map_err(get)?,
-            software: row.try_get(11).map_err(get)?,
-        }))
+            origin: Origin::parse(&self.origin),
+        }
     }
 }
 

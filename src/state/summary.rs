@@ -117,8 +117,8 @@ impl State {
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get(0).map_err(q("decode store"))?,
-                    r.try_get(1).map_err(q("decode store"))?,
+                    r.try_get("name").map_err(q("decode store"))?,
+                    r.try_get("kind").map_err(q("decode store"))?,
                 ))
             })
             .collect()
@@ -132,16 +132,16 @@ impl State {
     ) -> Result<LiveCounts, StateError> {
         let mut counts = LiveCounts::default();
         let rows = sqlx::query(&format!(
-            "SELECT band, origin, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY band, origin"
+            "SELECT band, origin, COUNT(*) AS n FROM registrations WHERE {LIVE} GROUP BY band, origin"
         ))
         .bind(store)
         .fetch_all(self.pool())
         .await
         .map_err(q("count registrations"))?;
         for r in rows {
-            let band: Option<String> = r.try_get(0).map_err(q("decode band"))?;
-            let origin: String = r.try_get(1).map_err(q("decode origin"))?;
-            let n: i64 = r.try_get(2).map_err(q("decode count"))?;
+            let band: Option<String> = r.try_get("band").map_err(q("decode band"))?;
+            let origin: String = r.try_get("origin").map_err(q("decode origin"))?;
+            let n: i64 = r.try_get("n").map_err(q("decode count"))?;
             let band = band
                 .as_deref()
                 .and_then(Band::parse)
@@ -153,7 +153,9 @@ impl State {
         }
         counts.unused = self
             .count(
-                &format!("SELECT COUNT(*) FROM registrations WHERE {LIVE} AND usage = 'never'"),
+                &format!(
+                    "SELECT COUNT(*) AS n FROM registrations WHERE {LIVE} AND usage = 'never'"
+                ),
                 store,
                 None,
             )
@@ -174,8 +176,8 @@ impl State {
         let hour_ago = ts(now - Duration::hours(1));
         let week_before = ts(now - Duration::hours(1) - Duration::days(7));
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS last_hour,
+                    CAST(COALESCE(SUM(CASE WHEN created_at < $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS week
              FROM registrations WHERE store = $1 AND created_at >= $3 AND created_at <= $4",
         )
         .bind(store)
@@ -185,12 +187,12 @@ impl State {
         .fetch_one(self.pool())
         .await
         .map_err(q("registration rate"))?;
-        let n = |i: usize| -> Result<f64, StateError> {
+        let n = |name: &str| -> Result<f64, StateError> {
             Ok(row
-                .try_get::<i64, _>(i)
+                .try_get::<i64, _>(name)
                 .map_err(q("decode registration rate"))? as f64)
         };
-        let (last_hour, week) = (n(0)?, n(1)?);
+        let (last_hour, week) = (n("last_hour")?, n("week")?);
         Ok(last_hour / (week / (7.0 * 24.0)).max(1.0))
     }
 
@@ -203,7 +205,7 @@ impl State {
         let cut = now - Duration::from_std(after).unwrap_or(Duration::days(90));
         self.count(
             &format!(
-                "SELECT COUNT(*) FROM registrations WHERE {LIVE} AND COALESCE(created_at, first_seen_at) < $2
+                "SELECT COUNT(*) AS n FROM registrations WHERE {LIVE} AND COALESCE(created_at, first_seen_at) < $2
                  AND (usage = 'never' OR (usage = 'used' AND last_used_at < $2))"
             ),
             store,
@@ -218,7 +220,7 @@ impl State {
             query = query.bind(a);
         }
         let row = query.fetch_one(self.pool()).await.map_err(q("count"))?;
-        let n: i64 = row.try_get(0).map_err(q("decode count"))?;
+        let n: i64 = row.try_get("n").map_err(q("decode count"))?;
         Ok(n as u64)
     }
 
@@ -233,7 +235,7 @@ impl State {
         let pool = self.pool();
         let mut by_origin = BTreeMap::new();
         for r in sqlx::query(&format!(
-            "SELECT origin, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY origin"
+            "SELECT origin, COUNT(*) AS n FROM registrations WHERE {LIVE} GROUP BY origin"
         ))
         .bind(store)
         .fetch_all(pool)
@@ -241,13 +243,14 @@ impl State {
         .map_err(q("count by origin"))?
         {
             by_origin.insert(
-                r.try_get::<String, _>(0).map_err(q("decode origin"))?,
-                r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64,
+                r.try_get::<String, _>("origin")
+                    .map_err(q("decode origin"))?,
+                r.try_get::<i64, _>("n").map_err(q("decode count"))? as u64,
             );
         }
         let mut by_usage = BTreeMap::new();
         for r in sqlx::query(&format!(
-            "SELECT usage, COUNT(*) FROM registrations WHERE {LIVE} GROUP BY usage"
+            "SELECT usage, COUNT(*) AS n FROM registrations WHERE {LIVE} GROUP BY usage"
         ))
         .bind(store)
         .fetch_all(pool)
@@ -255,14 +258,14 @@ impl State {
         .map_err(q("count by usage"))?
         {
             by_usage.insert(
-                r.try_get::<String, _>(0).map_err(q("decode usage"))?,
-                r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64,
+                r.try_get::<String, _>("usage").map_err(q("decode usage"))?,
+                r.try_get::<i64, _>("n").map_err(q("decode count"))? as u64,
             );
         }
         let live = by_origin.values().sum();
         let gone = self
             .count(
-                "SELECT COUNT(*) FROM registrations WHERE store = $1 AND gone_at IS NOT NULL",
+                "SELECT COUNT(*) AS n FROM registrations WHERE store = $1 AND gone_at IS NOT NULL",
                 store,
                 None,
             )
@@ -271,7 +274,7 @@ impl State {
         let cut = |days: i64| ts(now - Duration::days(days));
         let age_sql = format!(
             "SELECT CASE WHEN created_at IS NULL THEN 5 WHEN created_at >= $2 THEN 0 WHEN created_at >= $3 THEN 1
-                         WHEN created_at >= $4 THEN 2 WHEN created_at >= $5 THEN 3 ELSE 4 END AS bucket, COUNT(*)
+                         WHEN created_at >= $4 THEN 2 WHEN created_at >= $5 THEN 3 ELSE 4 END AS bucket, COUNT(*) AS n
              FROM registrations WHERE {LIVE} GROUP BY bucket ORDER BY bucket"
         );
         let labels = [
@@ -293,13 +296,9 @@ impl State {
             .await
             .map_err(q("count by age"))?
         {
-            let bucket: i64 = r
-                .try_get::<i32, _>(0)
-                .map(i64::from)
-                .or_else(|_| r.try_get::<i64, _>(0))
-                .map_err(q("decode age bucket"))?;
+            let bucket: i64 = r.try_get("bucket").map_err(q("decode age bucket"))?;
             if let Some(slot) = by_age.get_mut(bucket as usize) {
-                slot.1 = r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64;
+                slot.1 = r.try_get::<i64, _>("n").map_err(q("decode count"))? as u64;
             }
         }
 
@@ -308,8 +307,8 @@ impl State {
         let names_sql = format!("SELECT client_name, usage FROM registrations WHERE {LIVE}");
         let mut rows = sqlx::query(&names_sql).bind(store).fetch(pool);
         while let Some(r) = rows.try_next().await.map_err(q("read names"))? {
-            let name: Option<String> = r.try_get(0).map_err(q("decode name"))?;
-            let usage: String = r.try_get(1).map_err(q("decode usage"))?;
+            let name: Option<String> = r.try_get("client_name").map_err(q("decode name"))?;
+            let usage: String = r.try_get("usage").map_err(q("decode usage"))?;
             let g = groups
                 .entry(
                     name.as_deref()
@@ -347,10 +346,10 @@ impl State {
         .map_err(q("read oldest unused"))?
         {
             oldest_unused.push(UnusedRegistration {
-                client_id: r.try_get(0).map_err(q("decode client_id"))?,
-                client_name: r.try_get(1).map_err(q("decode client_name"))?,
-                origin: r.try_get(2).map_err(q("decode origin"))?,
-                created_at: from_ts(r.try_get(3).map_err(q("decode created_at"))?),
+                client_id: r.try_get("client_id").map_err(q("decode client_id"))?,
+                client_name: r.try_get("client_name").map_err(q("decode client_name"))?,
+                origin: r.try_get("origin").map_err(q("decode origin"))?,
+                created_at: from_ts(r.try_get("created_at").map_err(q("decode created_at"))?),
             });
         }
 
@@ -364,30 +363,30 @@ impl State {
         .map_err(q("read last scan"))?
         .map(|r| -> Result<ScanRecord, sqlx::Error> {
             Ok(ScanRecord {
-                id: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                outcome: r.try_get(2)?,
-                started_at: from_ts(r.try_get(3)?),
-                finished_at: from_ts(r.try_get(4)?),
-                seen: r.try_get(5)?,
-                new: r.try_get(6)?,
-                gone: r.try_get(7)?,
-                warnings: r.try_get(8)?,
-                refused: r.try_get(9)?,
-                error: r.try_get(10)?,
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                outcome: r.try_get("outcome")?,
+                started_at: from_ts(r.try_get("started_at")?),
+                finished_at: from_ts(r.try_get("finished_at")?),
+                seen: r.try_get("seen")?,
+                new: r.try_get("new_count")?,
+                gone: r.try_get("gone")?,
+                warnings: r.try_get("warnings")?,
+                refused: r.try_get("refused")?,
+                error: r.try_get("error")?,
             })
         })
         .transpose()
         .map_err(q("decode last scan"))?;
         let cursor = self.store_cursor(store).await?;
         let mut by_band = BTreeMap::new();
-        for r in sqlx::query(&format!("SELECT COALESCE(band, 'neutral'), COUNT(*) FROM registrations WHERE {LIVE} GROUP BY COALESCE(band, 'neutral')"))
+        for r in sqlx::query(&format!("SELECT COALESCE(band, 'neutral') AS band, COUNT(*) AS n FROM registrations WHERE {LIVE} GROUP BY COALESCE(band, 'neutral')"))
             .bind(store)
             .fetch_all(pool)
             .await
             .map_err(q("count by band"))?
         {
-            by_band.insert(r.try_get::<String, _>(0).map_err(q("decode band"))?, r.try_get::<i64, _>(1).map_err(q("decode count"))? as u64);
+            by_band.insert(r.try_get::<String, _>("band").map_err(q("decode band"))?, r.try_get::<i64, _>("n").map_err(q("decode count"))? as u64);
         }
         let mut risky = Vec::new();
         for r in sqlx::query(&format!(
@@ -401,12 +400,12 @@ impl State {
         {
             let get = |e| q("decode risky registration")(e);
             let reasons: Vec<StoredReason> =
-                r.try_get::<Option<String>, _>(4).map_err(get)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+                r.try_get::<Option<String>, _>("reasons").map_err(get)?.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
             risky.push(RiskyRegistration {
-                client_id: r.try_get(0).map_err(get)?,
-                client_name: r.try_get(1).map_err(get)?,
-                band: r.try_get(2).map_err(get)?,
-                score: r.try_get::<i32, _>(3).map(i64::from).or_else(|_| r.try_get::<i64, _>(3)).map_err(get)?,
+                client_id: r.try_get("client_id").map_err(get)?,
+                client_name: r.try_get("client_name").map_err(get)?,
+                band: r.try_get("band").map_err(get)?,
+                score: r.try_get("score").map_err(get)?,
                 top_reason: reasons.into_iter().max_by_key(|x| x.points),
             });
         }

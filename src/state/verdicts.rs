@@ -1,8 +1,9 @@
 //! Verdicts and families in the state database: pages of live registrations to judge, and
 //! writing back what changed.
 
+use super::registrations::{RegistrationRow, REGISTRATION_COLUMNS};
 use super::{from_ts, q, State, StateError};
-use crate::model::{Origin, Registration, Usage};
+use crate::model::Registration;
 use sqlx::Row;
 
 /// Verdicts per UPDATE statement: 6 parameters each.
@@ -57,47 +58,27 @@ impl State {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Judged>, StateError> {
-        let rows = sqlx::query(
-            "SELECT client_id, metadata, created_at, updated_at, usage, last_used_at, origin, band, score, reasons, family, software
-             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
-        )
+        let rows: Vec<RegistrationRow> = sqlx::query_as(&format!(
+            "SELECT {REGISTRATION_COLUMNS}
+             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3"
+        ))
         .bind(store)
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .map_err(q("read registrations to judge"))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let get = |e| q("decode registration")(e);
-            let metadata: String = r.try_get(1).map_err(get)?;
-            let usage: String = r.try_get(4).map_err(get)?;
-            let last_used = from_ts(r.try_get(5).map_err(get)?);
-            out.push(Judged {
-                registration: Registration {
-                    client_id: r.try_get(0).map_err(get)?,
-                    metadata: serde_json::from_str(&metadata).unwrap_or_default(),
-                    created_at: from_ts(r.try_get(2).map_err(get)?),
-                    updated_at: from_ts(r.try_get(3).map_err(get)?),
-                    usage: match (usage.as_str(), last_used) {
-                        ("used", Some(t)) => Usage::LastUsed(t),
-                        ("never", _) => Usage::Never,
-                        _ => Usage::Unknown,
-                    },
-                    origin: Origin::parse(&r.try_get::<String, _>(6).map_err(get)?),
-                },
-                band: r.try_get(7).map_err(get)?,
-                score: r
-                    .try_get::<Option<i32>, _>(8)
-                    .map(|s| s.map(i64::from))
-                    .or_else(|_| r.try_get::<Option<i64>, _>(8))
-                    .map_err(get)?,
-                reasons: r.try_get(9).map_err(get)?,
-                family: r.try_get(10).map_err(get)?,
-                software: r.try_get(11).map_err(get)?,
-            });
-        }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(|r| Judged {
+                registration: r.registration(),
+                band: r.band,
+                score: r.score,
+                reasons: r.reasons,
+                family: r.family,
+                software: r.software,
+            })
+            .collect())
     }
 
     /// Stores verdicts in one transaction.
@@ -170,18 +151,22 @@ impl State {
     }
 
     pub async fn family_stats(&self, store: &str) -> Result<FamilyStats, StateError> {
-        let row = sqlx::query("SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), COALESCE(MAX(size), 0) FROM families WHERE store = $1")
-            .bind(store)
-            .fetch_one(self.pool())
-            .await
-            .map_err(q("family figures"))?;
-        let n = |i: usize| -> Result<u64, StateError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS families, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS members,
+                 COALESCE(MAX(size), 0) AS largest
+             FROM families WHERE store = $1",
+        )
+        .bind(store)
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("family figures"))?;
+        let n = |name: &str| -> Result<u64, StateError> {
             Ok(row
-                .try_get::<i64, _>(i)
+                .try_get::<i64, _>(name)
                 .map_err(q("decode family figures"))?
                 .max(0) as u64)
         };
-        let (families, members, largest) = (n(0)?, n(1)?, n(2)?);
+        let (families, members, largest) = (n("families")?, n("members")?, n("largest")?);
         Ok(FamilyStats {
             families,
             duplicates: members.saturating_sub(families),
@@ -205,18 +190,18 @@ pub struct FamilyView {
 
 const FAMILY_VIEW: &str = "SELECT f.id, f.software, f.size, f.used, f.first_created_at, f.last_created_at,
         (SELECT r.client_name FROM registrations r WHERE r.store = f.store AND r.family = f.id AND r.gone_at IS NULL
-         ORDER BY r.client_id LIMIT 1)
+         ORDER BY r.client_id LIMIT 1) AS name
     FROM families f";
 
 fn family_view(r: &sqlx::any::AnyRow) -> Result<FamilyView, sqlx::Error> {
     Ok(FamilyView {
-        id: r.try_get(0)?,
-        software: r.try_get(1)?,
-        size: r.try_get(2)?,
-        used: r.try_get(3)?,
-        first_created_at: from_ts(r.try_get(4)?),
-        last_created_at: from_ts(r.try_get(5)?),
-        name: r.try_get(6)?,
+        id: r.try_get("id")?,
+        software: r.try_get("software")?,
+        name: r.try_get("name")?,
+        size: r.try_get("size")?,
+        used: r.try_get("used")?,
+        first_created_at: from_ts(r.try_get("first_created_at")?),
+        last_created_at: from_ts(r.try_get("last_created_at")?),
     })
 }
 
@@ -280,7 +265,7 @@ impl State {
         .await
         .map_err(q("read vouch candidates"))?;
         rows.iter()
-            .map(|r| Ok((family_view(r)?, r.try_get(7)?)))
+            .map(|r| Ok((family_view(r)?, r.try_get("snapshot")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(q("decode vouch candidates"))
     }
@@ -291,7 +276,8 @@ impl State {
         store: &str,
     ) -> Result<Vec<(String, u64, u64)>, StateError> {
         let rows = sqlx::query(
-            "SELECT software, COUNT(*), CAST(SUM(size) AS BIGINT) FROM families WHERE store = $1 AND software IS NOT NULL GROUP BY software ORDER BY software",
+            "SELECT software, COUNT(*) AS families, CAST(SUM(size) AS BIGINT) AS registrations
+             FROM families WHERE store = $1 AND software IS NOT NULL GROUP BY software ORDER BY software",
         )
         .bind(store)
         .fetch_all(self.pool())
@@ -300,9 +286,9 @@ impl State {
         rows.iter()
             .map(|r| -> Result<(String, u64, u64), sqlx::Error> {
                 Ok((
-                    r.try_get(0)?,
-                    r.try_get::<i64, _>(1)? as u64,
-                    r.try_get::<i64, _>(2)? as u64,
+                    r.try_get("software")?,
+                    r.try_get::<i64, _>("families")? as u64,
+                    r.try_get::<i64, _>("registrations")? as u64,
                 ))
             })
             .collect::<Result<_, _>>()
@@ -318,7 +304,7 @@ impl State {
                 .await
                 .map_err(q("find registration"))?;
         rows.iter()
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("store"))
             .collect::<Result<_, _>>()
             .map_err(q("decode store"))
     }
@@ -327,7 +313,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Band, ClientMetadata};
+    use crate::model::{Band, ClientMetadata, Origin, Usage};
     use crate::state::{testing, Recorded, ScanKind};
 
     #[tokio::test]
