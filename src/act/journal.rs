@@ -10,15 +10,44 @@ use std::collections::HashMap;
 pub use crate::state::Intent;
 
 /// Outcomes as journaled.
-pub mod outcome {
+/// How an action ended, as the journal records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
     /// The call succeeded (a 404 on delete included: the client is gone either way).
-    pub const DONE: &str = "done";
+    Done,
     /// The call failed after its retries.
-    pub const ERROR: &str = "error";
+    Error,
     /// Found open at start-up: the store shows the call took effect.
-    pub const RECONCILED_DONE: &str = "reconciled-done";
+    ReconciledDone,
     /// Found open at start-up: the store shows the call never took effect; not repeated.
-    pub const RECONCILED_NOT_DONE: &str = "reconciled-not-done";
+    ReconciledNotDone,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Done,
+        Outcome::Error,
+        Outcome::ReconciledDone,
+        Outcome::ReconciledNotDone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Error => "error",
+            Outcome::ReconciledDone => "reconciled-done",
+            Outcome::ReconciledNotDone => "reconciled-not-done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Whether the admin call took effect.
+    pub fn took_effect(self) -> bool {
+        matches!(self, Outcome::Done | Outcome::ReconciledDone)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,12 +100,12 @@ impl State {
     pub async fn journal_outcome(
         &self,
         id: i64,
-        outcome: &str,
+        outcome: Outcome,
         error: Option<&str>,
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        self.set_action_outcome(id, outcome, error, attempts, now)
+        self.set_action_outcome(id, outcome.as_str(), error, attempts, now)
             .await
     }
 
@@ -182,15 +211,15 @@ mod tests {
             .collect();
         assert_eq!(open, [q1, q2, q3]);
         state
-            .journal_outcome(q1, outcome::DONE, None, 1, at(10))
+            .journal_outcome(q1, Outcome::Done, None, 1, at(10))
             .await
             .unwrap();
         state
-            .journal_outcome(q2, outcome::ERROR, Some("HTTP 500"), 4, at(11))
+            .journal_outcome(q2, Outcome::Error, Some("HTTP 500"), 4, at(11))
             .await
             .unwrap();
         state
-            .journal_outcome(q3, outcome::RECONCILED_DONE, None, 1, at(12))
+            .journal_outcome(q3, Outcome::ReconciledDone, None, 1, at(12))
             .await
             .unwrap();
         assert!(state.open_intents("s").await.unwrap().is_empty());
@@ -210,7 +239,7 @@ mod tests {
             .await
             .unwrap();
         state
-            .journal_outcome(r, outcome::DONE, None, 1, at(21))
+            .journal_outcome(r, Outcome::Done, None, 1, at(21))
             .await
             .unwrap();
         let q = state.quarantined("s").await.unwrap();

@@ -12,7 +12,7 @@ pub mod report;
 mod restore;
 
 pub use hydra::AdminApi;
-pub use journal::{outcome, Intent, JournalEntry};
+pub use journal::{Intent, JournalEntry, Outcome};
 pub use restore::{restore, Restored};
 
 use crate::config::{StoreConfig, StoreKind};
@@ -140,12 +140,12 @@ pub async fn reconcile(
         };
         let o = if happened {
             out.done += 1;
-            outcome::RECONCILED_DONE
+            Outcome::ReconciledDone
         } else {
             out.not_done += 1;
-            outcome::RECONCILED_NOT_DONE
+            Outcome::ReconciledNotDone
         };
-        tracing::warn!(store = %esc(store), action_id = e.id, action = %esc(&e.action), client_id = %esc(&e.client_id), outcome = o,
+        tracing::warn!(store = %esc(store), action_id = e.id, action = %esc(&e.action), client_id = %esc(&e.client_id), outcome = o.as_str(),
             "reconciled an action left without outcome by an earlier process");
         state
             .journal_outcome(e.id, o, None, now_there.attempts, Utc::now())
@@ -177,6 +177,7 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// Counts an action in `actions_total`: a journal [`Outcome`], or "simulated" in dry-run.
     fn count(&self, action: ActionKind, outcome: &str) {
         if let Some(m) = self.metrics {
             m.actions_total
@@ -258,7 +259,7 @@ impl Runner<'_> {
                 Err(ActionError::State(e)) => return Err(e.into()),
                 Err(e) => {
                     summary.errors += 1;
-                    self.count(a.action, outcome::ERROR);
+                    self.count(a.action, Outcome::Error.as_str());
                     tracing::error!(store = %esc(name), client_id = %esc(&a.client_id), action = a.action.as_str(), error = %e, "action failed");
                 }
             }
@@ -318,9 +319,9 @@ impl Runner<'_> {
                 summary.retries += u64::from(attempts - 1);
                 summary.done += 1;
                 self.state
-                    .journal_outcome(id, outcome::DONE, None, attempts, Utc::now())
+                    .journal_outcome(id, Outcome::Done, None, attempts, Utc::now())
                     .await?;
-                self.count(a.action, outcome::DONE);
+                self.count(a.action, Outcome::Done.as_str());
                 tracing::info!(store = %esc(name), action_id = id, client_id = %esc(&a.client_id), action = a.action.as_str(), rule = %a.rule, "action done");
                 Ok(())
             }
@@ -333,7 +334,7 @@ impl Runner<'_> {
                 self.state
                     .journal_outcome(
                         id,
-                        outcome::ERROR,
+                        Outcome::Error,
                         Some(&e.to_string()),
                         attempts,
                         Utc::now(),

@@ -3,7 +3,7 @@
 //! lifted in place and nothing is lost; a deleted client is re-created, and what Hydra
 //! dropped with it cannot come back. The journal's note and the command say which.
 
-use super::{admin_api, outcome, ActionError, AdminApi, Intent, JournalEntry};
+use super::{admin_api, ActionError, AdminApi, Intent, JournalEntry, Outcome};
 use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::policy::{ActionKind, JournalAction, Mode};
@@ -48,10 +48,12 @@ pub async fn restore(
             )))
         }
     };
-    if !matches!(
-        e.outcome.as_deref(),
-        Some(outcome::DONE | outcome::RECONCILED_DONE)
-    ) {
+    if !e
+        .outcome
+        .as_deref()
+        .and_then(Outcome::parse)
+        .is_some_and(Outcome::took_effect)
+    {
         return Err(not(format!(
             "the {} did not take effect (outcome {}); nothing to restore",
             undone.as_str(),
@@ -95,7 +97,7 @@ async fn journaled<T>(
     match call.await {
         Ok(v) => {
             state
-                .journal_outcome(intent, outcome::DONE, None, 1, Utc::now())
+                .journal_outcome(intent, Outcome::Done, None, 1, Utc::now())
                 .await?;
             Ok((intent, v))
         }
@@ -103,7 +105,7 @@ async fn journaled<T>(
             state
                 .journal_outcome(
                     intent,
-                    outcome::ERROR,
+                    Outcome::Error,
                     Some(&err.to_string()),
                     1,
                     Utc::now(),

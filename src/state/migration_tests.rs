@@ -4,7 +4,7 @@
 
 use super::schema_tests::{postgres_schema, Schema};
 use super::{ScanKind, State, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-use crate::act::journal::{outcome, Intent};
+use crate::act::journal::{Intent, Outcome};
 use crate::config::{Secret, StoreKind};
 use crate::model::{Band, Origin, Usage};
 use crate::policy::{JournalAction, Mode};
@@ -119,12 +119,7 @@ fn vocabulary() -> Vec<(&'static str, &'static str, Vec<&'static str>, bool)> {
         (
             "actions",
             "outcome",
-            vec![
-                outcome::DONE,
-                outcome::ERROR,
-                outcome::RECONCILED_DONE,
-                outcome::RECONCILED_NOT_DONE,
-            ],
+            Outcome::ALL.map(Outcome::as_str).to_vec(),
             true,
         ),
     ]

@@ -13,7 +13,7 @@ mod quarantine;
 mod restart;
 
 use common::*;
-use regwarden::act::{outcome, Runner};
+use regwarden::act::{Outcome, Runner};
 use regwarden::metrics::Metrics;
 use regwarden::refresh::{no_progress, Scan};
 use regwarden::source::Source;

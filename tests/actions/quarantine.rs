@@ -246,14 +246,14 @@ async fn a_quarantined_client_gets_no_new_token_until_restored() {
     };
     assert_eq!(
         outcome_of(done).await.as_deref(),
-        Some(outcome::RECONCILED_DONE)
+        Some(Outcome::ReconciledDone.as_str())
     );
     assert_eq!(
         outcome_of(never).await.as_deref(),
-        Some(outcome::RECONCILED_NOT_DONE)
+        Some(Outcome::ReconciledNotDone.as_str())
     );
     assert_eq!(
         outcome_of(restore_never).await.as_deref(),
-        Some(outcome::RECONCILED_NOT_DONE)
+        Some(Outcome::ReconciledNotDone.as_str())
     );
 }

@@ -151,7 +151,7 @@ async fn a_process_killed_between_intent_and_outcome_is_reconciled_on_restart() 
     );
     apply_and_kill(&second, &proxy).await;
     let a = state.journal_entry(first_intent).await.unwrap().unwrap();
-    assert_eq!(a.outcome.as_deref(), Some(outcome::RECONCILED_DONE));
+    assert_eq!(a.outcome.as_deref(), Some(Outcome::ReconciledDone.as_str()));
     let open = state.open_intents("hydra").await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].client_id, spared);
@@ -192,7 +192,10 @@ async fn a_process_killed_between_intent_and_outcome_is_reconciled_on_restart() 
         .unwrap();
     daemon.wait().unwrap();
     let b = state.journal_entry(second_intent).await.unwrap().unwrap();
-    assert_eq!(b.outcome.as_deref(), Some(outcome::RECONCILED_NOT_DONE));
+    assert_eq!(
+        b.outcome.as_deref(),
+        Some(Outcome::ReconciledNotDone.as_str())
+    );
     // Nothing was repeated: two journal entries in all, and the spared client is still there.
     assert_eq!(state.recent_actions("hydra", 10).await.unwrap().len(), 2);
     assert_eq!(
