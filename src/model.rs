@@ -183,6 +183,34 @@ pub struct Registration {
     pub origin: Origin,
 }
 
+/// Where a store's scans left off: the positions a source resumes from, kept by the state
+/// database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreCursor {
+    pub updated_at: Option<String>,
+    pub id: Option<String>,
+    pub usage: Option<String>,
+    pub last_full_scan_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// A full scan reads every registration (and only it marks any gone); an incremental one
+/// what changed since the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    Full,
+    Incremental,
+}
+
+impl ScanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanKind::Full => "full",
+            ScanKind::Incremental => "incremental",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

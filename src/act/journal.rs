@@ -7,48 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
 
-pub use crate::state::Intent;
+pub use crate::state::{Intent, Outcome};
 
 /// Outcomes as journaled.
-/// How an action ended, as the journal records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The call succeeded (a 404 on delete included: the client is gone either way).
-    Done,
-    /// The call failed after its retries.
-    Error,
-    /// Found open at start-up: the store shows the call took effect.
-    ReconciledDone,
-    /// Found open at start-up: the store shows the call never took effect; not repeated.
-    ReconciledNotDone,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Done,
-        Outcome::Error,
-        Outcome::ReconciledDone,
-        Outcome::ReconciledNotDone,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::Error => "error",
-            Outcome::ReconciledDone => "reconciled-done",
-            Outcome::ReconciledNotDone => "reconciled-not-done",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// Whether the admin call took effect.
-    pub fn took_effect(self) -> bool {
-        matches!(self, Outcome::Done | Outcome::ReconciledDone)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JournalEntry {

@@ -3,10 +3,10 @@
 use super::{action_status as status, select_stores as stores, PlanFormat};
 use crate::act::{self, Runner};
 use crate::config::Config;
+use crate::model::ScanKind;
 use crate::policy::Mode;
 use crate::refresh::{no_progress, refresh, Scan};
 use crate::source::Source;
-use crate::state::ScanKind;
 use crate::state::State;
 use chrono::Utc;
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ pub mod scan;
 pub use judge::{judge_store, Judgement};
 pub use scan::{no_progress, Progress, Scan, ScanError, ScanReport};
 
-use crate::state::ScanKind;
+use crate::model::ScanKind;
 use chrono::{DateTime, Utc};
 
 /// What one refresh did: the scan, then the judgement.

@@ -1,13 +1,13 @@
 //! Sources: one adapter per store kind, each reading registrations in bounded batches,
-//! read-only. A source hands over raw client documents; `crate::scan` normalizes them.
+//! read-only. A source hands over raw client documents; `crate::refresh::scan` normalizes them.
 
 pub mod hydra;
 pub mod jsonl;
 
 use crate::config::{StoreConfig, StoreKind};
 use crate::model::{Origin, Registration, Usage};
+use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::{normalize, RecordError};
-use crate::state::{ScanKind, StoreCursor};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]

@@ -39,10 +39,49 @@ pub struct QuarantineEvent {
     pub outcome_at: Option<i64>,
 }
 
+/// How an action ended, as the journal records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The call succeeded (a 404 on delete included: the client is gone either way).
+    Done,
+    /// The call failed after its retries.
+    Error,
+    /// Found open at start-up: the store shows the call took effect.
+    ReconciledDone,
+    /// Found open at start-up: the store shows the call never took effect; not repeated.
+    ReconciledNotDone,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Done,
+        Outcome::Error,
+        Outcome::ReconciledDone,
+        Outcome::ReconciledNotDone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Error => "error",
+            Outcome::ReconciledDone => "reconciled-done",
+            Outcome::ReconciledNotDone => "reconciled-not-done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Whether the admin call took effect.
+    pub fn took_effect(self) -> bool {
+        matches!(self, Outcome::Done | Outcome::ReconciledDone)
+    }
+}
+
 const COLUMNS: &str = "id, store, client_id, action, mode, reason, snapshot, intent_at, outcome, outcome_at, error, attempts";
 
-/// Outcomes that mean the admin call took effect (`act::journal::outcome::DONE` and
-/// `RECONCILED_DONE`).
+/// Outcomes that mean the admin call took effect ([`Outcome::took_effect`], as SQL).
 const TOOK_EFFECT: &str = "('done', 'reconciled-done')";
 
 impl State {
@@ -161,5 +200,23 @@ impl State {
         .fetch_all(self.pool())
         .await
         .map_err(q("read quarantines"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sql_list_of_outcomes_that_took_effect_is_the_enum_s() {
+        let listed: Vec<String> = Outcome::ALL
+            .into_iter()
+            .filter(|o| o.took_effect())
+            .map(|o| format!("'{}'", o.as_str()))
+            .collect();
+        assert_eq!(TOOK_EFFECT, format!("({})", listed.join(", ")));
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! on, and refuse values outside the vocabulary the code writes.
 
 use super::schema_tests::{postgres_schema, Schema};
+use super::{Intent, Outcome};
 use super::{ScanKind, State, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-use crate::act::journal::{Intent, Outcome};
 use crate::config::{Secret, StoreKind};
 use crate::model::{Band, Origin, Usage};
 use crate::policy::{JournalAction, Mode};

@@ -17,8 +17,9 @@ mod schema_tests;
 mod summary;
 mod verdicts;
 
+pub use crate::model::{ScanKind, StoreCursor};
 pub use export::ExportRow;
-pub use journal::{ActionRow, Intent, QuarantineEvent};
+pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
 pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
@@ -59,31 +60,6 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
 pub struct State {
     pool: AnyPool,
     sqlite: bool,
-}
-
-/// Where a store's scans left off.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoreCursor {
-    pub updated_at: Option<String>,
-    pub id: Option<String>,
-    pub usage: Option<String>,
-    pub last_full_scan_at: Option<DateTime<Utc>>,
-    pub last_success_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanKind {
-    Full,
-    Incremental,
-}
-
-impl ScanKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanKind::Full => "full",
-            ScanKind::Incremental => "incremental",
-        }
-    }
 }
 
 /// Counts kept for a scan.

@@ -11,9 +11,9 @@ mod record;
 
 use super::{Batch, SourceError};
 use crate::model::Usage;
+use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::parse_time;
 use crate::secret::Secret;
-use crate::state::{ScanKind, StoreCursor};
 use chrono::{DateTime, Utc};
 pub use record::is_uuid_v4;
 use record::{record_from_row, COLUMNS};
