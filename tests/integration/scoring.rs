@@ -1,11 +1,9 @@
-//! Scoring quality on the labeled corpus (tests/corpus): false positives on legitimate
+//! Scoring quality on the labeled corpus (tests/integration/corpus): false positives on legitimate
 //! registrations, attacks caught, family precision and recall measured pairwise. Run with
-//! `cargo test --test scoring -- --nocapture` to see the figures.
+//! `cargo test --test integration scoring -- --nocapture` to see the figures.
 
-mod corpus;
-
-use corpus::heldout::held_out;
-use corpus::{attacks, legitimate, sign, weak, Case, PUBLISHER, PUBLISHER_JWKS, VOUCHED};
+use crate::corpus::heldout::held_out;
+use crate::corpus::{attacks, legitimate, sign, weak, Case, PUBLISHER, PUBLISHER_JWKS, VOUCHED};
 use regwarden::model::{Band, Registration};
 use regwarden::score::Attestation;
 use regwarden::score::{judge_all, Bands, Catalog, Publishers, Scorer, Verdict, RULES};
@@ -15,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 fn scorer() -> Scorer {
     let mut p = Publishers::default();
     p.add(PUBLISHER, PUBLISHER_JWKS).unwrap();
-    let vouched = Catalog::load(&[("tests/corpus VOUCHED".into(), VOUCHED.into())]).unwrap();
+    let vouched =
+        Catalog::load(&[("tests/integration/corpus VOUCHED".into(), VOUCHED.into())]).unwrap();
     Scorer::new(vouched, p, &[], Bands::default())
 }
 
@@ -268,7 +267,7 @@ fn software_statements_verify_against_the_configured_publisher_only() {
 
 /// The held-out corpus, judged by the default scorer (built-in catalog, no publishers, no
 /// operator config). Its figures are measured, not tuned for: see tests/heldout/README.md.
-/// `cargo test --test scoring held_out -- --nocapture` prints them.
+/// `cargo test --test integration held_out -- --nocapture` prints them.
 #[test]
 fn held_out_corpus_figures() {
     let corpus = held_out();

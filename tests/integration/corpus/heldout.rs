@@ -14,7 +14,7 @@ pub struct Labeled {
 }
 
 pub fn held_out() -> Vec<Labeled> {
-    let text = include_str!("../heldout/corpus.jsonl");
+    let text = include_str!("../../heldout/corpus.jsonl");
     text.lines()
         .enumerate()
         .map(|(i, line)| {

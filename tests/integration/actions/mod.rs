@@ -5,14 +5,12 @@
 //! restore lifts it; restore brings a deleted client back that then gets a real token; an
 //! intent left without outcome by a stopped process is reconciled at start-up, never repeated.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod daemon;
 mod enforce;
 mod quarantine;
 mod restart;
 
-use common::*;
+use crate::harness::*;
 use regwarden::act::{Outcome, Runner};
 use regwarden::metrics::Metrics;
 use regwarden::refresh::{no_progress, Scan};

@@ -545,7 +545,7 @@ pub fn attacks() -> Vec<Case> {
             json!({"software_id": "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"}),
         ),
     ));
-    // Copying an in-house app the operator vouched for (tests/corpus/vouched.toml, the
+    // Copying an in-house app the operator vouched for (VOUCHED below, in the
     // catalog's format): the name is then a vouched identity.
     out.push(attack(
         "family",

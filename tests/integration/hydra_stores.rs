@@ -1,9 +1,7 @@
 //! regwarden against a real Ory Hydra v2.3.0 on each database Hydra supports, with real
-//! registrations from the MCP TypeScript SDK (see tests/common for the scenario).
+//! registrations from the MCP TypeScript SDK (see the harness for the scenario).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 
 /// The columns of `hydra_client` the README grants (never secrets or tokens).
 const HYDRA_CLIENT_COLUMNS: &str = "id, nid, client_name, redirect_uris, grant_types, response_types, scope, \

@@ -2,10 +2,9 @@
 //! worsens another registration's verdict, and input order and client ids change nothing.
 //! Run over every legitimate registration of both corpora, and over generated populations.
 
-mod corpus;
-
+use crate::corpus;
+use crate::corpus::heldout::held_out;
 use chrono::{DateTime, Duration, Utc};
-use corpus::heldout::held_out;
 use proptest::prelude::*;
 use regwarden::model::{Band, ClientMetadata, Origin, Registration, Usage};
 use regwarden::score::{judge_all, Scorer, Verdict};

@@ -1,9 +1,7 @@
 //! The command line as an operator uses it: exit codes, messages, the demo, JSON Lines
 //! stores with bad input, and the state database on PostgreSQL.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::path::Path;
 
@@ -201,7 +199,7 @@ async fn the_state_database_can_be_postgresql() {
         .unwrap();
 }
 
-mod corpus;
+use crate::corpus;
 
 /// `regwarden score` as DESIGN.md's contract says: one JSON object per input line, in order,
 /// an error object for a malformed line, stable cluster ids whatever the input order.

@@ -1,9 +1,7 @@
 //! `regwarden run` as an operator runs it: the real binary against a real Hydra on its own
 //! PostgreSQL server, which the test stops and starts again under the running daemon.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

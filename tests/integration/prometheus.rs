@@ -5,9 +5,7 @@
 //! Binaries: REGWARDEN_PROMTOOL and REGWARDEN_PROMETHEUS, else `promtool` and `prometheus`
 //! from PATH (Debian's prometheus package, which scripts/test.sh installs).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,22 @@
+//! The integration tests, one binary (as zero2prod's `tests/api/`): one link of the crate, one
+//! harness.
+//!
+//! - `harness`: services from the environment, databases, a running Hydra, DCR through the SDK.
+//! - `corpus`: the labeled scoring corpus and the held-out corpus (`tests/heldout`).
+//! - `cli`, `daemon`: the binary as an operator runs it.
+//! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
+//! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
+//! - `scoring`, `metamorphic`: scoring quality and DESIGN.md invariant 10.
+//! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
+
+mod harness;
+
+mod actions;
+mod cli;
+mod corpus;
+mod daemon;
+mod hydra_stores;
+mod metamorphic;
+mod metrics;
+mod prometheus;
+mod scoring;
