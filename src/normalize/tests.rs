@@ -127,8 +127,9 @@ fn parses_database_timestamps() {
     assert_eq!(parse_time(""), None);
 }
 
-/// Random documents over the keys normalization reads: it never panics and every value
-/// it keeps is bounded.
+/// Random documents over the keys normalization reads: every one with a usable client_id is
+/// kept under that id, every value kept is bounded and free of NUL, the RFC 7591 defaults are
+/// always applied, and every warning names a field of the document, with its values escaped.
 #[test]
 fn random_documents_normalize_within_bounds() {
     const KEYS: &[&str] = &[
@@ -146,6 +147,11 @@ fn random_documents_normalize_within_bounds() {
         "software_statement",
         "jwks_uri",
         "application_type",
+        "policy_uri",
+        "tos_uri",
+        "sector_identifier_uri",
+        "request_uris",
+        "software_version",
         "extra",
     ];
     let mut seed = 0x1234_5678_u64;
@@ -195,15 +201,38 @@ fn random_documents_normalize_within_bounds() {
         if next() % 4 != 0 {
             doc.insert("client_id".into(), json!(format!("c{}", next())));
         }
-        let Ok(n) = normalize(&Value::Object(doc)) else {
-            continue;
+        let id = doc.get("client_id").cloned();
+        let n = match normalize(&Value::Object(doc.clone())) {
+            Ok(n) => n,
+            Err(e) => {
+                let usable = matches!(&id, Some(Value::String(s))
+                    if !s.is_empty() && s.chars().count() <= MAX_CLIENT_ID && !s.contains('\0'));
+                assert!(!usable, "{e} for {id:?}");
+                continue;
+            }
         };
+        assert_eq!(Some(Value::String(n.client_id.clone())), id);
         let m = &n.metadata;
+        assert!(!m.grant_types.is_empty() && !m.response_types.is_empty());
+        assert!(!m.token_endpoint_auth_method.is_empty());
+        for w in &n.warnings {
+            let named = doc
+                .keys()
+                .filter(|k| *k != "extra" && *k != "client_id")
+                .any(|k| {
+                    w.strip_prefix(k.as_str())
+                        .is_some_and(|r| r.starts_with([':', '[']))
+                });
+            assert!(named, "{w:?} names no field of {doc:?}");
+            assert!(!w.chars().any(crate::escape::is_hidden), "{w:?}");
+            assert!(w.chars().count() <= MAX_STRING, "{w:?}");
+        }
         for list in [
             &m.redirect_uris,
             &m.grant_types,
             &m.response_types,
             &m.contacts,
+            &m.request_uris,
         ] {
             assert!(list.len() <= MAX_LIST);
             assert!(list
@@ -215,24 +244,94 @@ fn random_documents_normalize_within_bounds() {
             &m.scope,
             &m.client_uri,
             &m.logo_uri,
+            &m.policy_uri,
+            &m.tos_uri,
+            &m.jwks_uri,
+            &m.sector_identifier_uri,
             &m.software_id,
+            &m.software_version,
+            &m.application_type,
         ]
         .into_iter()
         .flatten()
         {
             assert!(v.chars().count() <= MAX_STRING && !v.contains('\0'));
         }
+        if let Some(jwt) = &m.software_statement {
+            assert!(jwt.chars().count() <= MAX_STATEMENT && !jwt.contains('\0'));
+        }
+    }
+}
+
+/// Odd JSON gets a definite answer, not just no panic: a document of the wrong kind is
+/// refused naming what it is; inside an object, whatever has the wrong shape is dropped with a
+/// warning naming its field, and RFC 7591's defaults fill the gaps.
+#[test]
+fn odd_json_is_refused_or_kept_with_defaults_and_named_warnings() {
+    for (doc, found) in [
+        (json!(null), "null"),
+        (json!(true), "a boolean"),
+        (json!(1.5e308), "a number"),
+        (json!("s"), "a string"),
+        (json!([{"client_id": "x"}]), "a list"),
+    ] {
+        assert_eq!(
+            normalize(&doc),
+            Err(RecordError::NotAnObject(found)),
+            "{doc}"
+        );
+    }
+
+    let defaults = ClientMetadata {
+        grant_types: vec!["authorization_code".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        ..ClientMetadata::default()
+    };
+    for (doc, warnings) in [
+        (
+            json!({"client_id": "x", "redirect_uris": [[[]]]}),
+            vec!["redirect_uris[0]: expected a string, found a list"],
+        ),
+        (
+            json!({"client_id": "x", "redirect_uris": [""], "contacts": {"a": 1}}),
+            vec![
+                "redirect_uris[0]: empty string dropped",
+                "contacts: expected a list of strings, found an object",
+            ],
+        ),
+        (
+            json!({"client_id": "x", "grant_types": [], "response_types": null,
+                   "token_endpoint_auth_method": 3, "client_name": "", "scope": null}),
+            vec!["token_endpoint_auth_method: expected a string, found a number"],
+        ),
+        (
+            json!({"client_id": "x", "grant_types": [null, 1.5], "software_id": ["a"],
+                   "unknown": {"deep": [[[[]]]]}}),
+            vec![
+                "grant_types[0]: expected a string, found null",
+                "grant_types[1]: expected a string, found a number",
+                "software_id: expected a string, found a list",
+            ],
+        ),
+    ] {
+        let n = normalize(&doc).unwrap();
+        assert_eq!(n.client_id, "x");
+        assert_eq!(n.metadata, defaults, "{doc}");
+        assert_eq!(n.warnings, warnings, "{doc}");
     }
 }
 
 #[test]
-fn never_panics_on_odd_json() {
-    for doc in [
-        json!(null),
-        json!(1.5e308),
-        json!("s"),
-        json!({"client_id": "x", "redirect_uris": [[[]]]}),
-    ] {
-        let _ = normalize(&doc);
-    }
+fn software_statements_have_their_own_bound() {
+    let jwt = "e".repeat(MAX_STATEMENT + 10);
+    let n = normalize(&json!({"client_id": "c", "software_statement": jwt})).unwrap();
+    let kept = n.metadata.software_statement.unwrap();
+    assert_eq!(kept.chars().count(), MAX_STATEMENT);
+    assert_eq!(
+        n.warnings,
+        [format!(
+            "software_statement: longer than {MAX_STATEMENT} characters, cut"
+        )]
+    );
 }
