@@ -187,10 +187,9 @@ fn jsonl_store_with_bad_lines_on_sqlite_state() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
 async fn the_state_database_can_be_postgresql() {
-    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else {
-        return;
-    };
+    let pg = need("REGWARDEN_TEST_PG_URL");
     let dir = tempfile::tempdir().unwrap();
     let url = create_pg_database(&pg, &unique("state")).await;
     let cfg = jsonl_config(dir.path(), &url);

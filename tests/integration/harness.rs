@@ -1,9 +1,9 @@
 //! Shared harness for the integration tests: real PostgreSQL and MariaDB (started by
 //! scripts/services.sh), a real Ory Hydra v2.3.0 (scripts/hydra.sh), and real DCR through
 //! the MCP TypeScript SDK (tests/mcp). Environment, set by scripts/test.sh:
-//! REGWARDEN_TEST_PG_URL, REGWARDEN_TEST_MYSQL_URL, REGWARDEN_HYDRA_BIN, REGWARDEN_MCP_DIR.
-//! With REGWARDEN_REQUIRE_SERVICES=1 a missing service fails the test instead of skipping it.
-#![allow(dead_code)]
+//! REGWARDEN_TEST_PG_URL, REGWARDEN_TEST_PG_BIN, REGWARDEN_TEST_MYSQL_URL, REGWARDEN_HYDRA_BIN,
+//! REGWARDEN_MCP_DIR. Tests that need one are `#[ignore]`d, naming the service; when they are
+//! run (`--include-ignored`, as scripts/test.sh does) a missing service fails them.
 
 use serde_json::Value;
 use sqlx::Connection;
@@ -12,18 +12,67 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The value of `var`, or None after saying why the test cannot run (panics under CI).
-pub fn need(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("REGWARDEN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("{var} is not set but REGWARDEN_REQUIRE_SERVICES=1: run scripts/test.sh")
-        }
-        _ => {
-            eprintln!("SKIPPED: {var} is not set (run scripts/test.sh to provide the service)");
-            None
-        }
+/// What each service variable provides, and where to get it.
+const SERVICES: [(&str, &str); 7] = [
+    (
+        "REGWARDEN_TEST_PG_URL",
+        "a PostgreSQL superuser's URL, as `scripts/services.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_PG_BIN",
+        "the folder of PostgreSQL's initdb and pg_ctl, as `scripts/services.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_MYSQL_URL",
+        "a MariaDB superuser's URL, as `scripts/services.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_HYDRA_BIN",
+        "an Ory Hydra v2.3.0 binary, as `scripts/hydra.sh build` prints it",
+    ),
+    (
+        "REGWARDEN_MCP_DIR",
+        "tests/mcp with the MCP TypeScript SDK installed (`npm ci` there)",
+    ),
+    (
+        "REGWARDEN_PROMTOOL",
+        "promtool, else `promtool` on PATH (Debian's prometheus package)",
+    ),
+    (
+        "REGWARDEN_PROMETHEUS",
+        "Prometheus, else `prometheus` on PATH (Debian's prometheus package)",
+    ),
+];
+
+/// The service `var` names. Only `#[ignore]`d tests call this, so it runs when someone asked
+/// for the service-backed tests: a missing service fails the test, saying what is missing and
+/// how to provide it, rather than letting it pass without running.
+pub fn need(var: &str) -> String {
+    let what = SERVICES
+        .iter()
+        .find(|(v, _)| *v == var)
+        .map_or("a service", |(_, what)| what);
+    let value = match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set: this test needs {what}. \
+             scripts/test.sh provides every service; or set {var} yourself"
+        ),
+    };
+    if var == "REGWARDEN_MCP_DIR" {
+        let sdk = std::path::Path::new(&value).join("node_modules/@modelcontextprotocol/sdk");
+        assert!(
+            sdk.is_dir(),
+            "{var}={value} has no {}: run `npm ci` there (scripts/test.sh does)",
+            sdk.display()
+        );
+    } else if var.ends_with("_BIN") {
+        assert!(
+            std::path::Path::new(&value).exists(),
+            "{var}={value} does not exist: this test needs {what}"
+        );
     }
+    value
 }
 
 pub fn free_port() -> u16 {

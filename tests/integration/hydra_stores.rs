@@ -9,14 +9,13 @@ const HYDRA_CLIENT_COLUMNS: &str = "id, nid, client_name, redirect_uris, grant_t
     created_at, updated_at, skip_consent, access_token_strategy, sector_identifier_uri, request_uris";
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, Ory Hydra and the MCP SDK: run scripts/test.sh"]
 async fn hydra_on_postgresql_through_a_read_only_role() {
-    let (Some(pg), Some(bin), Some(mcp)) = (
+    let (pg, bin, mcp) = (
         need("REGWARDEN_TEST_PG_URL"),
         need("REGWARDEN_HYDRA_BIN"),
         need("REGWARDEN_MCP_DIR"),
-    ) else {
-        return;
-    };
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = unique("hydra");
     let url = create_pg_database(&pg, &db).await;
@@ -45,14 +44,13 @@ async fn hydra_on_postgresql_through_a_read_only_role() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs MariaDB, Ory Hydra and the MCP SDK: run scripts/test.sh"]
 async fn hydra_on_mariadb() {
-    let (Some(my), Some(bin), Some(mcp)) = (
+    let (my, bin, mcp) = (
         need("REGWARDEN_TEST_MYSQL_URL"),
         need("REGWARDEN_HYDRA_BIN"),
         need("REGWARDEN_MCP_DIR"),
-    ) else {
-        return;
-    };
+    );
     let dir = tempfile::tempdir().unwrap();
     let url = create_mysql_database(&my, &unique("hydra")).await;
     hydra_migrate(&bin, &hydra_dsn(&url), Some(&url)).await;
@@ -81,10 +79,9 @@ async fn hydra_on_mariadb() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Ory Hydra and the MCP SDK: run scripts/test.sh"]
 async fn hydra_on_sqlite() {
-    let (Some(bin), Some(mcp)) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR")) else {
-        return;
-    };
+    let (bin, mcp) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hydra.db");
     let dsn = format!("sqlite://{}?_fk=true", file.display());

@@ -15,8 +15,10 @@ async fn metric(listen: &str, series: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, Ory Hydra and the MCP SDK: run scripts/test.sh"]
 async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
-    let Some(s) = start().await else { return };
+    let pg = need("REGWARDEN_TEST_PG_URL");
+    let s = start().await;
     let (hydra, mcp) = (&s.hydra, s.mcp.as_str());
     let regs = register(
         mcp,
@@ -27,9 +29,6 @@ async fn the_daemon_enforces_on_its_schedule_quarantining_before_deleting() {
     authcode(mcp, hydra, &regs[2]);
     authcode(mcp, hydra, &regs[3]);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let Some(pg) = need("REGWARDEN_TEST_PG_URL") else {
-        return;
-    };
     let state_url = create_pg_database(&pg, &unique("rw_state")).await;
     let port = free_port();
     let cfg_path = s.dir.join("regwarden.toml");

@@ -29,22 +29,21 @@ pub struct Setup {
     dir: std::path::PathBuf,
 }
 
-pub async fn start() -> Option<Setup> {
-    let (Some(bin), Some(mcp)) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR")) else {
-        return None;
-    };
+/// A Hydra on SQLite, with DCR, for one test.
+pub async fn start() -> Setup {
+    let (bin, mcp) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hydra.db");
     let dsn = format!("sqlite://{}?_fk=true", file.display());
     hydra_migrate(&bin, &dsn, None).await;
     let hydra = Hydra::start(&bin, &dsn, dir.path());
-    Some(Setup {
+    Setup {
         store_url: format!("sqlite://{}", file.display()),
         dir: dir.path().to_path_buf(),
         _dir: dir,
         hydra,
         mcp,
-    })
+    }
 }
 
 /// A config for the store with `extra` appended (policy sections).

@@ -1,7 +1,6 @@
 //! A labeled corpus of registrations, built by small builders: real client shapes (every
 //! client of the catalog, with the variation real installs show, plus in-house apps) and one
 //! or more attacks per attack class. Shared by the quality test and the `score` CLI test.
-#![allow(dead_code)]
 
 pub mod heldout;
 
