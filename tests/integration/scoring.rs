@@ -266,7 +266,8 @@ fn software_statements_verify_against_the_configured_publisher_only() {
 }
 
 /// The held-out corpus, judged by the default scorer (built-in catalog, no publishers, no
-/// operator config). Its figures are measured, not tuned for: see tests/heldout/README.md.
+/// operator config). Its figures are measured, not tuned for (see tests/heldout/README.md), and
+/// must be the ones README.md reports.
 /// `cargo test --test integration held_out -- --nocapture` prints them.
 #[test]
 fn held_out_corpus_figures() {
@@ -349,5 +350,31 @@ fn held_out_corpus_figures() {
     );
     for m in flagged_legit.iter().chain(&missed) {
         eprintln!("  {m}");
+    }
+
+    // What README.md reports, word for word: a change in the figures must change the README.
+    assert!(
+        malicious_legit.is_empty(),
+        "legitimate registrations judged malicious:\n{}",
+        malicious_legit.join("\n")
+    );
+    let claims = [
+        format!("a held-out corpus of {} registrations", legit + attacks),
+        format!(
+            "{caught} of {attacks} attacks caught ({:.1}%), {} of {legit} legitimate registrations \
+             flagged ({:.1}%), none judged malicious",
+            100.0 * f64::from(caught) / f64::from(attacks),
+            flagged_legit.len(),
+            100.0 * flagged_legit.len() as f64 / f64::from(legit),
+        ),
+    ];
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for claim in claims {
+        assert!(
+            readme.contains(&claim),
+            "README.md's held-out figures differ from the measured ones: it should say {claim:?}"
+        );
     }
 }
