@@ -164,6 +164,7 @@ async fn enforce_quarantines_then_deletes_exactly_the_expected_clients_and_resto
     //    tokens refused), every other one untouched.
     let before: Vec<Value> = futures_get_all(&hydra.admin, &[&cc0, &cursor, &vscode]).await;
     let (code, out, err) = run_cli(&["apply", "--yes"], &cfg_path);
+    let quarantined = std::time::Instant::now();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("4 done, 0 already gone, 0 failed"), "{out}");
     assert_eq!(hydra_clients(&hydra.admin).await, all);
@@ -215,7 +216,8 @@ async fn enforce_quarantines_then_deletes_exactly_the_expected_clients_and_resto
     let (code, out, err) = run_cli(&["apply", "--yes"], &cfg_path);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 action(s) planned"), "{out}");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let past_grace = quarantined + QUARANTINE_GRACE + Duration::from_secs(1);
+    tokio::time::sleep_until(past_grace.into()).await;
     let (code, out, err) = run_cli(&["plan", "--format", "json"], &cfg_path);
     assert_eq!(code, 0, "{err}");
     let plan: Value = serde_json::from_str(&out).unwrap();
