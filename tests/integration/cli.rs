@@ -200,7 +200,7 @@ async fn the_state_database_can_be_postgresql() {
 
 use crate::corpus;
 
-/// `regwarden score` as DESIGN.md's contract says: one JSON object per input line, in order,
+/// `regwarden score` as ARCHITECTURE.md's contract says: one JSON object per input line, in order,
 /// an error object for a malformed line, stable cluster ids whatever the input order.
 #[test]
 fn score_follows_the_contract() {

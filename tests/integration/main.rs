@@ -6,7 +6,7 @@
 //! - `cli`, `daemon`: the binary as an operator runs it.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
-//! - `scoring`, `metamorphic`: scoring quality and DESIGN.md invariant 10.
+//! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
 
 mod harness;

@@ -1,4 +1,4 @@
-//! Metamorphic tests of DESIGN.md invariant 10: what an attacker adds to a store never
+//! Metamorphic tests of ARCHITECTURE.md invariant 10: what an attacker adds to a store never
 //! worsens another registration's verdict, and input order and client ids change nothing.
 //! Run over every legitimate registration of both corpora, and over generated populations.
 

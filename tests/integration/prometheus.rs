@@ -1,7 +1,7 @@
 //! The monitoring contract (dashboards/): the dashboard and the alert rules use only the
-//! metrics of DESIGN.md's table, the rules pass promtool's checks and unit tests, and a real
-//! Prometheus scraping a running `regwarden demo` loads the rules and evaluates every panel
-//! query and alert expression without error, with series behind the core panels.
+//! metrics of README.md's Metrics table, the rules pass promtool's checks and unit tests, and
+//! a real Prometheus scraping a running `regwarden demo` loads the rules and evaluates every
+//! panel query and alert expression without error, with series behind the core panels.
 //! Binaries: REGWARDEN_PROMTOOL and REGWARDEN_PROMETHEUS, else `promtool` and `prometheus`
 //! from PATH (Debian's prometheus package, which scripts/test.sh installs).
 
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// DESIGN.md's metrics table (the histogram as its series), without the `regwarden_` prefix.
+/// README.md's Metrics table (the histogram as its series), without the `regwarden_` prefix.
 const CONTRACT: &str = "registrations registrations_created_total clusters
     duplicate_registrations largest_cluster_size unused_registrations inactive_registrations
     store_capacity store_capacity_used registration_rate_ratio actions_total actions_pending
@@ -92,7 +92,10 @@ fn dashboard_and_rules_follow_the_metrics_contract() {
     let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
     for name in words.filter_map(|w| w.strip_prefix("regwarden_")) {
         let known = CONTRACT.split_whitespace().any(|m| m == name);
-        assert!(known, "regwarden_{name} is not in DESIGN.md");
+        assert!(
+            known,
+            "regwarden_{name} is not in README.md's Metrics table"
+        );
     }
     for title in CORE_PANELS {
         let found = panels(&d).iter().any(|p| p["title"] == title);
