@@ -40,7 +40,4 @@ say "installing the MCP TypeScript SDK"
 export REGWARDEN_MCP_DIR="$PWD/tests/mcp"
 
 say "cargo test, service-backed tests included"
-# Read by the one service-backed test not yet #[ignore]d (src/state/migration_tests.rs, the
-# state migration on PostgreSQL), which would otherwise skip without its service.
-export REGWARDEN_REQUIRE_SERVICES=1
 cargo test --all-targets --locked -- --include-ignored
