@@ -13,7 +13,7 @@ mod restart;
 use crate::harness::*;
 use regwarden::act::{Outcome, Runner};
 use regwarden::metrics::Metrics;
-use regwarden::refresh::{no_progress, Scan};
+use regwarden::refresh::{no_progress, refresh, Scan};
 use regwarden::source::Source;
 use regwarden::state::{ScanKind, State};
 use serde_json::{json, Value};
@@ -89,18 +89,15 @@ pub async fn full_scan(cfg: &regwarden::config::Config, state: &State) {
     let store = &cfg.stores[0];
     let source = Source::open(store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    Scan {
+    let scan = Scan {
         state,
         store,
         source: &source,
         scorer: &cfg.scorer,
         cancel: &cancel,
         progress: &no_progress,
-    }
-    .run(ScanKind::Full)
-    .await
-    .unwrap();
-    regwarden::refresh::judge_store(state, &store.name, &cfg.scorer, chrono::Utc::now())
+    };
+    refresh(&scan, ScanKind::Full, chrono::Utc::now())
         .await
         .unwrap();
 }
