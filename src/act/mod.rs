@@ -8,7 +8,6 @@
 
 pub mod hydra;
 pub mod journal;
-pub mod report;
 mod restore;
 
 pub use hydra::AdminApi;

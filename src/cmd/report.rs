@@ -37,9 +37,7 @@ pub(super) async fn report(
     report::add_vouch_suggestions(&state, &mut summaries, now).await?;
     let mut journal = Vec::new();
     for (name, _) in &stores {
-        let recent = state
-            .recent_actions(name, crate::act::report::RECENT)
-            .await?;
+        let recent = state.recent_actions(name, report::journal::RECENT).await?;
         journal.push((name.clone(), recent));
     }
     use std::io::Write;
@@ -59,7 +57,7 @@ pub(super) async fn report(
         }
         _ => {
             write!(stdout, "{}", report::table(&summaries, now))?;
-            write!(stdout, "{}", crate::act::report::table(&journal))?;
+            write!(stdout, "{}", report::journal::table(&journal))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! The journal's part of `regwarden report`: the most recent actions with their outcomes.
 
-use super::JournalEntry;
+use crate::act::JournalEntry;
 use crate::escape::esc_max;
 use std::fmt::Write;
 

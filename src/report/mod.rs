@@ -1,5 +1,7 @@
 //! `regwarden report`: the state database summarized as a table, JSON, or CSV rows.
 
+pub mod journal;
+
 use crate::escape::{esc, esc_max};
 use crate::score::Catalog;
 use crate::state::{CimdOpportunity, State, StateError, Summary};
