@@ -29,6 +29,7 @@ fn population(n: usize) -> Vec<Registration> {
                 ..Default::default()
             },
             created_at: Some(c.created_at),
+            created_from: Some(regwarden::model::CreatedFrom::Store),
             updated_at: Some(c.created_at),
             usage: c
                 .uses

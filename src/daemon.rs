@@ -263,7 +263,11 @@ impl StoreLoop {
         shutdown: &CancellationToken,
     ) -> Result<ScanKind, ScanError> {
         if source.is_none() {
-            *source = Some(Source::open(&self.store).await?);
+            let opened = Source::open(&self.store).await?;
+            if let Some(n) = opened.notice() {
+                tracing::warn!(store = %esc(&self.store.name), "{n}");
+            }
+            *source = Some(opened);
         }
         let src = source.as_ref().expect("opened above");
         let scan = Scan {
@@ -301,10 +305,25 @@ impl StoreLoop {
         m.registration_rate_ratio
             .with_label_values(&[name])
             .set(self.state.registration_rate_ratio(name, now).await?);
-        if self.store.capacity.is_some() {
-            m.store_capacity_used
-                .with_label_values(&[name])
-                .set(live.by_band_origin.values().sum::<u64>() as i64);
+        // The store's own cap (Keycloak's Max Clients, counted as Keycloak counts: built-in
+        // clients too) unless the config sets one; otherwise the registrations regwarden sees.
+        match src.capacity().await? {
+            Some(c) => {
+                if let Some(limit) = self.store.capacity.or(c.limit) {
+                    m.store_capacity
+                        .with_label_values(&[name])
+                        .set(limit as i64);
+                }
+                m.store_capacity_used
+                    .with_label_values(&[name])
+                    .set(c.used as i64);
+            }
+            None if self.store.capacity.is_some() => {
+                m.store_capacity_used
+                    .with_label_values(&[name])
+                    .set(live.by_band_origin.values().sum::<u64>() as i64);
+            }
+            None => {}
         }
         self.readiness.scanned(name, now);
         if report.counts.refused > 0 {

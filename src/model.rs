@@ -45,6 +45,49 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Where a registration's creation time comes from. Keycloak before 26.7 keeps none, so its
+/// reader falls back on evidence of lesser weight; `explain` says which one stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreatedFrom {
+    /// The store's own creation column (Hydra's `created_at`, Keycloak 26.7's
+    /// `created_timestamp`, a JSON Lines record's `created_at`).
+    Store,
+    /// Keycloak's `CLIENT_REGISTER` event.
+    RegisterEvent,
+    /// The time Keycloak issued the client's secret (`client.secret.creation.time`): the
+    /// creation time unless the secret was rotated since.
+    SecretIssued,
+}
+
+impl CreatedFrom {
+    pub const ALL: [CreatedFrom; 3] = [
+        CreatedFrom::Store,
+        CreatedFrom::RegisterEvent,
+        CreatedFrom::SecretIssued,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreatedFrom::Store => "store",
+            CreatedFrom::RegisterEvent => "register-event",
+            CreatedFrom::SecretIssued => "secret-issued",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CreatedFrom> {
+        CreatedFrom::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// How `explain` names the evidence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CreatedFrom::Store => "the store's creation time",
+            CreatedFrom::RegisterEvent => "its CLIENT_REGISTER event",
+            CreatedFrom::SecretIssued => "when its secret was issued (later if rotated)",
+        }
+    }
+}
+
 /// Trust band of a verdict. Until scoring runs every registration is `Neutral`: no evidence
 /// has been weighed either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -178,6 +221,8 @@ pub struct Registration {
     pub client_id: String,
     pub metadata: ClientMetadata,
     pub created_at: Option<DateTime<Utc>>,
+    /// Where `created_at` comes from; None when it is unknown.
+    pub created_from: Option<CreatedFrom>,
     pub updated_at: Option<DateTime<Utc>>,
     pub usage: Usage,
     pub origin: Origin,

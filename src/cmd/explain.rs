@@ -41,13 +41,14 @@ pub(super) async fn explain(
                 .unwrap_or_else(|| "(none)".into())
         );
         let _ = writeln!(out, "  origin:   {}", r.origin);
-        let _ = writeln!(
-            out,
-            "  created:  {}",
-            r.created_at
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_else(|| "unknown".into())
-        );
+        let created = match (r.created_at, r.created_from) {
+            (Some(t), Some(from)) => format!("{} (from {})", t.to_rfc3339(), from.describe()),
+            (Some(t), None) => t.to_rfc3339(),
+            (None, _) => {
+                "unknown (the store keeps no evidence; regwarden's first sighting stands in)".into()
+            }
+        };
+        let _ = writeln!(out, "  created:  {created}");
         let usage = match r.usage {
             Usage::LastUsed(t) => format!("last used {}", t.to_rfc3339()),
             Usage::Never => "never used".into(),

@@ -7,8 +7,10 @@
 mod layers;
 mod policy;
 mod raw;
+mod stores;
 
 pub use raw::RawConfig;
+pub use stores::{KeycloakAdmin, StoreKind};
 
 use crate::escape::esc;
 use chrono::{DateTime, Utc};
@@ -98,26 +100,9 @@ pub struct StoreConfig {
     pub batch_size: u32,
     /// The most registrations the authorization server accepts (e.g. Keycloak's Max Clients).
     pub capacity: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub enum StoreKind {
-    Hydra {
-        database_url: Secret,
-        admin_url: Option<url::Url>,
-    },
-    Jsonl {
-        path: PathBuf,
-    },
-}
-
-impl StoreKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StoreKind::Hydra { .. } => "hydra",
-            StoreKind::Jsonl { .. } => "jsonl",
-        }
-    }
+    /// The longest expiry window (`expiry.unused_after`, `expiry.inactive_after`): usage facts
+    /// must reach back this far for expiry to trust them.
+    pub usage_window: Duration,
 }
 
 /// A cron expression checked at load. Five fields (minute first) or six/seven (seconds first).
@@ -315,7 +300,7 @@ mod tests {
                 "expiry.inactive_after",
                 "stores[0].name",
                 "stores[1].database_url",
-                "stores[2].kind"
+                "stores[2].realm"
             ]
         );
     }
@@ -339,7 +324,10 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:9999");
         assert_eq!(c.stores[0].batch_size, 50);
         match &c.stores[0].kind {
-            StoreKind::Hydra { database_url, .. } => {
+            StoreKind::Hydra {
+                database_url: Some(database_url),
+                ..
+            } => {
                 assert_eq!(database_url.expose(), "postgres://b:pw@h/db");
                 assert_eq!(database_url.redacted_url(), "postgres://b:***@h/db");
                 assert_eq!(format!("{database_url:?}"), "Secret(***)");
@@ -364,7 +352,10 @@ mod tests {
         let text = "[[stores]]\nname = \"h\"\nkind = \"hydra\"\ndatabase_url_file = \"db\"\n";
         let c = load_str(text, Some(&cfg), &[]).unwrap();
         match &c.stores[0].kind {
-            StoreKind::Hydra { database_url, .. } => {
+            StoreKind::Hydra {
+                database_url: Some(database_url),
+                ..
+            } => {
                 assert_eq!(database_url.expose(), "postgres://u:s3cret@h/hydra")
             }
             other => panic!("{other:?}"),

@@ -228,17 +228,15 @@ pub fn build(
     (policy, mode, schedule)
 }
 
-/// In enforce mode every Hydra store needs its admin API: regwarden acts through nothing else.
+/// In enforce mode every Hydra and Keycloak store needs its admin API: regwarden acts through
+/// nothing else.
 /// (JSON Lines stores are only ever planned.)
 pub fn check_stores(mode: Mode, stores: &[super::StoreConfig], problems: &mut Vec<Problem>) {
     if mode != Mode::Enforce {
         return;
     }
     for s in stores {
-        if let super::StoreKind::Hydra {
-            admin_url: None, ..
-        } = s.kind
-        {
+        if !matches!(s.kind, super::StoreKind::Jsonl { .. }) && !s.kind.has_admin_api() {
             problems.push(problem(
                 format!("stores.{}.admin_url", s.name),
                 "is required with actions.mode = \"enforce\": regwarden acts only through the admin API",

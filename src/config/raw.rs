@@ -1,9 +1,6 @@
 //! The file's shape as serde reads it, and its validation into [`Config`].
 
-use super::{
-    problem, redact_url, Config, ConfigError, CronSchedule, LogFormat, Problem, Secret,
-    StoreConfig, StoreKind,
-};
+use super::{problem, Config, ConfigError, CronSchedule, LogFormat, Problem, Secret, StoreConfig};
 use crate::escape::esc;
 use crate::score::{Bands, Catalog, Publishers, Rule, Scorer, Tier};
 use serde::Deserialize;
@@ -103,6 +100,9 @@ pub struct RawStore {
     pub kind: Option<String>,
     pub database_url: Option<String>,
     pub admin_url: Option<String>,
+    pub realm: Option<String>,
+    pub admin_client_id: Option<String>,
+    pub admin_client_secret: Option<String>,
     pub path: Option<String>,
     pub batch_size: Option<i64>,
     pub capacity: Option<i64>,
@@ -135,7 +135,7 @@ pub(super) fn parse_duration(
 }
 
 /// Resolves a relative SQLite file in a database URL against the config file's folder.
-fn resolve_sqlite(url: &str, base: &Path) -> String {
+pub(super) fn resolve_sqlite(url: &str, base: &Path) -> String {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -226,7 +226,7 @@ impl RawConfig {
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.stores.into_iter().enumerate() {
             let key = |k: &str| format!("stores[{i}].{k}");
-            let name = match s.name {
+            let name = match s.name.clone() {
                 Some(n) if valid_store_name(&n) => n,
                 Some(n) => {
                     problems.push(problem(
@@ -268,94 +268,15 @@ impl RawConfig {
                     None
                 }
             };
-            let kind = match s.kind.as_deref() {
-                Some("hydra") => {
-                    if s.path.is_some() {
-                        problems.push(problem(key("path"), "applies to kind \"jsonl\" only"));
-                    }
-                    let admin_url = s
-                        .admin_url
-                        .as_deref()
-                        .and_then(|u| match url::Url::parse(u) {
-                            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
-                            _ => {
-                                problems.push(problem(
-                                    key("admin_url"),
-                                    format!("{:?} is not an http(s) URL", esc(u)),
-                                ));
-                                None
-                            }
-                        });
-                    match s.database_url {
-                        Some(u)
-                            if [
-                                "postgres://",
-                                "postgresql://",
-                                "mysql://",
-                                "mariadb://",
-                                "sqlite:",
-                            ]
-                            .iter()
-                            .any(|p| u.starts_with(p)) =>
-                        {
-                            StoreKind::Hydra {
-                                database_url: Secret(resolve_sqlite(&u, base)),
-                                admin_url,
-                            }
-                        }
-                        Some(u) => {
-                            problems.push(problem(
-                                key("database_url"),
-                                format!(
-                                    "{} must be a postgres://, mysql:// or sqlite: URL",
-                                    redact_url(&u)
-                                ),
-                            ));
-                            continue;
-                        }
-                        None => {
-                            problems.push(problem(
-                                key("database_url"),
-                                "is required for kind \"hydra\"",
-                            ));
-                            continue;
-                        }
-                    }
-                }
-                Some("jsonl") => {
-                    for (k, set) in [
-                        ("database_url", s.database_url.is_some()),
-                        ("admin_url", s.admin_url.is_some()),
-                    ] {
-                        if set {
-                            problems.push(problem(key(k), "applies to kind \"hydra\" only"));
-                        }
-                    }
-                    match s.path {
-                        Some(p) => StoreKind::Jsonl { path: base.join(p) },
-                        None => {
-                            problems.push(problem(key("path"), "is required for kind \"jsonl\""));
-                            continue;
-                        }
-                    }
-                }
-                Some(other) => {
-                    problems.push(problem(
-                        key("kind"),
-                        format!("{:?} is not one of hydra, jsonl", esc(other)),
-                    ));
-                    continue;
-                }
-                None => {
-                    problems.push(problem(key("kind"), "is required (hydra or jsonl)"));
-                    continue;
-                }
+            let Some(kind) = super::stores::store_kind(&s, &key, base, &mut problems) else {
+                continue;
             };
             stores.push(StoreConfig {
                 name,
                 kind,
                 batch_size,
                 capacity,
+                usage_window: unused_after.max(inactive_after),
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);

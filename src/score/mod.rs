@@ -323,6 +323,7 @@ mod tests {
                 ..Default::default()
             },
             created_at: Some(created),
+            created_from: Some(crate::model::CreatedFrom::Store),
             updated_at: None,
             usage,
             origin: Origin::Dcr,

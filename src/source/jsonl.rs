@@ -168,6 +168,7 @@ pub fn parse_line(text: &str, locator: String) -> Result<SourceRecord, Refused> 
         locator,
         doc,
         created_at,
+        created_from: Some(crate::model::CreatedFrom::Store),
         updated_at,
         usage,
         origin,

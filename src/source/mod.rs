@@ -3,9 +3,11 @@
 
 pub mod hydra;
 pub mod jsonl;
+pub mod keycloak;
+mod sql;
 
 use crate::config::{StoreConfig, StoreKind};
-use crate::model::{Origin, Registration, Usage};
+use crate::model::{CreatedFrom, Origin, Registration, Usage};
 use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::{normalize, RecordError};
 use chrono::{DateTime, Utc};
@@ -21,6 +23,10 @@ pub enum SourceError {
     },
     #[error("{url} does not look like an Ory Hydra database: {reason}")]
     NotHydra { url: String, reason: String },
+    #[error("{url} does not look like a Keycloak database: {reason}")]
+    NotKeycloak { url: String, reason: String },
+    #[error("store {store} has no database_url: reading through the admin API alone is not supported yet")]
+    ApiOnly { store: String },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -36,6 +42,8 @@ pub struct SourceRecord {
     /// The RFC 7591 client information object (any JSON value; normalization is total).
     pub doc: serde_json::Value,
     pub created_at: Option<DateTime<Utc>>,
+    /// Where `created_at` comes from (None when it is None).
+    pub created_from: Option<CreatedFrom>,
     pub updated_at: Option<DateTime<Utc>>,
     pub usage: Usage,
     pub origin: Origin,
@@ -54,6 +62,7 @@ impl SourceRecord {
             client_id: n.client_id,
             metadata: n.metadata,
             created_at: self.created_at,
+            created_from: self.created_from.filter(|_| self.created_at.is_some()),
             updated_at: self.updated_at,
             usage: self.usage,
             origin: self.origin,
@@ -79,14 +88,29 @@ pub struct Batch {
 /// An open store.
 pub enum Source {
     Hydra(hydra::HydraSource),
+    Keycloak(keycloak::KeycloakSource),
     Jsonl(jsonl::JsonlSource),
 }
 
 impl Source {
     pub async fn open(cfg: &StoreConfig) -> Result<Source, SourceError> {
         Ok(match &cfg.kind {
-            StoreKind::Hydra { database_url, .. } => {
-                Source::Hydra(hydra::HydraSource::open(database_url, cfg.batch_size).await?)
+            StoreKind::Hydra {
+                database_url: Some(url),
+                ..
+            } => Source::Hydra(hydra::HydraSource::open(url, cfg.batch_size).await?),
+            StoreKind::Keycloak {
+                realm,
+                database_url: Some(url),
+                ..
+            } => Source::Keycloak(
+                keycloak::KeycloakSource::open(url, realm, cfg.batch_size, cfg.usage_window)
+                    .await?,
+            ),
+            StoreKind::Hydra { .. } | StoreKind::Keycloak { .. } => {
+                return Err(SourceError::ApiOnly {
+                    store: cfg.name.clone(),
+                })
             }
             StoreKind::Jsonl { path } => {
                 Source::Jsonl(jsonl::JsonlSource::new(path.clone(), cfg.batch_size))
@@ -107,6 +131,7 @@ impl Source {
     ) -> Result<Pager<'_>, SourceError> {
         Ok(match self {
             Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor)),
+            Source::Keycloak(k) => Pager::Keycloak(k.pager()),
             Source::Jsonl(j) => Pager::Jsonl(j.pager().await?),
         })
     }
@@ -118,7 +143,7 @@ impl Source {
     ) -> Result<(Vec<(String, DateTime<Utc>)>, Option<String>), SourceError> {
         match self {
             Source::Hydra(h) => h.usage_since(cursor).await,
-            Source::Jsonl(_) => Ok((Vec::new(), None)),
+            Source::Keycloak(_) | Source::Jsonl(_) => Ok((Vec::new(), None)),
         }
     }
 
@@ -126,7 +151,24 @@ impl Source {
     pub async fn usage_mark(&self) -> Result<Option<String>, SourceError> {
         match self {
             Source::Hydra(h) => h.usage_mark().await,
-            Source::Jsonl(_) => Ok(None),
+            Source::Keycloak(_) | Source::Jsonl(_) => Ok(None),
+        }
+    }
+
+    /// The store's own registration cap and its use, where the store has one.
+    pub async fn capacity(&self) -> Result<Option<keycloak::Capacity>, SourceError> {
+        match self {
+            Source::Keycloak(k) => Ok(Some(k.capacity().await?)),
+            Source::Hydra(_) | Source::Jsonl(_) => Ok(None),
+        }
+    }
+
+    /// What an operator should know about the store's usage facts (logged at start-up and
+    /// printed by `check-config`), if anything.
+    pub fn notice(&self) -> Option<String> {
+        match self {
+            Source::Keycloak(k) => k.notice(),
+            Source::Hydra(_) | Source::Jsonl(_) => None,
         }
     }
 }
@@ -134,6 +176,7 @@ impl Source {
 /// A scan in progress.
 pub enum Pager<'a> {
     Hydra(hydra::HydraPager<'a>),
+    Keycloak(keycloak::KeycloakPager<'a>),
     Jsonl(jsonl::JsonlPager),
 }
 
@@ -142,6 +185,7 @@ impl Pager<'_> {
     pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
         match self {
             Pager::Hydra(p) => p.next_batch().await,
+            Pager::Keycloak(p) => p.next_batch().await,
             Pager::Jsonl(p) => p.next_batch().await,
         }
     }
@@ -150,7 +194,7 @@ impl Pager<'_> {
     pub fn position(&self) -> (Option<String>, Option<String>) {
         match self {
             Pager::Hydra(p) => p.position(),
-            Pager::Jsonl(_) => (None, None),
+            Pager::Keycloak(_) | Pager::Jsonl(_) => (None, None),
         }
     }
 }

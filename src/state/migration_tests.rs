@@ -6,7 +6,7 @@ use super::schema_tests::{postgres_schema, Schema};
 use super::{Intent, Outcome};
 use super::{ScanKind, State, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 use crate::config::{Secret, StoreKind};
-use crate::model::{Band, Origin, Usage};
+use crate::model::{Band, CreatedFrom, Origin, Usage};
 use crate::policy::{JournalAction, Mode};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
@@ -50,8 +50,13 @@ DELETE FROM actions WHERE id = 6;
 /// Every enumerated column with the values the code writes, from the code's own enums.
 fn vocabulary() -> Vec<(&'static str, &'static str, Vec<&'static str>, bool)> {
     let hydra = StoreKind::Hydra {
-        database_url: Secret::new(String::new()),
+        database_url: None,
         admin_url: None,
+    };
+    let keycloak = StoreKind::Keycloak {
+        realm: String::new(),
+        database_url: None,
+        admin: None,
     };
     let jsonl = StoreKind::Jsonl {
         path: Default::default(),
@@ -62,7 +67,7 @@ fn vocabulary() -> Vec<(&'static str, &'static str, Vec<&'static str>, bool)> {
         (
             "stores",
             "kind",
-            vec![hydra.as_str(), jsonl.as_str()],
+            vec![hydra.as_str(), keycloak.as_str(), jsonl.as_str()],
             false,
         ),
         (
@@ -83,6 +88,12 @@ fn vocabulary() -> Vec<(&'static str, &'static str, Vec<&'static str>, bool)> {
             "origin",
             Origin::ALL.map(Origin::as_str).to_vec(),
             false,
+        ),
+        (
+            "registrations",
+            "created_from",
+            CreatedFrom::ALL.map(CreatedFrom::as_str).to_vec(),
+            true,
         ),
         (
             "registrations",
@@ -137,14 +148,21 @@ async fn migrate_old(all: &Migrator, pool: &AnyPool) {
     old.run(pool).await.unwrap();
 }
 
-fn tables() -> Schema {
-    postgres_schema(POSTGRES_MIGRATIONS.iter().map(|m| m.sql.as_ref())).unwrap()
+/// The tables and columns of the schema before the constraints.
+fn old_tables() -> Schema {
+    postgres_schema(
+        POSTGRES_MIGRATIONS
+            .iter()
+            .filter(|m| m.version <= BEFORE_CHECKS)
+            .map(|m| m.sql.as_ref()),
+    )
+    .unwrap()
 }
 
-/// Every row of every table, each value as text.
+/// Every row of every table, each value of the old schema's columns as text.
 async fn dump(pool: &AnyPool) -> BTreeMap<String, Vec<Vec<Option<String>>>> {
     let mut out = BTreeMap::new();
-    for (table, columns) in tables() {
+    for (table, columns) in old_tables() {
         let select: Vec<String> = columns
             .iter()
             .map(|c| format!("CAST({c} AS TEXT) AS {c}"))

@@ -1,7 +1,7 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
 use super::{from_ts, q, ts, State, StateError};
-use crate::model::{Band, ClientMetadata, Origin, Registration, Usage};
+use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -25,32 +25,35 @@ pub struct BatchOutcome {
     pub changed: u64,
 }
 
-/// Rows per upsert statement: 13 parameters each, far below every backend's limit.
+/// Rows per upsert statement: 14 parameters each, far below every backend's limit.
 const UPSERT_CHUNK: usize = 50;
 
-/// A multi-row upsert of `rows` registrations, thirteen parameters per row in column order.
+/// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
 /// On conflict, usage only ever moves forward: a use on record is never forgotten because
-/// the store pruned its token history (Hydra's janitor does).
+/// the store pruned its token history (Hydra's janitor does). A creation time, once known,
+/// stays known when the evidence for it expires (Keycloak purges old events).
 fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
     let values: Vec<String> = (0..rows)
         .map(|_| {
-            let row: Vec<String> = (0..13).map(|_| p()).collect();
+            let row: Vec<String> = (0..14).map(|_| p()).collect();
             format!(
                 "({}, NULL, {}, {}, 'neutral')",
-                row[..11].join(", "),
-                row[11],
-                row[12]
+                row[..12].join(", "),
+                row[12],
+                row[13]
             )
         })
         .collect();
     format!(
-        "INSERT INTO registrations (store, client_id, client_name, origin, created_at, updated_at, usage, last_used_at,
-                                    first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
+        "INSERT INTO registrations (store, client_id, client_name, origin, created_at, created_from, updated_at, usage,
+                                    last_used_at, first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
          VALUES {}
          ON CONFLICT (store, client_id) DO UPDATE SET
              client_name = excluded.client_name,
              origin = excluded.origin,
-             created_at = excluded.created_at,
+             created_from = CASE WHEN excluded.created_at IS NULL THEN registrations.created_from
+                                 ELSE excluded.created_from END,
+             created_at = COALESCE(excluded.created_at, registrations.created_at),
              updated_at = excluded.updated_at,
              usage = CASE WHEN excluded.usage = 'used' OR registrations.usage = 'used' THEN 'used'
                           WHEN excluded.usage = 'never' OR registrations.usage = 'never' THEN 'never'
@@ -152,6 +155,7 @@ impl State {
                     .bind(r.metadata.client_name.as_deref())
                     .bind(r.origin.as_str())
                     .bind(r.created_at.map(ts))
+                    .bind(r.created_from.map(CreatedFrom::as_str))
                     .bind(r.updated_at.map(ts))
                     .bind(r.usage.as_str())
                     .bind(r.usage.last_used().map(ts))
@@ -235,6 +239,7 @@ impl State {
                 origin: registration.origin,
                 usage: registration.usage,
                 created_at: registration.created_at,
+                created_from: registration.created_from,
                 gone_at: from_ts(r.gone_at),
                 metadata: registration.metadata,
                 band: r.band.as_deref().and_then(Band::parse),
@@ -252,7 +257,7 @@ impl State {
 
 /// The columns of a [`RegistrationRow`], for `SELECT`.
 pub(super) const REGISTRATION_COLUMNS: &str =
-    "client_id, client_name, origin, created_at, updated_at, usage, last_used_at, gone_at,
+    "client_id, client_name, origin, created_at, created_from, updated_at, usage, last_used_at, gone_at,
      metadata, band, score, reasons, family, software";
 
 /// A row of `registrations` as stored: times in Unix seconds, JSON as text.
@@ -262,6 +267,7 @@ pub(super) struct RegistrationRow {
     pub client_name: Option<String>,
     pub origin: String,
     pub created_at: Option<i64>,
+    pub created_from: Option<String>,
     pub updated_at: Option<i64>,
     pub usage: String,
     pub last_used_at: Option<i64>,
@@ -282,6 +288,7 @@ impl RegistrationRow {
             client_id: self.client_id.clone(),
             metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
             created_at: from_ts(self.created_at),
+            created_from: self.created_from.as_deref().and_then(CreatedFrom::parse),
             updated_at: from_ts(self.updated_at),
             usage: match (self.usage.as_str(), from_ts(self.last_used_at)) {
                 ("used", Some(t)) => Usage::LastUsed(t),
@@ -301,6 +308,8 @@ pub struct Stored {
     pub origin: Origin,
     pub usage: Usage,
     pub created_at: Option<DateTime<Utc>>,
+    /// Where `created_at` comes from (None: unknown, the first sighting stands in).
+    pub created_from: Option<CreatedFrom>,
     pub gone_at: Option<DateTime<Utc>>,
     pub metadata: ClientMetadata,
     /// The verdict of the last judgement (none before the first).
@@ -333,6 +342,7 @@ mod tests {
                     ..Default::default()
                 },
                 created_at: DateTime::from_timestamp(1_000, 0),
+                created_from: Some(CreatedFrom::Store),
                 updated_at: DateTime::from_timestamp(updated, 0),
                 usage,
                 origin: Origin::Dcr,

@@ -453,6 +453,7 @@ mod tests {
                 client_id: format!("c{i}"),
                 metadata: ClientMetadata::default(),
                 created_at: Some(created),
+                created_from: Some(crate::model::CreatedFrom::Store),
                 updated_at: None,
                 usage: Usage::Never,
                 origin: Origin::Dcr,

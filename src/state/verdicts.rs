@@ -328,6 +328,7 @@ mod tests {
                     client_id: format!("c{i:03}"),
                     metadata: ClientMetadata::default(),
                     created_at: None,
+                    created_from: None,
                     updated_at: None,
                     usage: Usage::Unknown,
                     origin: Origin::Dcr,

@@ -57,6 +57,7 @@ fn attackers(legit: &[Registration]) -> Vec<Registration> {
                     ..Default::default()
                 },
                 created_at: Some(earliest - Duration::weeks(6)),
+                created_from: Some(regwarden::model::CreatedFrom::Store),
                 updated_at: None,
                 usage: if i == 0 {
                     Usage::LastUsed(earliest - Duration::weeks(5))
@@ -253,6 +254,7 @@ fn population(families: &[Family]) -> Vec<Registration> {
                 client_id: format!("legit-{f}-{i}"),
                 metadata: metadata(&fam.name, fam.shape, &fam.host, *port),
                 created_at: Some(now() - Duration::days(*age)),
+                created_from: Some(regwarden::model::CreatedFrom::Store),
                 updated_at: None,
                 usage: used.map_or(Usage::Never, |d| Usage::LastUsed(now() - Duration::days(d))),
                 origin: if fam.admin {
@@ -283,6 +285,7 @@ fn attack_registrations(families: &[Family], attacks: &[Attack]) -> Vec<Registra
                 created_at: Some(
                     now() - Duration::days(earliest) - Duration::weeks(at.weeks_earlier),
                 ),
+                created_from: Some(regwarden::model::CreatedFrom::Store),
                 updated_at: None,
                 usage: if at.used && c == 0 {
                     Usage::LastUsed(now() - Duration::days(1))

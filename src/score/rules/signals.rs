@@ -213,6 +213,7 @@ mod tests {
                 ..Default::default()
             },
             created_at: Some(now - Duration::days(days_ago)),
+            created_from: Some(crate::model::CreatedFrom::Store),
             updated_at: None,
             usage: Usage::LastUsed(now - Duration::days(1)),
             origin,

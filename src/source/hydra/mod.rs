@@ -9,6 +9,7 @@
 
 mod record;
 
+use super::sql::{column_text, connect_read_only, Dialect, ParamType};
 use super::{Batch, SourceError};
 use crate::model::Usage;
 use crate::model::{ScanKind, StoreCursor};
@@ -18,10 +19,9 @@ use chrono::{DateTime, Utc};
 pub use record::is_uuid_v4;
 use record::{record_from_row, COLUMNS};
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// Tables whose `requested_at` is a use of the client.
 const USAGE_TABLES: [&str; 3] = [
@@ -29,55 +29,6 @@ const USAGE_TABLES: [&str; 3] = [
     "hydra_oauth2_refresh",
     "hydra_oauth2_flow",
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Postgres,
-    MySql,
-    Sqlite,
-}
-
-impl Dialect {
-    fn of(url: &str) -> Dialect {
-        if url.starts_with("postgres") {
-            Dialect::Postgres
-        } else if url.starts_with("mysql") || url.starts_with("mariadb") {
-            Dialect::MySql
-        } else {
-            Dialect::Sqlite
-        }
-    }
-
-    /// A column read as text.
-    fn text(self, col: &str) -> String {
-        match self {
-            Dialect::Postgres => format!("{col}::text"),
-            Dialect::MySql => format!("CONVERT({col}, CHAR CHARACTER SET utf8mb4)"),
-            Dialect::Sqlite => format!("CAST({col} AS TEXT)"),
-        }
-    }
-
-    /// Parameter `n` (1-based) standing for a value of the column's own type, given as text.
-    fn param(self, n: usize, ty: ParamType) -> String {
-        match (self, ty) {
-            (Dialect::Postgres, ParamType::Text) => format!("${n}"),
-            (Dialect::Postgres, ParamType::Uuid) => format!("${n}::uuid"),
-            (Dialect::Postgres, ParamType::Timestamp) => format!("${n}::timestamp"),
-            (Dialect::MySql, ParamType::Timestamp) => "CAST(? AS DATETIME(6))".into(),
-            (Dialect::MySql, _) => "?".into(),
-            // Positional: SQLite resolves numbered parameters by a linear search per bind,
-            // which is quadratic on the long IN lists of a batch.
-            (Dialect::Sqlite, _) => "?".into(),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum ParamType {
-    Text,
-    Uuid,
-    Timestamp,
-}
 
 pub struct HydraSource {
     pool: AnyPool,
@@ -89,43 +40,8 @@ pub struct HydraSource {
 impl HydraSource {
     /// Connects read-only and finds the network Hydra serves (the oldest, as Hydra does).
     pub async fn open(url: &Secret, batch_size: u32) -> Result<HydraSource, SourceError> {
-        sqlx::any::install_default_drivers();
         let shown = url.redacted_url();
-        let dialect = Dialect::of(url.expose());
-        let mut connect_url = url.expose().replacen("mariadb://", "mysql://", 1);
-        if dialect == Dialect::Sqlite && !connect_url.contains("mode=") {
-            connect_url.push_str(if connect_url.contains('?') {
-                "&mode=ro"
-            } else {
-                "?mode=ro"
-            });
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    // Belt and braces: the session itself refuses writes.
-                    match dialect {
-                        Dialect::Postgres => {
-                            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                                .await?;
-                        }
-                        Dialect::MySql => {
-                            conn.execute("SET SESSION TRANSACTION READ ONLY").await?;
-                            conn.execute("SET time_zone = '+00:00'").await?;
-                        }
-                        Dialect::Sqlite => {}
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&connect_url)
-            .await
-            .map_err(|source| SourceError::Connect {
-                url: shown.clone(),
-                source,
-            })?;
+        let (pool, dialect) = connect_read_only(url).await?;
         let not_hydra = |e: sqlx::Error| SourceError::NotHydra {
             url: shown.clone(),
             reason: e.to_string(),
@@ -315,19 +231,6 @@ fn later(a: Option<String>, b: Option<String>) -> Option<String> {
             a
         }),
         (a, b) => a.or(b),
-    }
-}
-
-/// A column as text. Drivers report some text types as bytes (MySQL's TEXT with a binary
-/// collation); those are read as UTF-8, replacing what is not.
-fn column_text(row: &AnyRow, i: usize) -> Option<String> {
-    match row.try_get::<Option<String>, _>(i) {
-        Ok(v) => v,
-        Err(_) => row
-            .try_get::<Option<Vec<u8>>, _>(i)
-            .ok()
-            .flatten()
-            .map(|b| String::from_utf8_lossy(&b).into_owned()),
     }
 }
 

@@ -88,6 +88,7 @@ pub(super) fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceR
         locator: format!("hydra_client {}", esc(&client_id)),
         doc: Value::Object(doc),
         created_at,
+        created_from: Some(crate::model::CreatedFrom::Store),
         updated_at,
         usage: Usage::Never,
         origin,

@@ -1,0 +1,530 @@
+//! Keycloak (26.x) store reader: one realm's clients, read-only from Keycloak's own tables on
+//! PostgreSQL or MySQL/MariaDB.
+//!
+//! Every scan is full, paging by the client's internal id (Keycloak keeps no modification
+//! time before 26.7, and none indexed after). Per page, three more reads by that id fetch the
+//! redirect URIs, web origins and attributes; usage comes from the realm's stored events
+//! (`CODE_TO_TOKEN`, `REFRESH_TOKEN`, `CLIENT_LOGIN`: read once per scan, since
+//! `event_entity` has no index on the client), persisted sessions and consents. Built-in
+//! clients are counted for capacity and never handed over.
+//!
+//! Usage is "never" only where a use would have left a durable trace: a consent (every
+//! authorization of a consent-required client stores one, and Keycloak's anonymous
+//! registration policy forces consent), or a stored `CODE_TO_TOKEN` event in a realm that
+//! saves them and keeps them at least as long as the expiry windows. Otherwise it is unknown,
+//! and expiry never acts on unknown usage.
+
+mod record;
+
+use super::sql::{column_text, connect_read_only, Dialect, ParamType};
+use super::{Batch, SourceError};
+use crate::model::Usage;
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+pub use record::BUILT_IN;
+use record::{ClientRow, Column, ATTRIBUTES, COLUMNS};
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Event types that are a use of the client. `CLIENT_LOGIN` counts when present (a service
+/// account's token) but is never the only evidence looked for.
+const USE_EVENTS: [&str; 3] = ["CODE_TO_TOKEN", "REFRESH_TOKEN", "CLIENT_LOGIN"];
+
+/// What the realm saves of its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSettings {
+    pub enabled: bool,
+    /// How long stored events are kept; None: forever.
+    pub expiration: Option<Duration>,
+    /// Saved types; empty means Keycloak's defaults (which include `CODE_TO_TOKEN` and
+    /// `CLIENT_REGISTER`, not `REFRESH_TOKEN`).
+    pub types: Vec<String>,
+}
+
+impl EventSettings {
+    /// Whether the realm keeps events of `kind`.
+    pub fn saves(&self, kind: &str) -> bool {
+        self.enabled
+            && (self.types.iter().any(|t| t == kind)
+                || (self.types.is_empty() && kind != "REFRESH_TOKEN"))
+    }
+
+    /// Whether stored `CODE_TO_TOKEN` events cover `window`: every use in it is on record.
+    pub fn covers(&self, window: Duration) -> bool {
+        self.saves("CODE_TO_TOKEN") && self.expiration.is_none_or(|e| e >= window)
+    }
+
+    /// What an operator should know when the events do not cover `window`.
+    pub fn notice(&self, realm: &str, window: Duration) -> Option<String> {
+        let tail = "usage is known only from sessions and consents, and clients with neither are \
+                    never expired for lack of use";
+        if !self.enabled {
+            Some(format!(
+                "realm {realm} stores no events (Realm settings → Events → Save events): {tail}"
+            ))
+        } else if !self.saves("CODE_TO_TOKEN") {
+            Some(format!(
+                "realm {realm} does not save CODE_TO_TOKEN events: {tail}"
+            ))
+        } else if !self.covers(window) {
+            Some(format!(
+                "realm {realm} expires its events after {}, sooner than the expiry window of {}: {tail}",
+                humantime::format_duration(self.expiration.unwrap_or_default()),
+                humantime::format_duration(window)
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// The realm's registration cap and how much of it is used, counted as Keycloak counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// The smallest Max Clients limit among the realm's registration policies, if any.
+    pub limit: Option<u64>,
+    /// Every client of the realm, built-in ones included.
+    pub used: u64,
+}
+
+pub struct KeycloakSource {
+    pool: AnyPool,
+    dialect: Dialect,
+    realm: String,
+    realm_id: String,
+    batch_size: u32,
+    has_created_timestamp: bool,
+    pub events: EventSettings,
+    /// The longest expiry window, for telling whether events cover it.
+    window: Duration,
+}
+
+impl KeycloakSource {
+    /// Connects read-only and finds the realm.
+    pub async fn open(
+        url: &Secret,
+        realm: &str,
+        batch_size: u32,
+        window: Duration,
+    ) -> Result<KeycloakSource, SourceError> {
+        let shown = url.redacted_url();
+        let (pool, dialect) = connect_read_only(url).await?;
+        let not_keycloak = |e: sqlx::Error| SourceError::NotKeycloak {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        let d = dialect;
+        let row = sqlx::query(&format!(
+            "SELECT {}, {}, {} FROM realm WHERE name = {}",
+            d.text("id"),
+            flag("events_enabled"),
+            d.text("events_expiration"),
+            d.param(1, ParamType::Text)
+        ))
+        .bind(realm)
+        .fetch_optional(&pool)
+        .await
+        .map_err(not_keycloak)?
+        .ok_or_else(|| SourceError::NotKeycloak {
+            url: shown.clone(),
+            reason: format!("it has no realm named {:?}", crate::escape::esc(realm)),
+        })?;
+        let realm_id = column_text(&row, 0).unwrap_or_default();
+        let expiration = column_text(&row, 2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs);
+        let types = sqlx::query(&format!(
+            "SELECT {} FROM realm_enabled_event_types WHERE realm_id = {}",
+            d.text("value"),
+            d.param(1, ParamType::Text)
+        ))
+        .bind(&realm_id)
+        .fetch_all(&pool)
+        .await
+        .map_err(not_keycloak)?
+        .iter()
+        .filter_map(|r| column_text(r, 0))
+        .collect();
+        let events = EventSettings {
+            enabled: column_text(&row, 1).as_deref() == Some("1"),
+            expiration,
+            types,
+        };
+        // Keycloak 26.7 added the creation column; older schemas read NULL in its place.
+        let has_created_timestamp = sqlx::query("SELECT created_timestamp FROM client WHERE 1 = 0")
+            .fetch_all(&pool)
+            .await
+            .is_ok();
+        let src = KeycloakSource {
+            pool,
+            dialect,
+            realm: realm.to_owned(),
+            realm_id,
+            batch_size,
+            has_created_timestamp,
+            events,
+            window,
+        };
+        sqlx::query(&format!("{} WHERE 1 = 0", src.select_clients(false)))
+            .fetch_all(&src.pool)
+            .await
+            .map_err(not_keycloak)?;
+        Ok(src)
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// What an operator should know about this realm's usage facts, if anything.
+    pub fn notice(&self) -> Option<String> {
+        self.events.notice(&self.realm, self.window)
+    }
+
+    pub fn pager(&self) -> KeycloakPager<'_> {
+        KeycloakPager {
+            src: self,
+            after_id: None,
+            done: false,
+            scan_facts: None,
+        }
+    }
+
+    /// The realm's Max Clients limit and its use.
+    pub async fn capacity(&self) -> Result<Capacity, SourceError> {
+        let d = self.dialect;
+        let limits = sqlx::query(&format!(
+            "SELECT {} FROM component c JOIN component_config cc ON cc.component_id = c.id
+             WHERE c.realm_id = {} AND c.provider_id = 'max-clients' AND cc.name = 'max-clients'",
+            d.text("cc.value"),
+            d.param(1, ParamType::Text)
+        ))
+        .bind(&self.realm_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("component_config"))?;
+        let limit = limits
+            .iter()
+            .filter_map(|r| column_text(r, 0)?.trim().parse::<u64>().ok())
+            .min();
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM client WHERE realm_id = {}",
+            d.text("COUNT(*)"),
+            d.param(1, ParamType::Text)
+        ))
+        .bind(&self.realm_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query("client"))?;
+        let used = column_text(&row, 0)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok(Capacity { limit, used })
+    }
+
+    fn select_clients(&self, after: bool) -> String {
+        let d = self.dialect;
+        let cols: Vec<String> = COLUMNS
+            .iter()
+            .map(|c| match *c {
+                Column::Text("created_timestamp") if !self.has_created_timestamp => "NULL".into(),
+                Column::Text(name) => d.text(name),
+                Column::Flag(name) => flag(name),
+                Column::IsSet(name) => {
+                    format!("CASE WHEN {name} IS NULL THEN '0' ELSE '1' END")
+                }
+            })
+            .collect();
+        let realm = d.param(1, ParamType::Text);
+        let after = if after {
+            format!(" AND id > {}", d.param(2, ParamType::Text))
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {} FROM client WHERE realm_id = {realm}{after} ORDER BY id LIMIT {}",
+            cols.join(", "),
+            self.batch_size
+        )
+    }
+
+    /// `SELECT client_id, <cols> FROM table WHERE client_id IN (ids)` for one page.
+    async fn by_client(
+        &self,
+        table: &'static str,
+        cols: &[String],
+        extra: &str,
+        ids: &[String],
+    ) -> Result<Vec<AnyRow>, SourceError> {
+        let d = self.dialect;
+        let list: Vec<String> = (0..ids.len())
+            .map(|i| d.param(i + 1, ParamType::Text))
+            .collect();
+        let sql = format!(
+            "SELECT {}, {} FROM {table} WHERE client_id IN ({}){extra}",
+            d.text("client_id"),
+            cols.join(", "),
+            list.join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.fetch_all(&self.pool).await.map_err(query(table))
+    }
+
+    /// Per scan: first `CLIENT_REGISTER` and last use event of every client of the realm, by
+    /// OAuth client id (event times are epoch milliseconds).
+    async fn event_times(&self) -> Result<ScanFacts, SourceError> {
+        let mut facts = ScanFacts::default();
+        if !self.events.enabled {
+            return Ok(facts);
+        }
+        let d = self.dialect;
+        let uses: Vec<String> = USE_EVENTS.iter().map(|t| format!("'{t}'")).collect();
+        for (agg, types, into_register) in [
+            ("MIN", "'CLIENT_REGISTER'".to_owned(), true),
+            ("MAX", uses.join(","), false),
+        ] {
+            let rows = sqlx::query(&format!(
+                "SELECT {}, {} FROM event_entity WHERE realm_id = {} AND type IN ({types})
+                 AND client_id IS NOT NULL GROUP BY client_id",
+                d.text("client_id"),
+                d.text(&format!("{agg}(event_time)")),
+                d.param(1, ParamType::Text)
+            ))
+            .bind(&self.realm_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query("event_entity"))?;
+            for r in &rows {
+                let (Some(id), Some(t)) = (column_text(r, 0), column_text(r, 1)) else {
+                    continue;
+                };
+                let Some(t) = t.parse().ok().and_then(DateTime::from_timestamp_millis) else {
+                    continue;
+                };
+                let map = if into_register {
+                    &mut facts.registered
+                } else {
+                    &mut facts.used
+                };
+                map.insert(id, t);
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Last use of each client of a page (by internal id) from persisted sessions and consents.
+    async fn session_uses(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, SourceError> {
+        let d = self.dialect;
+        let mut out: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut merge = |rows: Vec<AnyRow>, millis: bool| {
+            for r in rows {
+                let (Some(id), Some(t)) = (column_text(&r, 0), column_text(&r, 1)) else {
+                    continue;
+                };
+                let Ok(n) = t.parse::<i64>() else { continue };
+                let t = if millis {
+                    DateTime::from_timestamp_millis(n)
+                } else {
+                    DateTime::from_timestamp(n, 0)
+                };
+                if let Some(t) = t {
+                    let e = out.entry(id).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        };
+        // Session timestamps are epoch seconds, consent dates epoch milliseconds.
+        let rows = self
+            .by_client(
+                "offline_client_session",
+                &[d.text("MAX(timestamp)")],
+                " GROUP BY client_id",
+                ids,
+            )
+            .await?;
+        merge(rows, false);
+        let rows = self
+            .by_client(
+                "user_consent",
+                &[d.text("MAX(COALESCE(last_updated_date, created_date))")],
+                " GROUP BY client_id",
+                ids,
+            )
+            .await?;
+        merge(rows, true);
+        Ok(out)
+    }
+}
+
+/// A boolean column as '1' or '0' on every backend (MariaDB keeps Keycloak's booleans as
+/// BIT(1), which reads as a byte).
+fn flag(col: &str) -> String {
+    format!("CASE WHEN {col} THEN '1' ELSE '0' END")
+}
+
+fn query(what: &'static str) -> impl Fn(sqlx::Error) -> SourceError {
+    move |source| SourceError::Query { what, source }
+}
+
+/// Facts read once per scan.
+#[derive(Default)]
+struct ScanFacts {
+    registered: HashMap<String, DateTime<Utc>>,
+    used: HashMap<String, DateTime<Utc>>,
+}
+
+pub struct KeycloakPager<'a> {
+    src: &'a KeycloakSource,
+    after_id: Option<String>,
+    done: bool,
+    scan_facts: Option<ScanFacts>,
+}
+
+impl KeycloakPager<'_> {
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let src = self.src;
+        if self.scan_facts.is_none() {
+            self.scan_facts = Some(src.event_times().await?);
+        }
+        let sql = src.select_clients(self.after_id.is_some());
+        let mut q = sqlx::query(&sql).bind(&src.realm_id);
+        if let Some(id) = &self.after_id {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&src.pool).await.map_err(query("client"))?;
+        if rows.len() < src.batch_size as usize {
+            self.done = true;
+        }
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after_id = column_text(last, 0);
+        let mut clients: Vec<ClientRow> = rows
+            .iter()
+            .map(|r| ClientRow::from_text(&|i| column_text(r, i)))
+            .filter(|c| !c.is_built_in(&src.realm))
+            .collect();
+        let mut batch = Batch::default();
+        if clients.is_empty() {
+            return Ok(Some(batch));
+        }
+        let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        let d = src.dialect;
+        for (table, into_origins) in [("redirect_uris", false), ("web_origins", true)] {
+            for r in src.by_client(table, &[d.text("value")], "", &ids).await? {
+                let (Some(id), Some(v)) = (column_text(&r, 0), column_text(&r, 1)) else {
+                    continue;
+                };
+                if let Some(&i) = index.get(&id) {
+                    let c = &mut clients[i];
+                    if into_origins {
+                        c.web_origins.push(v);
+                    } else {
+                        c.redirect_uris.push(v);
+                    }
+                }
+            }
+        }
+        let names: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("'{n}'")).collect();
+        let attrs = src
+            .by_client(
+                "client_attributes",
+                &[d.text("name"), d.text("value")],
+                &format!(" AND name IN ({})", names.join(",")),
+                &ids,
+            )
+            .await?;
+        for r in attrs {
+            let (Some(id), Some(n), Some(v)) =
+                (column_text(&r, 0), column_text(&r, 1), column_text(&r, 2))
+            else {
+                continue;
+            };
+            if let Some(&i) = index.get(&id) {
+                clients[i].attributes.push((n, v));
+            }
+        }
+        let sessions = src.session_uses(&ids).await?;
+        let facts = self.scan_facts.as_ref().expect("read above");
+        for mut c in clients {
+            // Database order is not the client's: keep the lists stable across scans.
+            c.redirect_uris.sort();
+            c.web_origins.sort();
+            let used = [facts.used.get(&c.client_id), sessions.get(&c.id)]
+                .into_iter()
+                .flatten()
+                .max()
+                .copied();
+            let usage = match used {
+                Some(t) => Usage::LastUsed(t),
+                None if (c.consent_required && c.standard_flow)
+                    || src.events.covers(src.window) =>
+                {
+                    Usage::Never
+                }
+                None => Usage::Unknown,
+            };
+            let registered = facts.registered.get(&c.client_id).copied();
+            batch.records.push(c.into_record(registered, usage));
+        }
+        Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_settings_say_what_they_cover() {
+        let day = Duration::from_secs(86_400);
+        let off = EventSettings {
+            enabled: false,
+            expiration: None,
+            types: vec![],
+        };
+        assert!(!off.covers(day));
+        assert!(off.notice("mcp", day).unwrap().contains("stores no events"));
+        let default_types = EventSettings {
+            enabled: true,
+            ..off.clone()
+        };
+        assert!(default_types.covers(day * 365));
+        assert!(!default_types.saves("REFRESH_TOKEN"));
+        assert_eq!(default_types.notice("mcp", day), None);
+        let short = EventSettings {
+            expiration: Some(day),
+            ..default_types.clone()
+        };
+        assert!(!short.covers(day * 30));
+        assert!(short
+            .notice("mcp", day * 30)
+            .unwrap()
+            .contains("expires its events after 1day"));
+        let no_code = EventSettings {
+            types: vec!["LOGIN".into()],
+            ..default_types
+        };
+        assert!(no_code
+            .notice("mcp", day)
+            .unwrap()
+            .contains("CODE_TO_TOKEN"));
+    }
+}
