@@ -5,7 +5,7 @@ use crate::config;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(super) fn check_config(path: &Path) -> ExitCode {
+pub(super) async fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
             println!("{}: OK", path.display());
@@ -27,12 +27,20 @@ pub(super) fn check_config(path: &Path) -> ExitCode {
                 p.deny.len()
             );
             for s in &cfg.stores {
+                let read = if s.kind.api_only() {
+                    ", read through its admin API"
+                } else {
+                    ""
+                };
                 println!(
-                    "  store {} ({}), batches of {}",
+                    "  store {} ({}{read}), batches of {}",
                     s.name,
                     s.kind.as_str(),
                     s.batch_size
                 );
+                if let Some(n) = store_notice(s).await {
+                    println!("    note: {n}");
+                }
             }
             if cfg.stores.is_empty() {
                 println!("  no [[stores]] configured: nothing will be scanned");
@@ -43,5 +51,20 @@ pub(super) fn check_config(path: &Path) -> ExitCode {
             eprintln!("{}: {}", path.display(), describe_config_error(&e));
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+/// What the store itself says an operator should know (Keycloak: whether its events cover
+/// the expiry windows; a store read through its API: what it cannot know), or why it could
+/// not be asked. Hydra databases and JSON Lines files have nothing to say and are not opened.
+async fn store_notice(store: &config::StoreConfig) -> Option<String> {
+    if !matches!(store.kind, config::StoreKind::Keycloak { .. }) && !store.kind.api_only() {
+        return None;
+    }
+    let open = crate::source::Source::open(store);
+    match tokio::time::timeout(std::time::Duration::from_secs(15), open).await {
+        Ok(Ok(source)) => source.notice(),
+        Ok(Err(e)) => Some(format!("could not open the store to check it: {e}")),
+        Err(_) => Some("could not open the store to check it: no answer in 15 s".into()),
     }
 }

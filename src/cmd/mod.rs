@@ -178,7 +178,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         .config
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let result = match cli.command {
-        Command::CheckConfig => return check_config::check_config(&path),
+        Command::CheckConfig => return check_config::check_config(&path).await,
         Command::Demo {
             registrations,
             serve,

@@ -25,8 +25,12 @@ pub enum SourceError {
     NotHydra { url: String, reason: String },
     #[error("{url} does not look like a Keycloak database: {reason}")]
     NotKeycloak { url: String, reason: String },
-    #[error("store {store} has no database_url: reading through the admin API alone is not supported yet")]
-    ApiOnly { store: String },
+    #[error("admin API {url}: {what} failed: {message}")]
+    Api {
+        url: String,
+        what: String,
+        message: String,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -89,6 +93,8 @@ pub struct Batch {
 pub enum Source {
     Hydra(hydra::HydraSource),
     Keycloak(keycloak::KeycloakSource),
+    /// Hydra through its admin API alone.
+    HydraApi(hydra::api::HydraApiSource),
     Jsonl(jsonl::JsonlSource),
 }
 
@@ -107,9 +113,15 @@ impl Source {
                 keycloak::KeycloakSource::open(url, realm, cfg.batch_size, cfg.usage_window)
                     .await?,
             ),
+            StoreKind::Hydra {
+                database_url: None,
+                admin_url: Some(u),
+            } => Source::HydraApi(hydra::api::HydraApiSource::open(u, cfg.batch_size).await?),
             StoreKind::Hydra { .. } | StoreKind::Keycloak { .. } => {
-                return Err(SourceError::ApiOnly {
-                    store: cfg.name.clone(),
+                return Err(SourceError::Api {
+                    url: String::new(),
+                    what: format!("read store {}", cfg.name),
+                    message: "neither database_url nor an admin API is configured".into(),
                 })
             }
             StoreKind::Jsonl { path } => {
@@ -132,6 +144,7 @@ impl Source {
         Ok(match self {
             Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor)),
             Source::Keycloak(k) => Pager::Keycloak(k.pager()),
+            Source::HydraApi(h) => Pager::HydraApi(h.pager()),
             Source::Jsonl(j) => Pager::Jsonl(j.pager().await?),
         })
     }
@@ -143,7 +156,7 @@ impl Source {
     ) -> Result<(Vec<(String, DateTime<Utc>)>, Option<String>), SourceError> {
         match self {
             Source::Hydra(h) => h.usage_since(cursor).await,
-            Source::Keycloak(_) | Source::Jsonl(_) => Ok((Vec::new(), None)),
+            _ => Ok((Vec::new(), None)),
         }
     }
 
@@ -151,7 +164,7 @@ impl Source {
     pub async fn usage_mark(&self) -> Result<Option<String>, SourceError> {
         match self {
             Source::Hydra(h) => h.usage_mark().await,
-            Source::Keycloak(_) | Source::Jsonl(_) => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -159,7 +172,7 @@ impl Source {
     pub async fn capacity(&self) -> Result<Option<keycloak::Capacity>, SourceError> {
         match self {
             Source::Keycloak(k) => Ok(Some(k.capacity().await?)),
-            Source::Hydra(_) | Source::Jsonl(_) => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -168,7 +181,12 @@ impl Source {
     pub fn notice(&self) -> Option<String> {
         match self {
             Source::Keycloak(k) => k.notice(),
-            Source::Hydra(_) | Source::Jsonl(_) => None,
+            Source::HydraApi(_) => Some(
+                "read through the admin API alone: Hydra's API shows no usage, so usage is unknown \
+                 and registrations are never expired for lack of use"
+                    .into(),
+            ),
+            _ => None,
         }
     }
 }
@@ -177,6 +195,7 @@ impl Source {
 pub enum Pager<'a> {
     Hydra(hydra::HydraPager<'a>),
     Keycloak(keycloak::KeycloakPager<'a>),
+    HydraApi(hydra::api::HydraApiPager<'a>),
     Jsonl(jsonl::JsonlPager),
 }
 
@@ -186,6 +205,7 @@ impl Pager<'_> {
         match self {
             Pager::Hydra(p) => p.next_batch().await,
             Pager::Keycloak(p) => p.next_batch().await,
+            Pager::HydraApi(p) => p.next_batch().await,
             Pager::Jsonl(p) => p.next_batch().await,
         }
     }
@@ -194,7 +214,7 @@ impl Pager<'_> {
     pub fn position(&self) -> (Option<String>, Option<String>) {
         match self {
             Pager::Hydra(p) => p.position(),
-            Pager::Keycloak(_) | Pager::Jsonl(_) => (None, None),
+            _ => (None, None),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Last use comes from the token and flow tables, which Hydra indexes by `(client_id, nid)`
 //! and by `requested_at`.
 
+pub mod api;
 mod record;
 
 use super::sql::{column_text, connect_read_only, Dialect, ParamType};
