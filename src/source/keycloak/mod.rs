@@ -117,10 +117,11 @@ impl KeycloakSource {
         };
         let d = dialect;
         let row = sqlx::query(&format!(
-            "SELECT {}, {}, {} FROM realm WHERE name = {}",
+            "SELECT {}, {}, {} FROM {} WHERE name = {}",
             d.text("id"),
             flag("events_enabled"),
             d.text("events_expiration"),
+            table(d, "realm"),
             d.param(1, ParamType::Text)
         ))
         .bind(realm)
@@ -137,8 +138,9 @@ impl KeycloakSource {
             .filter(|&s| s > 0)
             .map(Duration::from_secs);
         let types = sqlx::query(&format!(
-            "SELECT {} FROM realm_enabled_event_types WHERE realm_id = {}",
+            "SELECT {} FROM {} WHERE realm_id = {}",
             d.text("value"),
+            table(d, "realm_enabled_event_types"),
             d.param(1, ParamType::Text)
         ))
         .bind(&realm_id)
@@ -154,10 +156,13 @@ impl KeycloakSource {
             types,
         };
         // Keycloak 26.7 added the creation column; older schemas read NULL in its place.
-        let has_created_timestamp = sqlx::query("SELECT created_timestamp FROM client WHERE 1 = 0")
-            .fetch_all(&pool)
-            .await
-            .is_ok();
+        let has_created_timestamp = sqlx::query(&format!(
+            "SELECT created_timestamp FROM {} WHERE 1 = 0",
+            table(d, "client")
+        ))
+        .fetch_all(&pool)
+        .await
+        .is_ok();
         let src = KeycloakSource {
             pool,
             dialect,
@@ -168,10 +173,14 @@ impl KeycloakSource {
             events,
             window,
         };
-        sqlx::query(&format!("{} WHERE 1 = 0", src.select_clients(false)))
-            .fetch_all(&src.pool)
-            .await
-            .map_err(not_keycloak)?;
+        sqlx::query(&format!(
+            "SELECT * FROM ({}) probe WHERE 1 = 0",
+            src.select_clients(false)
+        ))
+        .bind(&src.realm_id)
+        .fetch_all(&src.pool)
+        .await
+        .map_err(not_keycloak)?;
         Ok(src)
     }
 
@@ -197,9 +206,11 @@ impl KeycloakSource {
     pub async fn capacity(&self) -> Result<Capacity, SourceError> {
         let d = self.dialect;
         let limits = sqlx::query(&format!(
-            "SELECT {} FROM component c JOIN component_config cc ON cc.component_id = c.id
+            "SELECT {} FROM {} c JOIN {} cc ON cc.component_id = c.id
              WHERE c.realm_id = {} AND c.provider_id = 'max-clients' AND cc.name = 'max-clients'",
             d.text("cc.value"),
+            table(d, "component"),
+            table(d, "component_config"),
             d.param(1, ParamType::Text)
         ))
         .bind(&self.realm_id)
@@ -211,8 +222,9 @@ impl KeycloakSource {
             .filter_map(|r| column_text(r, 0)?.trim().parse::<u64>().ok())
             .min();
         let row = sqlx::query(&format!(
-            "SELECT {} FROM client WHERE realm_id = {}",
+            "SELECT {} FROM {} WHERE realm_id = {}",
             d.text("COUNT(*)"),
+            table(d, "client"),
             d.param(1, ParamType::Text)
         ))
         .bind(&self.realm_id)
@@ -245,8 +257,9 @@ impl KeycloakSource {
             String::new()
         };
         format!(
-            "SELECT {} FROM client WHERE realm_id = {realm}{after} ORDER BY id LIMIT {}",
+            "SELECT {} FROM {} WHERE realm_id = {realm}{after} ORDER BY id LIMIT {}",
             cols.join(", "),
+            table(d, "client"),
             self.batch_size
         )
     }
@@ -254,7 +267,7 @@ impl KeycloakSource {
     /// `SELECT client_id, <cols> FROM table WHERE client_id IN (ids)` for one page.
     async fn by_client(
         &self,
-        table: &'static str,
+        table_name: &'static str,
         cols: &[String],
         extra: &str,
         ids: &[String],
@@ -264,16 +277,17 @@ impl KeycloakSource {
             .map(|i| d.param(i + 1, ParamType::Text))
             .collect();
         let sql = format!(
-            "SELECT {}, {} FROM {table} WHERE client_id IN ({}){extra}",
+            "SELECT {}, {} FROM {} WHERE client_id IN ({}){extra}",
             d.text("client_id"),
             cols.join(", "),
+            table(d, table_name),
             list.join(",")
         );
         let mut q = sqlx::query(&sql);
         for id in ids {
             q = q.bind(id);
         }
-        q.fetch_all(&self.pool).await.map_err(query(table))
+        q.fetch_all(&self.pool).await.map_err(query(table_name))
     }
 
     /// Per scan: first `CLIENT_REGISTER` and last use event of every client of the realm, by
@@ -290,10 +304,11 @@ impl KeycloakSource {
             ("MAX", uses.join(","), false),
         ] {
             let rows = sqlx::query(&format!(
-                "SELECT {}, {} FROM event_entity WHERE realm_id = {} AND type IN ({types})
+                "SELECT {}, {} FROM {} WHERE realm_id = {} AND type IN ({types})
                  AND client_id IS NOT NULL GROUP BY client_id",
                 d.text("client_id"),
                 d.text(&format!("{agg}(event_time)")),
+                table(d, "event_entity"),
                 d.param(1, ParamType::Text)
             ))
             .bind(&self.realm_id)
@@ -362,6 +377,15 @@ impl KeycloakSource {
             .await?;
         merge(rows, true);
         Ok(out)
+    }
+}
+
+/// A Keycloak table's name as its migrations created it: upper case on MySQL/MariaDB (whose
+/// table names are case-sensitive on Linux), lower case elsewhere.
+fn table(d: Dialect, name: &str) -> String {
+    match d {
+        Dialect::MySql => name.to_ascii_uppercase(),
+        _ => name.to_owned(),
     }
 }
 
