@@ -83,7 +83,9 @@ impl CreatedFrom {
         match self {
             CreatedFrom::Store => "the store's creation time",
             CreatedFrom::RegisterEvent => "its CLIENT_REGISTER event",
-            CreatedFrom::SecretIssued => "when its secret was issued (later if rotated)",
+            CreatedFrom::SecretIssued => {
+                "the issue time of its secret, later than creation if rotated"
+            }
         }
     }
 }

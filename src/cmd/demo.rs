@@ -13,17 +13,26 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The store a demo builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoKind {
+    /// Ory Hydra v2.3.0's SQLite schema.
+    Hydra,
+    /// A Keycloak 26.7 realm's tables, in SQLite.
+    Keycloak,
+}
+
 pub(super) async fn demo(
     registrations: usize,
     serve: Option<SocketAddr>,
     dir: &Path,
+    kind: DemoKind,
 ) -> anyhow::Result<ExitCode> {
     if registrations == 0 {
         anyhow::bail!("--registrations must be at least 1");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let now = Utc::now();
-    let store_path = dir.join("hydra.db");
     let state_path = dir.join("state.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", state_path.display()));
@@ -32,20 +41,44 @@ pub(super) async fn demo(
         }
     }
     let population = crate::demo::generate(registrations, now);
-    crate::demo::write_hydra_store(&store_path, &population, now)
-        .await
-        .context("cannot build the demo store")?;
+    let (store_file, built) = match kind {
+        DemoKind::Hydra => {
+            let path = dir.join("hydra.db");
+            crate::demo::write_hydra_store(&path, &population, now)
+                .await
+                .context("cannot build the demo store")?;
+            (
+                "hydra.db",
+                format!(
+                    "Built a Hydra v2.3.0 SQLite store with {registrations} registrations in {}",
+                    path.display()
+                ),
+            )
+        }
+        DemoKind::Keycloak => {
+            let path = dir.join("keycloak.db");
+            let limit = crate::demo::write_keycloak_store(&path, &population, now)
+                .await
+                .context("cannot build the demo store")?;
+            (
+                "keycloak.db",
+                format!(
+                    "Built Keycloak 26.7's tables for realm {} in SQLite with {registrations} registrations, \
+                     6 built-in clients and a Max Clients limit of {limit}, in {}",
+                    crate::demo::KEYCLOAK_REALM,
+                    path.display()
+                ),
+            )
+        }
+    };
     let config_path = dir.join("regwarden.toml");
     let listen = serve.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464)));
-    std::fs::write(&config_path, demo_config(listen))
+    std::fs::write(&config_path, demo_config(listen, kind, store_file))
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let cfg = config::load(&config_path).map_err(|e| anyhow::anyhow!(describe_config_error(&e)))?;
     init_logging(&cfg, serve.is_some());
 
-    eprintln!(
-        "Built a Hydra v2.3.0 SQLite store with {registrations} registrations in {}",
-        store_path.display()
-    );
+    eprintln!("{built}");
     let exit = scan(&cfg, None, true).await?;
     if exit != ExitCode::SUCCESS {
         return Ok(exit);
@@ -99,7 +132,11 @@ async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
         );
         match cfg.policy.quarantine_grace {
             Some(grace) => println!(
-                "  A quarantine makes Hydra refuse the client's new tokens (restore undoes it); the client is deleted after {} if it stays unused.",
+                "  A quarantine {} (restore undoes it); the client is deleted after {} if it stays unused.",
+                match store.kind {
+                    crate::config::StoreKind::Keycloak { .. } => "disables the client in Keycloak",
+                    _ => "makes Hydra refuse the client's new tokens",
+                },
                 crate::policy::days(grace)
             ),
             None => println!("  Quarantine is off: the rules delete at once."),
@@ -118,7 +155,14 @@ async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_config(listen: SocketAddr) -> String {
+fn demo_config(listen: SocketAddr, kind: DemoKind, store_file: &str) -> String {
+    let store = match kind {
+        DemoKind::Hydra => format!("kind = \"hydra\"\ndatabase_url = \"sqlite://{store_file}\""),
+        DemoKind::Keycloak => format!(
+            "kind = \"keycloak\"\nrealm = \"{}\"\ndatabase_url = \"sqlite://{store_file}\"",
+            crate::demo::KEYCLOAK_REALM
+        ),
+    };
     format!(
         r#"# Written by `regwarden demo`. Paths are relative to this file.
 [state]
@@ -129,8 +173,7 @@ listen = "{listen}"
 
 [[stores]]
 name = "demo"
-kind = "hydra"
-database_url = "sqlite://hydra.db"
+{store}
 "#
     )
 }

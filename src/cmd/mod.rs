@@ -55,6 +55,9 @@ pub enum Command {
         /// Folder for the demo's files (replaced if it holds an earlier demo).
         #[arg(long, default_value = "regwarden-demo")]
         dir: PathBuf,
+        /// The kind of store the demo builds: an Ory Hydra database or a Keycloak realm.
+        #[arg(long, value_enum, default_value_t = demo::DemoKind::Hydra)]
+        kind: demo::DemoKind,
     },
     /// Run the daemon: scheduled scans of every store, and the HTTP endpoints.
     ///
@@ -183,7 +186,8 @@ pub async fn main(cli: Cli) -> ExitCode {
             registrations,
             serve,
             dir,
-        } => demo::demo(registrations, serve, &dir).await,
+            kind,
+        } => demo::demo(registrations, serve, &dir, kind).await,
         Command::Score { input, now } => {
             let now = match now
                 .as_deref()

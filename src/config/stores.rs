@@ -171,7 +171,9 @@ pub(super) fn store_kind(
                     return None;
                 }
             };
-            let database_url = database_url(s, key, base, &["postgres", "mysql"], problems)?;
+            // SQLite: Keycloak does not run on it, but the demo's Keycloak-shaped store does.
+            let database_url =
+                database_url(s, key, base, &["postgres", "mysql", "sqlite"], problems)?;
             let url = admin_url(s, key, problems)?;
             let admin = match (url, &s.admin_client_id, &s.admin_client_secret) {
                 (Some(url), Some(client_id), Some(secret)) => Some(KeycloakAdmin {

@@ -1,11 +1,15 @@
-//! `regwarden demo`: a realistic Hydra store in SQLite, scanned and reported, no services.
+//! `regwarden demo`: a realistic Hydra store (or Keycloak realm) in SQLite, scanned and
+//! reported, no services.
 //!
 //! The store is created with Hydra v2.3.0's own SQLite schema (as `hydra migrate sql` leaves
 //! it) and filled with the population an MCP-facing authorization server really sees:
 //! per-install duplicates of the well-known clients, in-house apps made by an admin,
 //! never-used and long-inactive registrations, a burst, and a few dangerous ones.
 
+mod keycloak;
 mod population;
+
+pub use keycloak::{write_keycloak_store, REALM as KEYCLOAK_REALM};
 
 pub use population::{generate, DemoClient};
 
