@@ -122,7 +122,7 @@ pub async fn write_keycloak_store(
             .execute(&mut *tx)
             .await?;
         }
-        let mut event = |n: usize, kind: &'static str, at: DateTime<Utc>| {
+        let event = |n: usize, kind: &'static str, at: DateTime<Utc>| {
             sqlx::query(
                 "INSERT INTO event_entity (id, client_id, realm_id, event_time, type, ip_address)
                  VALUES ($1, $2, $3, $4, $5, '127.0.0.1')",
