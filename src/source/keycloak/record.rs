@@ -49,7 +49,7 @@ pub(super) enum Column {
 
 /// The attributes read from `client_attributes` and the RFC 7591 field each stands for
 /// (None: read for another purpose).
-pub(super) const ATTRIBUTES: [(&str, Option<&str>); 8] = [
+pub(super) const ATTRIBUTES: [(&str, Option<&str>); 9] = [
     ("logoUri", Some("logo_uri")),
     ("policyUri", Some("policy_uri")),
     ("tosUri", Some("tos_uri")),
@@ -61,7 +61,12 @@ pub(super) const ATTRIBUTES: [(&str, Option<&str>); 8] = [
     ("software_id", Some("software_id")),
     ("software_version", Some("software_version")),
     (SECRET_CREATED, None),
+    (SECRET_METHOD, None),
 ];
+
+/// The secret authentication method a registration asked for (`client_secret_post` or
+/// `client_secret_basic`); absent when it named none.
+pub(super) const SECRET_METHOD: &str = "client.secret.authentication.allowed.method";
 
 /// When the client's secret was generated (epoch seconds).
 pub(super) const SECRET_CREATED: &str = "client.secret.creation.time";
@@ -175,8 +180,13 @@ impl ClientRow {
             return Some("none".into());
         }
         match self.authenticator.as_deref() {
-            // Keycloak's "client-secret" accepts both; DCR stores the requested one nowhere.
-            Some("client-secret") => Some("client_secret_basic".into()),
+            // Keycloak's "client-secret" accepts both unless the registration named one.
+            Some("client-secret") => Some(
+                self.attribute(SECRET_METHOD)
+                    .filter(|m| matches!(*m, "client_secret_post" | "client_secret_basic"))
+                    .unwrap_or("client_secret_basic")
+                    .into(),
+            ),
             Some("client-jwt") => Some("private_key_jwt".into()),
             Some("client-secret-jwt") => Some("client_secret_jwt".into()),
             Some("client-x509") => Some("tls_client_auth".into()),
