@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing (Debian packages,
-# Ory Hydra built from the Go module proxy, the MCP TypeScript SDK from npm), starts
-# PostgreSQL and MariaDB, then runs every unit and integration test, including the
-# service-backed ones a plain `cargo test` lists as ignored.
+# Ory Hydra built from the Go module proxy, Keycloak from Maven Central, the MCP TypeScript
+# SDK from npm), starts PostgreSQL, MariaDB and Keycloak (on each), then runs every unit and
+# integration test, including the service-backed ones a plain `cargo test` lists as ignored.
 #
 #   scripts/test.sh            # as root on Debian; big downloads and builds are cached
 #
@@ -16,6 +16,9 @@ command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v unzip >/dev/null || need_apt+=(unzip)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${need_apt[*]}"
@@ -29,6 +32,11 @@ fi
 if [[ $(id -u) == 0 ]]; then
   say "starting PostgreSQL and MariaDB"
   eval "$(scripts/services.sh start)"
+  # Keycloak takes one to three minutes to start: it starts while the rest builds.
+  say "starting Keycloak on PostgreSQL and MariaDB (in the background)"
+  kc_env=$(mktemp)
+  scripts/keycloak.sh start >"$kc_env" &
+  kc_pid=$!
 fi
 
 say "building Ory Hydra v2.3.0 (cached after the first run)"
@@ -38,6 +46,16 @@ export REGWARDEN_HYDRA_BIN
 say "installing the MCP TypeScript SDK"
 (cd tests/mcp && { [[ -d node_modules/@modelcontextprotocol/sdk ]] || npm ci --no-audit --no-fund --loglevel=error; })
 export REGWARDEN_MCP_DIR="$PWD/tests/mcp"
+
+say "building the tests"
+cargo test --all-targets --locked --no-run
+
+if [[ -n ${kc_pid:-} ]]; then
+  say "waiting for Keycloak"
+  wait "$kc_pid" || { echo "scripts/keycloak.sh failed" >&2; exit 1; }
+  eval "$(cat "$kc_env")"
+  rm -f "$kc_env"
+fi
 
 say "cargo test, service-backed tests included"
 cargo test --all-targets --locked -- --include-ignored

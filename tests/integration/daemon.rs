@@ -122,42 +122,6 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-async fn get(url: &str) -> (u16, String) {
-    match reqwest::get(url).await {
-        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-        Err(e) => (0, e.to_string()),
-    }
-}
-
-/// Polls until `check` passes on the body of `url`, or fails with the last answer.
-async fn wait_for(
-    url: &str,
-    what: &str,
-    limit: Duration,
-    check: impl Fn(u16, &str) -> bool,
-) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (status, body) = get(url).await;
-        if check(status, &body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last answer {status}:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// The value of one series in a metrics text, e.g. `regwarden_unused_registrations{store="hydra"}`.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)
-            .and_then(|rest| rest.trim().parse().ok())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs PostgreSQL, Ory Hydra and the MCP SDK: run scripts/test.sh"]
 async fn daemon_serves_metrics_and_survives_its_store_going_down() {

@@ -2,7 +2,7 @@
 //! scripts/services.sh), a real Ory Hydra v2.3.0 (scripts/hydra.sh), and real DCR through
 //! the MCP TypeScript SDK (tests/mcp). Environment, set by scripts/test.sh:
 //! REGWARDEN_TEST_PG_URL, REGWARDEN_TEST_PG_BIN, REGWARDEN_TEST_MYSQL_URL, REGWARDEN_HYDRA_BIN,
-//! REGWARDEN_MCP_DIR. Tests that need one are `#[ignore]`d, naming the service; when they are
+//! REGWARDEN_MCP_DIR, and Keycloak's REGWARDEN_TEST_KC_* (scripts/keycloak.sh). Tests that need one are `#[ignore]`d, naming the service; when they are
 //! run (`--include-ignored`, as scripts/test.sh does) a missing service fails them.
 
 use serde_json::Value;
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What each service variable provides, and where to get it.
-const SERVICES: [(&str, &str); 7] = [
+const SERVICES: [(&str, &str); 13] = [
     (
         "REGWARDEN_TEST_PG_URL",
         "a PostgreSQL superuser's URL, as `scripts/services.sh start` prints it",
@@ -33,6 +33,30 @@ const SERVICES: [(&str, &str); 7] = [
     (
         "REGWARDEN_MCP_DIR",
         "tests/mcp with the MCP TypeScript SDK installed (`npm ci` there)",
+    ),
+    (
+        "REGWARDEN_TEST_KC_PG",
+        "Keycloak on PostgreSQL (its base URL), as `scripts/keycloak.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_KC_PG_DB",
+        "the URL of Keycloak's PostgreSQL database, as `scripts/keycloak.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_KC_MY",
+        "Keycloak on MariaDB (its base URL), as `scripts/keycloak.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_KC_MY_DB",
+        "the URL of Keycloak's MariaDB database, as `scripts/keycloak.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_KC_ADMIN",
+        "Keycloak's bootstrap admin user, as `scripts/keycloak.sh start` prints it",
+    ),
+    (
+        "REGWARDEN_TEST_KC_ADMIN_PASSWORD",
+        "Keycloak's bootstrap admin password, as `scripts/keycloak.sh start` prints it",
     ),
     (
         "REGWARDEN_PROMTOOL",
@@ -590,4 +614,41 @@ impl Drop for Running {
             let _ = self.0.wait();
         }
     }
+}
+
+/// GET a URL: status and body (status 0 and the error when it cannot be reached).
+pub async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Polls until `check` passes on the body of `url`, or fails with the last answer.
+pub async fn wait_for(
+    url: &str,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(u16, &str) -> bool,
+) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, body) = get(url).await;
+        if check(status, &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last answer {status}:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The value of one series in a metrics text, e.g. `regwarden_unused_registrations{store="hydra"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
 }

@@ -5,6 +5,7 @@
 //! - `corpus`: the labeled scoring corpus and the held-out corpus (`tests/heldout`).
 //! - `cli`, `daemon`: the binary as an operator runs it.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
+//! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on.
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
@@ -16,6 +17,7 @@ mod cli;
 mod corpus;
 mod daemon;
 mod hydra_stores;
+mod keycloak;
 mod metamorphic;
 mod metrics;
 mod prometheus;

@@ -1,0 +1,253 @@
+//! Keycloak 26.7.3 for real (scripts/keycloak.sh), on PostgreSQL and on MariaDB: clients
+//! registered through Keycloak's DCR endpoint by the MCP TypeScript SDK with the metadata
+//! real MCP clients send, used through real authorization-code + PKCE flows on Keycloak's own
+//! login and consent pages, read from Keycloak's database by regwarden: origins, creation
+//! times, last uses, scores, families, and the realm's Max Clients capacity up to the 403 it
+//! ends in.
+
+mod kc;
+
+use crate::harness::*;
+use kc::*;
+use regwarden::model::{Band, CreatedFrom, Origin, Usage};
+use regwarden::state::State;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The config for one realm: its database, its admin API as the service account, `extra`
+/// (policy sections) before the store.
+fn write_config(dir: &Path, kc: &Kc, realm: &Realm, http: &str, extra: &str) -> PathBuf {
+    let path = dir.join("regwarden.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[state]\nurl = \"sqlite://state.db\"\n[http]\nlisten = \"{http}\"\n{extra}\n\
+             [[stores]]\nname = \"kc\"\nkind = \"keycloak\"\nrealm = \"{}\"\ndatabase_url = \"{}\"\n\
+             admin_url = \"{}\"\nadmin_client_id = \"{}\"\nadmin_client_secret = \"{}\"\n",
+            realm.name, kc.db, kc.base, realm.sa_id, realm.sa_secret
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn cli(args: &[&str], config: &Path) -> (i32, String, String) {
+    let out = regwarden()
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("REGWARDEN_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn id(reg: &Value) -> String {
+    reg["client_id"].as_str().unwrap().to_owned()
+}
+
+/// What the SDK registers in every scenario: three Claude Code installs, Cursor, VS Code, the
+/// hosted Claude connector (confidential) and an impostor of Claude Code.
+fn population() -> Value {
+    json!([
+        {"client": "claude-code", "count": 3},
+        {"client": "cursor"},
+        {"client": "vscode"},
+        {"client": "claude-hosted"},
+        {"client": "custom", "metadata": {
+            "client_name": "Claude Code (github)",
+            "redirect_uris": ["https://claude-code-auth.example.net/callback"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "none"}}
+    ])
+}
+
+/// Registers the population, uses some of it for real, scans, and checks what regwarden read.
+/// Returns the registrations and the test's folder.
+async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str) -> Vec<Value> {
+    let mcp = need("REGWARDEN_MCP_DIR");
+    let issuer = kc.issuer(&realm.name);
+    let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let regs = register(&mcp, &issuer, population());
+    assert_eq!(regs.len(), 7, "{regs:?}");
+    // An in-house app an administrator made.
+    let (status, _) = kc
+        .admin(
+            reqwest::Method::POST,
+            &format!("/{}/clients", realm.name),
+            Some(json!({"clientId": "reporting-app", "name": "Reporting",
+                "redirectUris": ["https://reports.example.org/callback"], "publicClient": false})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Real use: Claude Code logs in and refreshes, Cursor logs in, the hosted connector
+    // (a confidential client) logs in.
+    let used = kc_authcode(&mcp, &issuer, &regs[0], true).expect("Claude Code's flow");
+    assert!(used["refreshed"]["access_token"].is_string(), "{used}");
+    kc_authcode(&mcp, &issuer, &regs[3], false).expect("Cursor's flow");
+    kc_authcode(&mcp, &issuer, &regs[5], false).expect("the hosted connector's flow");
+
+    let cfg = write_config(dir, kc, realm, http, "");
+    let (code, out, err) = cli(&["scan", "--full"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    // Realms store no events by default: say so, and what it means.
+    let (code, out, _) = cli(&["check-config"], &cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains("stores no events"), "{out}");
+
+    let state = State::connect(&regwarden::config::Secret::new(format!(
+        "sqlite://{}",
+        dir.join("state.db").display()
+    )))
+    .await
+    .unwrap();
+    let get = |client: String| {
+        let state = state.clone();
+        async move {
+            state
+                .registration("kc", &client)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{client} was not read"))
+        }
+    };
+    // Built-in clients are Keycloak's own: never handed over, never acted on.
+    for builtin in regwarden::source::keycloak::BUILT_IN {
+        assert!(state.registration("kc", builtin).await.unwrap().is_none());
+    }
+    let now = chrono::Utc::now() + chrono::Duration::seconds(5);
+    for reg in &regs {
+        let r = get(id(reg)).await;
+        assert_eq!(r.origin, Origin::Dcr, "{reg}");
+        assert_eq!(r.created_from, Some(CreatedFrom::Store), "{reg}");
+        let created = r.created_at.unwrap();
+        assert!(created > started && created < now, "{created}");
+    }
+    for admin in ["reporting-app", "regwarden"] {
+        assert_eq!(get(admin.into()).await.origin, Origin::Admin);
+    }
+    // Last uses from persisted sessions and consents (the realm stores no events); unused
+    // DCR clients are known never used (anonymous DCR forces consent, so a use leaves one);
+    // the admin's app, which needs no consent, has unknown usage.
+    for i in [0, 3, 5] {
+        match get(id(&regs[i])).await.usage {
+            Usage::LastUsed(t) => assert!(t > started && t < now, "{t}"),
+            other => panic!("{}: {other:?}", regs[i]),
+        }
+    }
+    for i in [1, 2, 4, 6] {
+        assert_eq!(get(id(&regs[i])).await.usage, Usage::Never, "{}", regs[i]);
+    }
+    assert_eq!(get("reporting-app".into()).await.usage, Usage::Unknown);
+    // Scores and families.
+    let mut claude = Vec::new();
+    for r in &regs[..3] {
+        claude.push(get(id(r)).await);
+    }
+    assert!(claude
+        .iter()
+        .all(|r| r.software.as_deref() == Some("claude-code")));
+    assert!(claude.iter().all(|r| r.family == claude[0].family));
+    assert!(claude
+        .iter()
+        .all(|r| matches!(r.band, Some(Band::Trusted | Band::Neutral))));
+    let impostor = get(id(&regs[6])).await;
+    assert_eq!(impostor.band, Some(Band::Malicious), "{impostor:?}");
+    assert_ne!(impostor.family, claude[0].family);
+    regs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Keycloak on PostgreSQL and the MCP SDK: run scripts/test.sh"]
+async fn keycloak_on_postgres_is_read_judged_and_its_capacity_watched() {
+    let kc = Kc::new(Backend::Postgres);
+    let tmp = tempfile::tempdir().unwrap();
+    let realm = kc.new_realm(&unique("mcp")).await;
+    let http = format!("127.0.0.1:{}", free_port());
+    registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    capacity_is_watched_up_to_the_limit(&kc, &realm, tmp.path(), &http).await;
+    kc.drop_realm(&realm.name).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Keycloak on MariaDB and the MCP SDK: run scripts/test.sh"]
+async fn keycloak_on_mariadb_is_read_and_judged() {
+    let kc = Kc::new(Backend::MariaDb);
+    let tmp = tempfile::tempdir().unwrap();
+    let realm = kc.new_realm(&unique("mcp")).await;
+    let http = format!("127.0.0.1:{}", free_port());
+    registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    kc.drop_realm(&realm.name).await;
+}
+
+/// The daemon exports the realm's Max Clients limit and its use as Keycloak counts it (every
+/// client, built-in ones too) with no capacity in the config; the limit is reached in the
+/// metrics before Keycloak refuses the next registration with 403.
+async fn capacity_is_watched_up_to_the_limit(kc: &Kc, realm: &Realm, dir: &Path, http: &str) {
+    let cfg = write_config(
+        dir,
+        kc,
+        realm,
+        http,
+        "[schedule]\nscan = \"*/2 * * * * *\"\nreconcile = \"*/2 * * * * *\"\n",
+    );
+    let _daemon = Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let metrics = format!("http://{http}/metrics");
+    let capacity = r#"regwarden_store_capacity{store="kc"}"#;
+    let used = r#"regwarden_store_capacity_used{store="kc"}"#;
+    // 6 built-in clients, the service account, the admin's app, 7 registrations.
+    let text = wait_for(
+        &metrics,
+        "capacity figures",
+        Duration::from_secs(60),
+        |_, b| metric(b, used) == Some(15.0),
+    )
+    .await;
+    assert_eq!(metric(&text, capacity), Some(200.0), "Keycloak's default");
+    // One registration of headroom left: seen in the metrics before Keycloak refuses.
+    kc.set_max_clients(&realm.name, 16).await;
+    wait_for(
+        &metrics,
+        "the lowered limit",
+        Duration::from_secs(60),
+        |_, b| metric(b, capacity) == Some(16.0) && metric(b, used) == Some(15.0),
+    )
+    .await;
+    let issuer = kc.issuer(&realm.name);
+    let cursor = json!({"client_name": "Cursor", "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"});
+    let (status, answer) = raw_register(&issuer, cursor.clone()).await;
+    assert_eq!(status, 201, "{answer}");
+    wait_for(
+        &metrics,
+        "the realm at its limit",
+        Duration::from_secs(60),
+        |_, b| metric(b, used) == Some(16.0),
+    )
+    .await;
+    let (status, answer) = raw_register(&issuer, cursor).await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"], "insufficient_scope", "{answer}");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Max Clients"),
+        "{answer}"
+    );
+}
