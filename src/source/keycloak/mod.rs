@@ -96,6 +96,10 @@ pub struct KeycloakSource {
     realm_id: String,
     batch_size: u32,
     has_created_timestamp: bool,
+    /// Whether the grants let regwarden read these (an operator may withhold them: they
+    /// hold secrets in other rows). Without them: no attributes, no Max Clients limit.
+    attributes_readable: bool,
+    components_readable: bool,
     pub events: EventSettings,
     /// The longest expiry window, for telling whether events cover it.
     window: Duration,
@@ -163,6 +167,19 @@ impl KeycloakSource {
         .fetch_all(&pool)
         .await
         .is_ok();
+        let readable = |t: &'static str, cols: &'static str| {
+            let sql = format!("SELECT {cols} FROM {} WHERE 1 = 0", table(d, t));
+            let pool = &pool;
+            async move {
+                match sqlx::query(&sql).fetch_all(pool).await {
+                    Ok(_) => Ok(true),
+                    Err(e) if is_denied(&e) => Ok(false),
+                    Err(e) => Err(query(t)(e)),
+                }
+            }
+        };
+        let attributes_readable = readable("client_attributes", "client_id, name, value").await?;
+        let components_readable = readable("component_config", "component_id, name, value").await?;
         let src = KeycloakSource {
             pool,
             dialect,
@@ -170,6 +187,8 @@ impl KeycloakSource {
             realm_id,
             batch_size,
             has_created_timestamp,
+            attributes_readable,
+            components_readable,
             events,
             window,
         };
@@ -188,9 +207,21 @@ impl KeycloakSource {
         &self.realm
     }
 
-    /// What an operator should know about this realm's usage facts, if anything.
+    /// What an operator should know about this realm's usage facts and what the grants
+    /// withhold, if anything.
     pub fn notice(&self) -> Option<String> {
-        self.events.notice(&self.realm, self.window)
+        let mut notes: Vec<String> = self
+            .events
+            .notice(&self.realm, self.window)
+            .into_iter()
+            .collect();
+        if !self.attributes_readable {
+            notes.push("client_attributes is not readable: no logo, policy or terms URIs, no secret creation times".into());
+        }
+        if !self.components_readable {
+            notes.push("component_config is not readable: the realm's Max Clients limit is unknown (set capacity in the config)".into());
+        }
+        (!notes.is_empty()).then(|| notes.join("; "))
     }
 
     pub fn pager(&self) -> KeycloakPager<'_> {
@@ -205,18 +236,22 @@ impl KeycloakSource {
     /// The realm's Max Clients limit and its use.
     pub async fn capacity(&self) -> Result<Capacity, SourceError> {
         let d = self.dialect;
-        let limits = sqlx::query(&format!(
-            "SELECT {} FROM {} c JOIN {} cc ON cc.component_id = c.id
+        let limits = if !self.components_readable {
+            Vec::new()
+        } else {
+            sqlx::query(&format!(
+                "SELECT {} FROM {} c JOIN {} cc ON cc.component_id = c.id
              WHERE c.realm_id = {} AND c.provider_id = 'max-clients' AND cc.name = 'max-clients'",
-            d.text("cc.value"),
-            table(d, "component"),
-            table(d, "component_config"),
-            d.param(1, ParamType::Text)
-        ))
-        .bind(&self.realm_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query("component_config"))?;
+                d.text("cc.value"),
+                table(d, "component"),
+                table(d, "component_config"),
+                d.param(1, ParamType::Text)
+            ))
+            .bind(&self.realm_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query("component_config"))?
+        };
         let limit = limits
             .iter()
             .filter_map(|r| column_text(r, 0)?.trim().parse::<u64>().ok())
@@ -395,6 +430,20 @@ fn flag(col: &str) -> String {
     format!("CASE WHEN {col} THEN '1' ELSE '0' END")
 }
 
+/// Whether the database refused a read for lack of privilege (PostgreSQL 42501, MySQL 1142
+/// and 1143).
+fn is_denied(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("42501") => true,
+            // MySQL reports SQLSTATE 42000 for syntax errors too.
+            Some("42000" | "1142" | "1143") => d.message().contains("denied"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn query(what: &'static str) -> impl Fn(sqlx::Error) -> SourceError {
     move |source| SourceError::Query { what, source }
 }
@@ -467,14 +516,17 @@ impl KeycloakPager<'_> {
             }
         }
         let names: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("'{n}'")).collect();
-        let attrs = src
-            .by_client(
+        let attrs = if src.attributes_readable {
+            src.by_client(
                 "client_attributes",
                 &[d.text("name"), d.text("value")],
                 &format!(" AND name IN ({})", names.join(",")),
                 &ids,
             )
-            .await?;
+            .await?
+        } else {
+            Vec::new()
+        };
         for r in attrs {
             let (Some(id), Some(n), Some(v)) =
                 (column_text(&r, 0), column_text(&r, 1), column_text(&r, 2))

@@ -12,6 +12,7 @@ use kc::*;
 use regwarden::model::{Band, CreatedFrom, Origin, Usage};
 use regwarden::state::State;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,6 +20,18 @@ use std::time::Duration;
 /// The config for one realm: its database, its admin API as the service account, `extra`
 /// (policy sections) before the store.
 fn write_config(dir: &Path, kc: &Kc, realm: &Realm, http: &str, extra: &str) -> PathBuf {
+    write_config_on(dir, &kc.db, kc, realm, http, extra)
+}
+
+/// The same, reading the database at `db`.
+fn write_config_on(
+    dir: &Path,
+    db: &str,
+    kc: &Kc,
+    realm: &Realm,
+    http: &str,
+    extra: &str,
+) -> PathBuf {
     let path = dir.join("regwarden.toml");
     std::fs::write(
         &path,
@@ -26,7 +39,7 @@ fn write_config(dir: &Path, kc: &Kc, realm: &Realm, http: &str, extra: &str) -> 
             "[state]\nurl = \"sqlite://state.db\"\n[http]\nlisten = \"{http}\"\n{extra}\n\
              [[stores]]\nname = \"kc\"\nkind = \"keycloak\"\nrealm = \"{}\"\ndatabase_url = \"{}\"\n\
              admin_url = \"{}\"\nadmin_client_id = \"{}\"\nadmin_client_secret = \"{}\"\n",
-            realm.name, kc.db, kc.base, realm.sa_id, realm.sa_secret
+            realm.name, db, kc.base, realm.sa_id, realm.sa_secret
         ),
     )
     .unwrap();
@@ -172,6 +185,7 @@ async fn keycloak_on_postgres_is_read_judged_and_its_capacity_watched() {
     let http = format!("127.0.0.1:{}", free_port());
     registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
     capacity_is_watched_up_to_the_limit(&kc, &realm, tmp.path(), &http).await;
+    readme_grants_suffice(&kc, &realm, tmp.path(), &http).await;
     kc.drop_realm(&realm.name).await;
 }
 
@@ -250,4 +264,62 @@ async fn capacity_is_watched_up_to_the_limit(kc: &Kc, realm: &Realm, dir: &Path,
             .contains("Max Clients"),
         "{answer}"
     );
+}
+
+/// The README's read-only grants for Keycloak's PostgreSQL database are enough for a scan,
+/// and keep the secrets out: the rotated-secret attribute and the realm's keys are not
+/// readable by that role.
+async fn readme_grants_suffice(kc: &Kc, realm: &Realm, dir: &Path, http: &str) {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("-- PostgreSQL. MariaDB/MySQL: the same column lists")
+        .expect("README's Keycloak grants");
+    let end = start + readme[start..].find("```").unwrap();
+    let role = unique("regwarden_ro");
+    let sql = readme[start..end]
+        .replace("regwarden", &role)
+        .replace("LOGIN PASSWORD '…'", "LOGIN PASSWORD 'ro'")
+        .replace(
+            "DATABASE keycloak",
+            &format!("DATABASE {}", kc.db.rsplit('/').next().unwrap()),
+        );
+    let mut admin = sqlx::PgConnection::connect(&kc.db).await.unwrap();
+    sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+    let mut url = url::Url::parse(&kc.db).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(Some("ro")).unwrap();
+    let url = url.to_string();
+    let sub = dir.join("ro");
+    std::fs::create_dir_all(&sub).unwrap();
+    let cfg = write_config_on(&sub, &url, kc, realm, http, "");
+    let (code, out, err) = cli(&["scan", "--full"], &cfg);
+    let cleanup = format!(
+        "DROP POLICY {role}_reads ON client_attributes; DROP POLICY {role}_reads ON component_config;
+         DROP OWNED BY {role}; DROP ROLE {role};"
+    );
+    let mut peek = sqlx::PgConnection::connect(&url).await.unwrap();
+    let rotated: Result<Vec<(String,)>, _> = sqlx::query_as(
+        "SELECT name FROM client_attributes WHERE name NOT IN ('logoUri', 'policyUri', 'tosUri',
+         'jwks.url', 'post.logout.redirect.uris', 'software_id', 'software_version',
+         'client.secret.creation.time', 'client.secret.authentication.allowed.method')",
+    )
+    .fetch_all(&mut peek)
+    .await;
+    let secret: Result<Vec<(Option<String>,)>, _> = sqlx::query_as("SELECT secret FROM client")
+        .fetch_all(&mut peek)
+        .await;
+    drop(peek);
+    sqlx::raw_sql(&cleanup).execute(&mut admin).await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    // The population, the admin's app, the service account, the capacity test's client.
+    assert!(
+        out.contains("10 seen") && out.contains(" 0 refused"),
+        "{out}"
+    );
+    assert_eq!(
+        rotated.unwrap(),
+        vec![],
+        "other attributes are hidden by row-level security"
+    );
+    assert!(secret.is_err(), "client.secret must not be readable");
 }
