@@ -222,7 +222,12 @@ impl KeycloakAdmin {
                 self.http.post(u.clone()).json(&body)
             })
             .await?;
-        if r.status() == reqwest::StatusCode::CONFLICT {
+        // A 409 after a retry is most likely the first attempt's own client, answered too
+        // late: it is ours if it carries the snapshot's internal id, which was sent.
+        let ours_late = r.status() == reqwest::StatusCode::CONFLICT
+            && tally.attempts() > 1
+            && self.find(what, client_id, &mut tally).await?.as_deref() == Some(id);
+        if r.status() == reqwest::StatusCode::CONFLICT && !ours_late {
             return Err(self.error(
                 what,
                 format!(
@@ -233,7 +238,7 @@ impl KeycloakAdmin {
                 tally.attempts(),
             ));
         }
-        if !r.status().is_success() {
+        if !r.status().is_success() && !ours_late {
             return Err(self.unexpected(what, r, &tally).await);
         }
         let new_id = match self.find(what, client_id, &mut tally).await? {

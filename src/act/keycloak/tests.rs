@@ -438,3 +438,44 @@ async fn create_returns_the_new_secret_and_what_could_not_come_back() {
         "the old secret's creation time is not sent"
     );
 }
+
+#[tokio::test]
+async fn a_create_answered_too_late_is_not_taken_for_a_conflict() {
+    let (kc, log) = keycloak(|r, earlier| {
+        if r.is_token() {
+            return token(earlier, 300);
+        }
+        let posts = earlier
+            .iter()
+            .filter(|e| e.method == Method::POST && !e.is_token())
+            .count();
+        match (&r.method, r.path.as_str()) {
+            // The first POST created the client, but its answer was lost to a 502.
+            (&Method::POST, _) if posts == 0 => (502, Value::Null),
+            (&Method::POST, _) => (409, json!({"errorMessage": "Client c1 already exists"})),
+            (_, "/admin/realms/r1/clients") => (200, json!([{"id": "u1", "clientId": "c1"}])),
+            (_, "/admin/realms/r1/clients/u1") => (
+                200,
+                json!({"id": "u1", "clientId": "c1", "publicClient": true}),
+            ),
+            _ => (404, Value::Null),
+        }
+    })
+    .await;
+    let snap = json!({"id": "u1", "clientId": "c1", "publicClient": true});
+    let c = kc.create(&snap).await.unwrap();
+    assert_eq!((c.id.as_str(), c.secret.is_none()), ("u1", true));
+    // Not after a single attempt: then a 409 is someone else's client.
+    let (kc, _) = keycloak(|r, earlier| match r.is_token() {
+        true => token(earlier, 300),
+        false if r.method == Method::POST => (409, json!({"errorMessage": "exists"})),
+        false => (200, json!([{"id": "u1", "clientId": "c1"}])),
+    })
+    .await;
+    let e = kc.create(&snap).await.unwrap_err().to_string();
+    assert!(e.contains("exists (HTTP 409)"), "{e}");
+    assert_eq!(
+        count(&log, |r| r.method == Method::POST && !r.is_token()),
+        2
+    );
+}
