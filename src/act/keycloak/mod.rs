@@ -105,6 +105,16 @@ impl KeycloakAdmin {
         }
     }
 
+    /// The client for a configured Keycloak store: its realm and `admin_*` settings.
+    pub fn from_config(realm: &str, admin: &crate::config::KeycloakAdmin) -> Self {
+        Self::new(
+            admin.url.clone(),
+            realm.to_owned(),
+            admin.client_id.clone(),
+            admin.client_secret.clone(),
+        )
+    }
+
     pub fn base(&self) -> &Url {
         &self.base
     }
