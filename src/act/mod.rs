@@ -8,6 +8,7 @@
 
 pub mod hydra;
 pub mod journal;
+pub mod keycloak;
 mod restore;
 
 pub use hydra::AdminApi;

@@ -6,6 +6,7 @@
 //! - `cli`, `daemon`: the binary as an operator runs it.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
 //! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on.
+//! - `keycloak_admin`: Keycloak's admin REST API client against a real Keycloak 26.
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
@@ -18,6 +19,7 @@ mod corpus;
 mod daemon;
 mod hydra_stores;
 mod keycloak;
+mod keycloak_admin;
 mod metamorphic;
 mod metrics;
 mod prometheus;
