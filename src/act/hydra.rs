@@ -18,7 +18,7 @@ const SECRET_FIELDS: [&str; 3] = [
 ];
 
 #[derive(Debug, Clone)]
-pub struct AdminApi {
+pub struct HydraAdmin {
     base: Url,
     http: reqwest::Client,
 }
@@ -30,15 +30,15 @@ pub struct Answer<T> {
     pub attempts: u32,
 }
 
-impl AdminApi {
-    pub fn new(base: Url) -> AdminApi {
+impl HydraAdmin {
+    pub fn new(base: Url) -> HydraAdmin {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client with static settings builds");
-        AdminApi { base, http }
+        HydraAdmin { base, http }
     }
 
     pub fn base(&self) -> &Url {
@@ -248,7 +248,7 @@ mod tests {
 
     /// A stand-in admin API that answers DELETE with `answers` in turn (the last one repeats):
     /// failures a real Hydra cannot be made to produce on demand.
-    async fn admin_answering(answers: Vec<StatusCode>) -> (AdminApi, Arc<AtomicU32>) {
+    async fn admin_answering(answers: Vec<StatusCode>) -> (HydraAdmin, Arc<AtomicU32>) {
         let calls = Arc::new(AtomicU32::new(0));
         let seen = calls.clone();
         let app = axum::Router::new().route(
@@ -262,7 +262,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (AdminApi::new(base), calls)
+        (HydraAdmin::new(base), calls)
     }
 
     #[tokio::test]

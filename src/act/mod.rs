@@ -6,23 +6,23 @@
 //! if it exceeds the blast radius, then for each action: read the client's full snapshot,
 //! journal the intent, call, journal the outcome. Dry-run plans and counts, nothing more.
 
+mod admin;
 pub mod hydra;
 pub mod journal;
 pub mod keycloak;
 mod restore;
 
-pub use hydra::AdminApi;
+pub use admin::AdminApi;
 pub use journal::{Intent, JournalEntry, Outcome};
 pub use restore::{restore, Restored};
 
-use crate::config::{StoreConfig, StoreKind};
+use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::metrics::Metrics;
 use crate::model::Band;
 use crate::policy::{
     self, ActionKind, Candidate, JournalAction, Mode, Plan, PlanError, Policy, Refusal,
 };
-use crate::quarantine;
 use crate::state::{State, StateError};
 use chrono::{DateTime, Utc};
 
@@ -59,14 +59,7 @@ impl ActionError {
 
 /// The admin API of a store, or why there is none.
 pub fn admin_api(store: &StoreConfig) -> Result<AdminApi, ActionError> {
-    match &store.kind {
-        StoreKind::Hydra {
-            admin_url: Some(u), ..
-        } => Ok(AdminApi::new(u.clone())),
-        _ => Err(ActionError::NoAdminApi {
-            store: store.name.clone(),
-        }),
-    }
+    AdminApi::of(store)
 }
 
 /// The live registrations of a store as the planner sees them.
@@ -134,8 +127,8 @@ pub async fn reconcile(
         let now_there = api.get(&e.client_id).await?;
         let happened = match (JournalAction::parse(&e.action), &now_there.value) {
             (Some(JournalAction::Delete), v) => v.is_none(),
-            (Some(JournalAction::Quarantine), Some(v)) => quarantine::is_quarantined(v),
-            (Some(JournalAction::Restore), Some(v)) => !quarantine::is_quarantined(v),
+            (Some(JournalAction::Quarantine), Some(v)) => api.is_quarantined(v),
+            (Some(JournalAction::Restore), Some(v)) => !api.is_quarantined(v),
             _ => false,
         };
         let o = if happened {
@@ -278,6 +271,12 @@ impl Runner<'_> {
         summary: &mut RunSummary,
     ) -> Result<(), ActionError> {
         let name = self.store.name.as_str();
+        if api.protects(&a.client_id) {
+            self.count(a.action, "skipped");
+            tracing::warn!(store = %esc(name), client_id = %esc(&a.client_id), action = a.action.as_str(),
+                "planned action on a client the server needs (built-in or regwarden's own account) skipped");
+            return Ok(());
+        }
         let snap = api.get(&a.client_id).await?;
         summary.retries += u64::from(snap.attempts - 1);
         let Some(snapshot) = snap.value else {
@@ -308,10 +307,7 @@ impl Runner<'_> {
                 tag.insert("reason".into(), reason.clone().into());
                 tag.insert("action_id".into(), id.into());
                 tag.insert("undo".into(), format!("regwarden restore {id}").into());
-                // Already blocked (a quarantine lifted only in part): keep the values from before.
-                let base = quarantine::as_before(&snapshot);
-                let patch = quarantine::block_patch(&base, tag);
-                api.patch(&a.client_id, "quarantine client", &patch).await
+                api.quarantine(&a.client_id, &snapshot, tag).await
             }
         };
         match call {

@@ -3,6 +3,8 @@
 //! lifted in place and nothing is lost; a deleted client is re-created, and what Hydra
 //! dropped with it cannot come back. The journal's note and the command say which.
 
+use super::hydra::HydraAdmin;
+use super::keycloak::{self, KeycloakAdmin};
 use super::{admin_api, ActionError, AdminApi, Intent, JournalEntry, Outcome};
 use crate::config::StoreConfig;
 use crate::escape::esc;
@@ -67,9 +69,11 @@ pub async fn restore(
     let api = admin_api(store)?;
     let snapshot: Value = serde_json::from_str(&e.snapshot)
         .map_err(|err| not(format!("its snapshot is unreadable: {err}")))?;
-    match undone {
-        ActionKind::Quarantine => lift(state, &api, &e, &snapshot).await,
-        _ => recreate(state, &api, &e, snapshot).await,
+    match (undone, &api) {
+        (ActionKind::Quarantine, AdminApi::Hydra(h)) => lift(state, h, &e, &snapshot).await,
+        (_, AdminApi::Hydra(h)) => recreate(state, h, &e, snapshot).await,
+        (ActionKind::Quarantine, AdminApi::Keycloak(k)) => enable(state, k, &e).await,
+        (_, AdminApi::Keycloak(k)) => recreate_keycloak(state, k, &e, &snapshot).await,
     }
 }
 
@@ -120,7 +124,7 @@ async fn journaled<T>(
 /// the tag removed, by one JSON Patch. Secret, tokens and consents were never touched.
 async fn lift(
     state: &State,
-    api: &AdminApi,
+    api: &HydraAdmin,
     e: &JournalEntry,
     snapshot: &Value,
 ) -> Result<Restored, ActionError> {
@@ -177,7 +181,7 @@ async fn lift(
 /// a client deleted after its quarantine comes back as it was before the quarantine.
 async fn recreate(
     state: &State,
-    api: &AdminApi,
+    api: &HydraAdmin,
     e: &JournalEntry,
     mut snapshot: Value,
 ) -> Result<Restored, ActionError> {
@@ -230,5 +234,85 @@ async fn recreate(
             .and_then(Value::as_str)
             .filter(|s| !public && !s.is_empty())
             .map(str::to_owned),
+    })
+}
+
+/// Lifts a Keycloak quarantine in place: the client re-enabled as it was before it (the tag
+/// says), the tag removed; every other setting stays as it is now. Nothing else was touched.
+async fn enable(
+    state: &State,
+    api: &KeycloakAdmin,
+    e: &JournalEntry,
+) -> Result<Restored, ActionError> {
+    let not = |why: String| ActionError::NotRestorable { id: e.id, why };
+    let Some(current) = api.get(&e.client_id).await?.value else {
+        return Err(not(format!(
+            "client {} is no longer in store {}; if a later action deleted it, restore that delete",
+            esc(&e.client_id),
+            e.store
+        )));
+    };
+    let tagged = keycloak::quarantine_tag(&current).is_some();
+    let note = if tagged {
+        format!(
+            "restore of quarantine {}: enabled again as it was before, quarantine tag removed; its              secret, sessions, consents and registration access token were never touched; cannot              come back: the token requests refused during the quarantine",
+            e.id
+        )
+    } else {
+        format!(
+            "restore of quarantine {}: already lifted outside regwarden (no quarantine tag); nothing              changed in the store, the quarantine ends in the journal",
+            e.id
+        )
+    };
+    let call = async {
+        if tagged {
+            api.enable(&current).await.map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let (action_id, ()) = journaled(state, e, &current.to_string(), &note, call).await?;
+    Ok(Restored {
+        action_id,
+        store: e.store.clone(),
+        client_id: e.client_id.clone(),
+        undone: ActionKind::Quarantine,
+        note,
+        new_secret: None,
+    })
+}
+
+/// Re-creates a deleted Keycloak client from the delete's snapshot (as it was before a
+/// quarantine, if it was under one), with its client id, internal id and settings.
+async fn recreate_keycloak(
+    state: &State,
+    api: &KeycloakAdmin,
+    e: &JournalEntry,
+    snapshot: &Value,
+) -> Result<Restored, ActionError> {
+    let not = |why: String| ActionError::NotRestorable { id: e.id, why };
+    if api.get(&e.client_id).await?.value.is_some() {
+        return Err(not(format!(
+            "client {} exists in store {} again; nothing restored",
+            esc(&e.client_id),
+            e.store
+        )));
+    }
+    let before = keycloak::as_before(snapshot);
+    let note = format!(
+        "restore of delete {}: re-created with its client id, internal id and settings; cannot \
+         come back: its sessions and consents, its registration access token, a confidential \
+         client's old secret (a new one is issued), its service account's roles, and client \
+         roles or scope mappings if it had any",
+        e.id
+    );
+    let (action_id, created) = journaled(state, e, &e.snapshot, &note, api.create(&before)).await?;
+    Ok(Restored {
+        action_id,
+        store: e.store.clone(),
+        client_id: e.client_id.clone(),
+        undone: ActionKind::Delete,
+        note: created.note,
+        new_secret: created.secret.map(|s| s.expose().to_owned()),
     })
 }

@@ -119,6 +119,11 @@ impl KeycloakAdmin {
         &self.base
     }
 
+    /// The service-account client regwarden signs in as.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     pub fn realm(&self) -> &str {
         &self.realm
     }

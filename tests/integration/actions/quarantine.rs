@@ -206,7 +206,9 @@ async fn a_quarantined_client_gets_no_new_token_until_restored() {
 
     // Reconcile: a quarantine whose call took effect, one that never reached Hydra, and a
     // restore that never did, each left open as by a killed process.
-    let api = AdminApi::new(url::Url::parse(&hydra.admin).unwrap());
+    let api = AdminApi::Hydra(regwarden::act::hydra::HydraAdmin::new(
+        url::Url::parse(&hydra.admin).unwrap(),
+    ));
     let intent = |client: &str, action: &str, snapshot: &Value| {
         let state = &state;
         let (client, action, snapshot) =
@@ -230,13 +232,9 @@ async fn a_quarantined_client_gets_no_new_token_until_restored() {
     };
     let other_now = hydra_client(&hydra.admin, &other).await;
     let done = intent(&other, "quarantine", &other_now).await;
-    api.patch(
-        &other,
-        "quarantine client",
-        &regwarden::quarantine::block_patch(&other_now, Default::default()),
-    )
-    .await
-    .unwrap();
+    api.quarantine(&other, &other_now, Default::default())
+        .await
+        .unwrap();
     let never = intent(&public, "quarantine", &before[0]).await;
     let restore_never = intent(&other, "restore", &other_now).await;
     let r = reconcile(&state, "hydra", &api).await.unwrap();

@@ -134,7 +134,6 @@ impl Kc {
     }
 
     /// The client's representation, if it exists.
-    #[allow(dead_code)] // used by the action scenarios
     pub async fn client(&self, realm: &str, client_id: &str) -> Option<Value> {
         let id = self.client_uuid(realm, client_id).await?;
         Some(

@@ -2,8 +2,9 @@
 //! registered through Keycloak's DCR endpoint by the MCP TypeScript SDK with the metadata
 //! real MCP clients send, used through real authorization-code + PKCE flows on Keycloak's own
 //! login and consent pages, read from Keycloak's database by regwarden: origins, creation
-//! times, last uses, scores, families, and the realm's Max Clients capacity up to the 403 it
-//! ends in.
+//! times, last uses, scores, families; acted on through the admin API as a service account
+//! with the README's minimal roles (disable, delete after the grace, restore of both); the
+//! realm's Max Clients capacity up to the 403 it ends in; the README's read-only grants.
 
 mod kc;
 
@@ -178,12 +179,13 @@ async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Keycloak on PostgreSQL and the MCP SDK: run scripts/test.sh"]
-async fn keycloak_on_postgres_is_read_judged_and_its_capacity_watched() {
+async fn keycloak_on_postgres_is_read_judged_acted_on_and_its_capacity_watched() {
     let kc = Kc::new(Backend::Postgres);
     let tmp = tempfile::tempdir().unwrap();
     let realm = kc.new_realm(&unique("mcp")).await;
     let http = format!("127.0.0.1:{}", free_port());
-    registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    let regs = registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    disabled_then_deleted_and_restored(&kc, &realm, &regs, tmp.path(), &http).await;
     capacity_is_watched_up_to_the_limit(&kc, &realm, tmp.path(), &http).await;
     readme_grants_suffice(&kc, &realm, tmp.path(), &http).await;
     kc.drop_realm(&realm.name).await;
@@ -322,4 +324,98 @@ async fn readme_grants_suffice(kc: &Kc, realm: &Realm, dir: &Path, http: &str) {
         "other attributes are hidden by row-level security"
     );
     assert!(secret.is_err(), "client.secret must not be readable");
+}
+
+/// Enforcing: the impostor (malicious) and a denied client are disabled, nothing else; a
+/// disabled client gets no token until `regwarden restore` re-enables it; after the grace the
+/// still-unused impostor is deleted, and restoring the delete re-creates it, able to get
+/// tokens again. The journal's snapshots hold no secret.
+async fn disabled_then_deleted_and_restored(
+    kc: &Kc,
+    realm: &Realm,
+    regs: &[Value],
+    dir: &Path,
+    http: &str,
+) {
+    let mcp = need("REGWARDEN_MCP_DIR");
+    let issuer = kc.issuer(&realm.name);
+    let (cursor, impostor) = (id(&regs[3]), id(&regs[6]));
+    let limits = "[actions]\nmax_fraction_per_run = 0.5\nquarantine_grace = \"3s\"\n";
+    let cfg = write_config(
+        dir,
+        kc,
+        realm,
+        http,
+        &format!("{limits}[[deny]]\nname = \"Cursor\"\nnote = \"test\"\n"),
+    );
+    let (code, out, err) = cli(&["apply", "--yes"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let enabled = |c: Option<Value>| c.expect("client exists")["enabled"].as_bool();
+    for reg in regs {
+        let client = kc.client(&realm.name, &id(reg)).await;
+        let expect = !(id(reg) == cursor || id(reg) == impostor);
+        assert_eq!(enabled(client), Some(expect), "{reg}");
+    }
+    assert_eq!(
+        enabled(kc.client(&realm.name, "reporting-app").await),
+        Some(true)
+    );
+    let tagged = kc.client(&realm.name, &cursor).await.unwrap();
+    assert!(
+        tagged["attributes"]["regwarden.quarantine"]
+            .as_str()
+            .is_some_and(|t| t.contains("regwarden restore")),
+        "{tagged}"
+    );
+    let err = kc_authcode(&mcp, &issuer, &regs[3], false).expect_err("a disabled client");
+    assert!(err.to_string().to_lowercase().contains("disabled"), "{err}");
+
+    let state = State::connect(&regwarden::config::Secret::new(format!(
+        "sqlite://{}",
+        dir.join("state.db").display()
+    )))
+    .await
+    .unwrap();
+    let journal = state.recent_actions("kc", 10).await.unwrap();
+    assert_eq!(journal.len(), 2, "{journal:?}");
+    for e in &journal {
+        assert_eq!(e.action, "quarantine");
+        assert!(!e.snapshot.contains("\"secret\""), "{}", e.snapshot);
+    }
+    let quarantine_of = |client: &str| {
+        journal
+            .iter()
+            .find(|e| e.client_id == client)
+            .map(|e| e.id)
+            .unwrap()
+    };
+    let (code, out, err) = cli(&["restore", &quarantine_of(&cursor).to_string()], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(enabled(kc.client(&realm.name, &cursor).await), Some(true));
+    kc_authcode(&mcp, &issuer, &regs[3], false).expect("Cursor is back");
+
+    // After the grace: the impostor, still unused, is deleted (the deny rule is gone).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let cfg = write_config(dir, kc, realm, http, limits);
+    let (code, out, err) = cli(&["apply", "--yes"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(kc.client(&realm.name, &impostor).await.is_none(), "{out}");
+    assert_eq!(enabled(kc.client(&realm.name, &cursor).await), Some(true));
+    let delete = state
+        .recent_actions("kc", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "delete" && e.client_id == impostor)
+        .expect("the delete is journaled");
+    let (code, out, err) = cli(&["restore", &delete.id.to_string()], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("cannot come back") || out.contains("registration access token"),
+        "{out}"
+    );
+    let back = kc.client(&realm.name, &impostor).await.expect("re-created");
+    assert_eq!(back["enabled"].as_bool(), Some(true), "{back}");
+    assert_eq!(back["redirectUris"], regs[6]["redirect_uris"]);
+    kc_authcode(&mcp, &issuer, &regs[6], false).expect("the restored client gets tokens again");
 }
