@@ -95,6 +95,8 @@ pub enum Source {
     Keycloak(keycloak::KeycloakSource),
     /// Hydra through its admin API alone.
     HydraApi(hydra::api::HydraApiSource),
+    /// Keycloak through its admin API alone.
+    KeycloakApi(keycloak::api::KeycloakApiSource),
     Jsonl(jsonl::JsonlSource),
 }
 
@@ -117,6 +119,14 @@ impl Source {
                 database_url: None,
                 admin_url: Some(u),
             } => Source::HydraApi(hydra::api::HydraApiSource::open(u, cfg.batch_size).await?),
+            StoreKind::Keycloak {
+                realm,
+                database_url: None,
+                admin: Some(a),
+            } => Source::KeycloakApi(
+                keycloak::api::KeycloakApiSource::open(realm, a, cfg.batch_size, cfg.usage_window)
+                    .await?,
+            ),
             StoreKind::Hydra { .. } | StoreKind::Keycloak { .. } => {
                 return Err(SourceError::Api {
                     url: String::new(),
@@ -145,6 +155,7 @@ impl Source {
             Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor)),
             Source::Keycloak(k) => Pager::Keycloak(k.pager()),
             Source::HydraApi(h) => Pager::HydraApi(h.pager()),
+            Source::KeycloakApi(k) => Pager::KeycloakApi(k.pager()),
             Source::Jsonl(j) => Pager::Jsonl(j.pager().await?),
         })
     }
@@ -172,6 +183,7 @@ impl Source {
     pub async fn capacity(&self) -> Result<Option<keycloak::Capacity>, SourceError> {
         match self {
             Source::Keycloak(k) => Ok(Some(k.capacity().await?)),
+            Source::KeycloakApi(k) => Ok(Some(k.capacity().await)),
             _ => Ok(None),
         }
     }
@@ -181,6 +193,7 @@ impl Source {
     pub fn notice(&self) -> Option<String> {
         match self {
             Source::Keycloak(k) => k.notice(),
+            Source::KeycloakApi(k) => Some(k.notice()),
             Source::HydraApi(_) => Some(
                 "read through the admin API alone: Hydra's API shows no usage, so usage is unknown \
                  and registrations are never expired for lack of use"
@@ -196,6 +209,7 @@ pub enum Pager<'a> {
     Hydra(hydra::HydraPager<'a>),
     Keycloak(keycloak::KeycloakPager<'a>),
     HydraApi(hydra::api::HydraApiPager<'a>),
+    KeycloakApi(keycloak::api::KeycloakApiPager<'a>),
     Jsonl(jsonl::JsonlPager),
 }
 
@@ -206,6 +220,7 @@ impl Pager<'_> {
             Pager::Hydra(p) => p.next_batch().await,
             Pager::Keycloak(p) => p.next_batch().await,
             Pager::HydraApi(p) => p.next_batch().await,
+            Pager::KeycloakApi(p) => p.next_batch().await,
             Pager::Jsonl(p) => p.next_batch().await,
         }
     }

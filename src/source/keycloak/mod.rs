@@ -14,10 +14,11 @@
 //! saves them and keeps them at least as long as the expiry windows. Otherwise it is unknown,
 //! and expiry never acts on unknown usage.
 
+pub mod api;
 mod record;
 
 use super::sql::{column_text, connect_read_only, Dialect, ParamType};
-use super::{Batch, SourceError};
+use super::{Batch, SourceError, SourceRecord};
 use crate::model::Usage;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};

@@ -124,13 +124,16 @@ impl ClientRow {
                 || (realm == "master" && self.client_id.ends_with("-realm")))
     }
 
-    /// Who created it, as far as the row tells: a registration access token is issued to
-    /// every client created through the registration endpoint (an admin can ask for one too,
-    /// rarely); a Client ID Metadata Document client's id is its document's https URL.
+    /// Who created it, as far as the row tells: the registration endpoint gives a client its
+    /// internal id as client id and a registration access token (an admin can ask for a
+    /// token too, rarely; a client re-created by a restore keeps its id but not its token);
+    /// a Client ID Metadata Document client's id is its document's https URL.
     pub fn origin(&self) -> Origin {
-        if self.client_id.starts_with("https://") && !self.has_registration_token {
+        let registered =
+            self.has_registration_token || (!self.id.is_empty() && self.client_id == self.id);
+        if self.client_id.starts_with("https://") && !registered {
             Origin::Cimd
-        } else if self.has_registration_token {
+        } else if registered {
             Origin::Dcr
         } else {
             Origin::Admin

@@ -186,6 +186,7 @@ async fn keycloak_on_postgres_is_read_judged_acted_on_and_its_capacity_watched()
     let http = format!("127.0.0.1:{}", free_port());
     let regs = registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
     disabled_then_deleted_and_restored(&kc, &realm, &regs, tmp.path(), &http).await;
+    the_admin_api_alone_reads_the_same_clients(&kc, &realm, tmp.path(), &http).await;
     capacity_is_watched_up_to_the_limit(&kc, &realm, tmp.path(), &http).await;
     readme_grants_suffice(&kc, &realm, tmp.path(), &http).await;
     kc.drop_realm(&realm.name).await;
@@ -418,4 +419,73 @@ async fn disabled_then_deleted_and_restored(
     assert_eq!(back["enabled"].as_bool(), Some(true), "{back}");
     assert_eq!(back["redirectUris"], regs[6]["redirect_uris"]);
     kc_authcode(&mcp, &issuer, &regs[6], false).expect("the restored client gets tokens again");
+}
+
+/// Live registrations of a state database: client id and origin, sorted.
+async fn live(state_db: &Path) -> Vec<(String, String)> {
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", state_db.display()))
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT client_id, origin FROM registrations WHERE gone_at IS NULL ORDER BY client_id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+}
+
+/// Without `database_url` the realm is read through the admin API: the same clients with the
+/// same origins; what the API cannot show (creation, usage without events) is unknown.
+async fn the_admin_api_alone_reads_the_same_clients(
+    kc: &Kc,
+    realm: &Realm,
+    dir: &Path,
+    http: &str,
+) {
+    let cfg = write_config(dir, kc, realm, http, "");
+    let (code, out, err) = cli(&["scan", "--full"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let sub = dir.join("api");
+    std::fs::create_dir_all(&sub).unwrap();
+    let api_cfg = sub.join("regwarden.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("database_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Small pages, so that paging and its overlap are exercised.
+    std::fs::write(&api_cfg, format!("{text}batch_size = 3\n")).unwrap();
+    let (code, out, err) = cli(&["scan", "--full"], &api_cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cli(&["check-config"], &api_cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains("read through its admin API"), "{out}");
+    assert!(out.contains("read through the admin API alone"), "{out}");
+    let (sql, api) = (
+        live(&dir.join("state.db")).await,
+        live(&sub.join("state.db")).await,
+    );
+    assert!(sql.len() >= 9, "{sql:?}");
+    assert_eq!(api, sql, "the API path reads what the database path reads");
+    let state = State::connect(&regwarden::config::Secret::new(format!(
+        "sqlite://{}",
+        sub.join("state.db").display()
+    )))
+    .await
+    .unwrap();
+    for (client, _) in &api {
+        let r = state.registration("kc", client).await.unwrap().unwrap();
+        // No creation column through the API, no events here: at most a secret's issue time.
+        assert!(
+            matches!(r.created_from, None | Some(CreatedFrom::SecretIssued)),
+            "{client}: {:?}",
+            r.created_from
+        );
+        assert!(
+            matches!(r.usage, Usage::Unknown | Usage::LastUsed(_)),
+            "{client}: {:?} (events are off: never used cannot be known)",
+            r.usage
+        );
+    }
 }
