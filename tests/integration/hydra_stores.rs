@@ -95,3 +95,86 @@ async fn hydra_on_sqlite() {
     )
     .await;
 }
+
+/// Without `database_url`, Hydra is read through `GET /admin/clients` alone: the same clients
+/// with the same origins as the database path, across pages; usage unknown (the API shows
+/// none), creation from the API's `created_at`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Ory Hydra and the MCP SDK: run scripts/test.sh"]
+async fn hydra_through_its_admin_api_alone() {
+    let (bin, mcp) = (need("REGWARDEN_HYDRA_BIN"), need("REGWARDEN_MCP_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hydra.db");
+    let dsn = format!("sqlite://{}?_fk=true", file.display());
+    hydra_migrate(&bin, &dsn, None).await;
+    let hydra = Hydra::start(&bin, &dsn, dir.path());
+    let regs = register(
+        &mcp,
+        &hydra.public,
+        serde_json::json!([{"client": "claude-code", "count": 4}, {"client": "cursor"},
+            {"client": "vscode", "count": 2}]),
+    );
+    authcode(&mcp, &hydra, &regs[0]);
+    let config = |name: &str, store: &str| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let path = sub.join("regwarden.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[state]\nurl = \"sqlite://state.db\"\n[[stores]]\nname = \"h\"\nkind = \"hydra\"\n\
+                 admin_url = \"{}\"\nbatch_size = 2\n{store}",
+                hydra.admin
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let db = config(
+        "db",
+        &format!("database_url = \"sqlite://{}\"\n", file.display()),
+    );
+    let api = config("api", "");
+    for cfg in [&db, &api] {
+        let out = regwarden()
+            .args(["scan", "--full", "--config"])
+            .arg(cfg)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let out = regwarden()
+        .args(["check-config", "--config"])
+        .arg(&api)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Hydra's API shows no usage"), "{text}");
+    let rows = |cfg: &std::path::Path| {
+        let state = cfg.with_file_name("state.db");
+        async move {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+                "sqlite://{}",
+                state.display()
+            ))
+            .await
+            .unwrap();
+            let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
+                "SELECT client_id, origin, usage, created_at FROM registrations ORDER BY client_id",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            rows
+        }
+    };
+    let (from_db, from_api) = (rows(&db).await, rows(&api).await);
+    assert_eq!(from_api.len(), 7);
+    for ((id, origin, _, created), (api_id, api_origin, usage, api_created)) in
+        from_db.iter().zip(&from_api)
+    {
+        assert_eq!((id, origin, created), (api_id, api_origin, api_created));
+        assert_eq!(usage, "unknown", "{api_id}");
+    }
+    assert!(from_db.iter().any(|r| r.2 == "used"), "{from_db:?}");
+}
