@@ -266,3 +266,87 @@ fn admin_url(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, ConfigError, StoreKind};
+
+    fn kind(store: &str) -> Result<StoreKind, Vec<String>> {
+        match load_str(&format!("[[stores]]\nname = \"s\"\n{store}"), None, &[]) {
+            Ok(c) => Ok(c.stores[0].kind.clone()),
+            Err(ConfigError::Invalid { problems }) => {
+                Err(problems.into_iter().map(|p| p.key).collect())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_keycloak_store_needs_a_realm_and_a_way_to_read_it() {
+        let full = "kind = \"keycloak\"\nrealm = \"mcp\"\ndatabase_url = \"postgres://r@h/kc\"\n\
+                    admin_url = \"https://sso.example.org\"\nadmin_client_id = \"regwarden\"\n\
+                    admin_client_secret = \"s3cret\"\n";
+        match kind(full).unwrap() {
+            StoreKind::Keycloak {
+                realm,
+                database_url: Some(_),
+                admin: Some(a),
+            } => {
+                assert_eq!((realm.as_str(), a.client_id.as_str()), ("mcp", "regwarden"));
+                assert_eq!(format!("{:?}", a.client_secret), "Secret(***)");
+            }
+            other => panic!("{other:?}"),
+        }
+        let api_only =
+            "kind = \"keycloak\"\nrealm = \"mcp\"\nadmin_url = \"https://sso.example.org\"\n\
+                        admin_client_id = \"regwarden\"\nadmin_client_secret = \"s\"\n";
+        assert!(kind(api_only).unwrap().api_only());
+        assert_eq!(
+            kind("kind = \"keycloak\"\ndatabase_url = \"postgres://h/kc\"\n").unwrap_err(),
+            ["stores[0].realm"]
+        );
+        assert_eq!(
+            kind("kind = \"keycloak\"\nrealm = \"mcp\"\n").unwrap_err(),
+            ["stores[0].database_url"]
+        );
+        assert_eq!(
+            kind("kind = \"keycloak\"\nrealm = \"mcp\"\ndatabase_url = \"postgres://h/kc\"\nadmin_url = \"https://sso\"\n")
+                .unwrap_err(),
+            ["stores[0].admin_client_id", "stores[0].admin_client_secret"]
+        );
+        assert_eq!(
+            kind("kind = \"keycloak\"\nrealm = \"a/b\"\ndatabase_url = \"postgres://h/kc\"\n")
+                .unwrap_err(),
+            ["stores[0].realm"]
+        );
+    }
+
+    #[test]
+    fn keys_of_other_kinds_are_refused() {
+        assert_eq!(
+            kind("kind = \"hydra\"\ndatabase_url = \"sqlite://x\"\nrealm = \"mcp\"\n").unwrap_err(),
+            ["stores[0].realm"]
+        );
+        assert_eq!(
+            kind("kind = \"jsonl\"\npath = \"x\"\nadmin_url = \"http://h\"\n").unwrap_err(),
+            ["stores[0].admin_url"]
+        );
+        assert_eq!(kind("kind = \"auth0\"\n").unwrap_err(), ["stores[0].kind"]);
+    }
+
+    #[test]
+    fn hydra_reads_through_its_admin_api_without_a_database() {
+        assert!(
+            kind("kind = \"hydra\"\nadmin_url = \"http://127.0.0.1:4445\"\n")
+                .unwrap()
+                .api_only()
+        );
+        assert!(!kind("kind = \"hydra\"\ndatabase_url = \"sqlite://x\"\n")
+            .unwrap()
+            .api_only());
+        assert_eq!(
+            kind("kind = \"hydra\"\n").unwrap_err(),
+            ["stores[0].database_url"]
+        );
+    }
+}
