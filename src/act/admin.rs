@@ -91,9 +91,7 @@ impl AdminApi {
         match self {
             AdminApi::Hydra(_) => false,
             AdminApi::Keycloak(k) => {
-                client_id == k.client_id()
-                    || crate::source::keycloak::BUILT_IN.contains(&client_id)
-                    || (k.realm() == "master" && client_id.ends_with("-realm"))
+                client_id == k.client_id() || keycloak::is_built_in(k.realm(), client_id)
             }
         }
     }

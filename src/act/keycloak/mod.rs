@@ -36,6 +36,22 @@ use url::Url;
 const ATTEMPTS: u32 = 4;
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 
+/// Clients every realm is created with (plus `<realm>-realm` in the master realm). Keycloak
+/// needs them to run: regwarden never reads them as registrations nor acts on them.
+pub const BUILT_IN: [&str; 6] = [
+    "account",
+    "account-console",
+    "admin-cli",
+    "broker",
+    "realm-management",
+    "security-admin-console",
+];
+
+/// Whether `client_id` names one of the realm's built-in clients.
+pub fn is_built_in(realm: &str, client_id: &str) -> bool {
+    BUILT_IN.contains(&client_id) || (realm == "master" && client_id.ends_with("-realm"))
+}
+
 /// The realm-management roles, for messages naming what the service account lacks.
 pub const VIEW_CLIENTS: &str = "view-clients";
 pub const MANAGE_CLIENTS: &str = "manage-clients";

@@ -12,7 +12,7 @@
 //! again; clients already seen are skipped. No client present through the whole scan is
 //! missed, so a complete scan may mark the others gone.
 
-use super::record::{ClientRow, ATTRIBUTES, BUILT_IN};
+use super::record::{ClientRow, ATTRIBUTES};
 use super::{EventSettings, SourceRecord};
 use crate::act::keycloak::KeycloakAdmin;
 use crate::act::ActionError;
@@ -309,9 +309,7 @@ impl KeycloakApiPager<'_> {
             self.seen.insert(id.to_owned());
             self.counted += 1;
             let row = row_of(c);
-            if BUILT_IN.contains(&row.client_id.as_str())
-                || (src.api.realm() == "master" && row.client_id.ends_with("-realm"))
-            {
+            if crate::act::keycloak::is_built_in(src.api.realm(), &row.client_id) {
                 continue;
             }
             let usage = match facts.used.get(&row.client_id) {

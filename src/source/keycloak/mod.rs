@@ -15,15 +15,20 @@
 //! and expiry never acts on unknown usage.
 
 pub mod api;
+mod events;
+mod pager;
 mod record;
 
+pub use events::EventSettings;
+pub use pager::KeycloakPager;
+use pager::ScanFacts;
+
 use super::sql::{column_text, connect_read_only, Dialect, ParamType};
-use super::{Batch, SourceError, SourceRecord};
-use crate::model::Usage;
+use super::{SourceError, SourceRecord};
+pub use crate::act::keycloak::BUILT_IN;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
-pub use record::BUILT_IN;
-use record::{ClientRow, Column, ATTRIBUTES, COLUMNS};
+use record::{Column, COLUMNS};
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use std::collections::HashMap;
@@ -32,54 +37,6 @@ use std::time::Duration;
 /// Event types that are a use of the client. `CLIENT_LOGIN` counts when present (a service
 /// account's token) but is never the only evidence looked for.
 const USE_EVENTS: [&str; 3] = ["CODE_TO_TOKEN", "REFRESH_TOKEN", "CLIENT_LOGIN"];
-
-/// What the realm saves of its events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventSettings {
-    pub enabled: bool,
-    /// How long stored events are kept; None: forever.
-    pub expiration: Option<Duration>,
-    /// Saved types; empty means Keycloak's defaults (which include `CODE_TO_TOKEN` and
-    /// `CLIENT_REGISTER`, not `REFRESH_TOKEN`).
-    pub types: Vec<String>,
-}
-
-impl EventSettings {
-    /// Whether the realm keeps events of `kind`.
-    pub fn saves(&self, kind: &str) -> bool {
-        self.enabled
-            && (self.types.iter().any(|t| t == kind)
-                || (self.types.is_empty() && kind != "REFRESH_TOKEN"))
-    }
-
-    /// Whether stored `CODE_TO_TOKEN` events cover `window`: every use in it is on record.
-    pub fn covers(&self, window: Duration) -> bool {
-        self.saves("CODE_TO_TOKEN") && self.expiration.is_none_or(|e| e >= window)
-    }
-
-    /// What an operator should know when the events do not cover `window`.
-    pub fn notice(&self, realm: &str, window: Duration) -> Option<String> {
-        let tail = "usage is known only from sessions and consents, and clients with neither are \
-                    never expired for lack of use";
-        if !self.enabled {
-            Some(format!(
-                "realm {realm} stores no events (Realm settings → Events → Save events): {tail}"
-            ))
-        } else if !self.saves("CODE_TO_TOKEN") {
-            Some(format!(
-                "realm {realm} does not save CODE_TO_TOKEN events: {tail}"
-            ))
-        } else if !self.covers(window) {
-            Some(format!(
-                "realm {realm} expires its events after {}, sooner than the expiry window of {}: {tail}",
-                humantime::format_duration(self.expiration.unwrap_or_default()),
-                humantime::format_duration(window)
-            ))
-        } else {
-            None
-        }
-    }
-}
 
 /// The realm's registration cap and how much of it is used, counted as Keycloak counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,12 +183,7 @@ impl KeycloakSource {
     }
 
     pub fn pager(&self) -> KeycloakPager<'_> {
-        KeycloakPager {
-            src: self,
-            after_id: None,
-            done: false,
-            scan_facts: None,
-        }
+        KeycloakPager::new(self)
     }
 
     /// The realm's Max Clients limit and its use.
@@ -447,161 +399,4 @@ fn is_denied(e: &sqlx::Error) -> bool {
 
 fn query(what: &'static str) -> impl Fn(sqlx::Error) -> SourceError {
     move |source| SourceError::Query { what, source }
-}
-
-/// Facts read once per scan.
-#[derive(Default)]
-struct ScanFacts {
-    registered: HashMap<String, DateTime<Utc>>,
-    used: HashMap<String, DateTime<Utc>>,
-}
-
-pub struct KeycloakPager<'a> {
-    src: &'a KeycloakSource,
-    after_id: Option<String>,
-    done: bool,
-    scan_facts: Option<ScanFacts>,
-}
-
-impl KeycloakPager<'_> {
-    pub async fn next_batch(&mut self) -> Result<Option<Batch>, SourceError> {
-        if self.done {
-            return Ok(None);
-        }
-        let src = self.src;
-        if self.scan_facts.is_none() {
-            self.scan_facts = Some(src.event_times().await?);
-        }
-        let sql = src.select_clients(self.after_id.is_some());
-        let mut q = sqlx::query(&sql).bind(&src.realm_id);
-        if let Some(id) = &self.after_id {
-            q = q.bind(id);
-        }
-        let rows = q.fetch_all(&src.pool).await.map_err(query("client"))?;
-        if rows.len() < src.batch_size as usize {
-            self.done = true;
-        }
-        let Some(last) = rows.last() else {
-            return Ok(None);
-        };
-        self.after_id = column_text(last, 0);
-        let mut clients: Vec<ClientRow> = rows
-            .iter()
-            .map(|r| ClientRow::from_text(&|i| column_text(r, i)))
-            .filter(|c| !c.is_built_in(&src.realm))
-            .collect();
-        let mut batch = Batch::default();
-        if clients.is_empty() {
-            return Ok(Some(batch));
-        }
-        let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
-        let index: HashMap<String, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), i))
-            .collect();
-        let d = src.dialect;
-        for (table, into_origins) in [("redirect_uris", false), ("web_origins", true)] {
-            for r in src.by_client(table, &[d.text("value")], "", &ids).await? {
-                let (Some(id), Some(v)) = (column_text(&r, 0), column_text(&r, 1)) else {
-                    continue;
-                };
-                if let Some(&i) = index.get(&id) {
-                    let c = &mut clients[i];
-                    if into_origins {
-                        c.web_origins.push(v);
-                    } else {
-                        c.redirect_uris.push(v);
-                    }
-                }
-            }
-        }
-        let names: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("'{n}'")).collect();
-        let attrs = if src.attributes_readable {
-            src.by_client(
-                "client_attributes",
-                &[d.text("name"), d.text("value")],
-                &format!(" AND name IN ({})", names.join(",")),
-                &ids,
-            )
-            .await?
-        } else {
-            Vec::new()
-        };
-        for r in attrs {
-            let (Some(id), Some(n), Some(v)) =
-                (column_text(&r, 0), column_text(&r, 1), column_text(&r, 2))
-            else {
-                continue;
-            };
-            if let Some(&i) = index.get(&id) {
-                clients[i].attributes.push((n, v));
-            }
-        }
-        let sessions = src.session_uses(&ids).await?;
-        let facts = self.scan_facts.as_ref().expect("read above");
-        for mut c in clients {
-            // Database order is not the client's: keep the lists stable across scans.
-            c.redirect_uris.sort();
-            c.web_origins.sort();
-            let used = [facts.used.get(&c.client_id), sessions.get(&c.id)]
-                .into_iter()
-                .flatten()
-                .max()
-                .copied();
-            let usage = match used {
-                Some(t) => Usage::LastUsed(t),
-                None if (c.consent_required && c.standard_flow)
-                    || src.events.covers(src.window) =>
-                {
-                    Usage::Never
-                }
-                None => Usage::Unknown,
-            };
-            let registered = facts.registered.get(&c.client_id).copied();
-            batch.records.push(c.into_record(registered, usage));
-        }
-        Ok(Some(batch))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_settings_say_what_they_cover() {
-        let day = Duration::from_secs(86_400);
-        let off = EventSettings {
-            enabled: false,
-            expiration: None,
-            types: vec![],
-        };
-        assert!(!off.covers(day));
-        assert!(off.notice("mcp", day).unwrap().contains("stores no events"));
-        let default_types = EventSettings {
-            enabled: true,
-            ..off.clone()
-        };
-        assert!(default_types.covers(day * 365));
-        assert!(!default_types.saves("REFRESH_TOKEN"));
-        assert_eq!(default_types.notice("mcp", day), None);
-        let short = EventSettings {
-            expiration: Some(day),
-            ..default_types.clone()
-        };
-        assert!(!short.covers(day * 30));
-        assert!(short
-            .notice("mcp", day * 30)
-            .unwrap()
-            .contains("expires its events after 1day"));
-        let no_code = EventSettings {
-            types: vec!["LOGIN".into()],
-            ..default_types
-        };
-        assert!(no_code
-            .notice("mcp", day)
-            .unwrap()
-            .contains("CODE_TO_TOKEN"));
-    }
 }

@@ -8,17 +8,6 @@ use crate::model::{CreatedFrom, Origin, Usage};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-/// Clients every realm is created with (plus `<realm>-realm` in the master realm). Keycloak
-/// needs them to run: they are never handed over as registrations, so never acted on.
-pub const BUILT_IN: [&str; 6] = [
-    "account",
-    "account-console",
-    "admin-cli",
-    "broker",
-    "realm-management",
-    "security-admin-console",
-];
-
 /// The columns read from `client`, in order (flags read as '1'/'0').
 pub(super) const COLUMNS: [Column; 15] = [
     Column::Text("id"),
@@ -119,9 +108,7 @@ impl ClientRow {
 
     /// A client Keycloak creates with the realm: known name, no registration token.
     pub fn is_built_in(&self, realm: &str) -> bool {
-        !self.has_registration_token
-            && (BUILT_IN.contains(&self.client_id.as_str())
-                || (realm == "master" && self.client_id.ends_with("-realm")))
+        !self.has_registration_token && crate::act::keycloak::is_built_in(realm, &self.client_id)
     }
 
     /// Who created it, as far as the row tells: the registration endpoint gives a client its
