@@ -124,6 +124,94 @@ fn demo_leaves_a_config_every_command_works_on() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("50 live registrations"));
 }
 
+/// `demo --kind keycloak`: the same population as a Keycloak realm's tables, read by the
+/// Keycloak reader (origins from registration tokens, creation from the best evidence,
+/// built-in clients left out), and its Max Clients limit exported by the daemon with no
+/// capacity in the config.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_builds_a_keycloak_realm_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let out = regwarden()
+        .args([
+            "demo",
+            "--kind",
+            "keycloak",
+            "--registrations",
+            "400",
+            "--dir",
+        ])
+        .arg(&demo_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Store demo (keycloak): 400 live registrations, 0 gone"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("disables the client in Keycloak"),
+        "{stdout}"
+    );
+    let cfg = demo_dir.join("regwarden.toml");
+    let (code, out, _) = run(&["report", "--format", "json"], &cfg);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let s = &report["stores"][0];
+    assert!(s["by_origin"]["admin"].as_u64().unwrap() >= 4, "{s}");
+    assert!(s["by_origin"]["dcr"].as_u64().unwrap() > 300, "{s}");
+    assert!(s["by_usage"]["never"].as_u64().unwrap() > 50, "{s}");
+    let (_, csv, _) = run(&["report", "--format", "csv"], &cfg);
+    let old_dcr = csv
+        .lines()
+        .skip(1)
+        .find(|l| l.contains(",dcr,"))
+        .and_then(|l| l.split(',').nth(1))
+        .unwrap()
+        .to_owned();
+    let (code, out, _) = run(&["explain", &old_dcr], &cfg);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("(from the store's creation time)")
+            || out.contains("(from its CLIENT_REGISTER event)"),
+        "{out}"
+    );
+
+    let http = format!("127.0.0.1:{}", free_port());
+    let _daemon = Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("REGWARDEN_HTTP__LISTEN", &http)
+            .env("REGWARDEN_SCHEDULE__SCAN", "*/2 * * * * *")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let text = wait_for(
+        &format!("http://{http}/metrics"),
+        "the realm's capacity",
+        std::time::Duration::from_secs(60),
+        |_, b| metric(b, r#"regwarden_store_capacity_used{store="demo"}"#).is_some(),
+    )
+    .await;
+    // Every client of the realm, the six built-in ones too; the limit the demo set.
+    assert_eq!(
+        metric(&text, r#"regwarden_store_capacity_used{store="demo"}"#),
+        Some(406.0)
+    );
+    assert_eq!(
+        metric(&text, r#"regwarden_store_capacity{store="demo"}"#),
+        Some(450.0)
+    );
+}
+
 /// Well-formed, malformed and hostile JSON Lines: every record is accounted for, the scan
 /// completes, nothing panics.
 fn write_jsonl(path: &Path) {
