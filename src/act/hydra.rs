@@ -7,8 +7,8 @@ use serde_json::Value;
 use std::time::Duration;
 use url::Url;
 
-const ATTEMPTS: u32 = 4;
-const FIRST_DELAY: Duration = Duration::from_millis(250);
+#[cfg(test)]
+use super::retry::ATTEMPTS;
 
 /// Fields never kept in a snapshot nor sent back on restore.
 const SECRET_FIELDS: [&str; 3] = [
@@ -57,49 +57,20 @@ impl HydraAdmin {
         u
     }
 
-    /// Sends a request, retrying timeouts, connection failures and 5xx with backoff.
+    /// Sends a request under the retry policy ([`super::retry`]).
     async fn send(
         &self,
         what: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer<reqwest::Response>, ActionError> {
-        let mut delay = FIRST_DELAY;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let retryable = match build().send().await {
-                Ok(r) if r.status().is_server_error() => format!("HTTP {}", r.status()),
-                Ok(r) => {
-                    return Ok(Answer {
-                        value: r,
-                        attempts: attempt,
-                    })
-                }
-                Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => {
-                    // Without the URL: it may carry credentials.
-                    e.without_url().to_string()
-                }
-                Err(e) => {
-                    return Err(ActionError::Admin {
-                        what: what.into(),
-                        url: crate::config::redact_url(self.base.as_str()),
-                        message: e.without_url().to_string(),
-                        attempts: attempt,
-                    })
-                }
-            };
-            if attempt >= ATTEMPTS {
-                return Err(ActionError::Admin {
-                    what: what.into(),
-                    url: crate::config::redact_url(self.base.as_str()),
-                    message: retryable,
-                    attempts: attempt,
-                });
-            }
-            tracing::warn!(what, attempt, error = %retryable, retry_in = ?delay, "admin API call failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
+        super::retry::send("hydra", what, build)
+            .await
+            .map_err(|(message, attempts)| ActionError::Admin {
+                what: what.into(),
+                url: crate::config::redact_url(self.base.as_str()),
+                message,
+                attempts,
+            })
     }
 
     fn unexpected(&self, what: &str, status: reqwest::StatusCode, attempts: u32) -> ActionError {

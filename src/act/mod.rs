@@ -11,6 +11,7 @@ pub mod hydra;
 pub mod journal;
 pub mod keycloak;
 mod restore;
+mod retry;
 
 pub use admin::AdminApi;
 pub use journal::{Intent, JournalEntry, Outcome};

@@ -8,8 +8,6 @@
 
 use super::DemoClient;
 use chrono::{DateTime, Duration, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::SqlitePool;
 use std::path::Path;
 
 const SCHEMA: &str = include_str!("keycloak-26.7-sqlite.sql");
@@ -28,21 +26,7 @@ pub async fn write_keycloak_store(
     clients: &[DemoClient],
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
-    for suffix in ["", "-wal", "-shm"] {
-        let p = format!("{}{suffix}", path.display());
-        if Path::new(&p).exists() {
-            std::fs::remove_file(&p)?;
-        }
-    }
-    let pool: SqlitePool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true),
-        )
-        .await?;
-    sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+    let pool = super::fresh_sqlite(path, SCHEMA).await?;
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO realm (id, name, events_enabled, events_expiration) VALUES ($1, $2, 1, NULL)",

@@ -28,12 +28,8 @@ fn hydra_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
 }
 
-/// Creates `path` (replacing it) as a Hydra SQLite database holding `clients`.
-pub async fn write_hydra_store(
-    path: &Path,
-    clients: &[DemoClient],
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+/// A new SQLite database at `path` (replacing one there, with its WAL files) with `schema`.
+async fn fresh_sqlite(path: &Path, schema: &str) -> anyhow::Result<SqlitePool> {
     for suffix in ["", "-wal", "-shm"] {
         let p = format!("{}{suffix}", path.display());
         if Path::new(&p).exists() {
@@ -48,7 +44,17 @@ pub async fn write_hydra_store(
                 .create_if_missing(true),
         )
         .await?;
-    sqlx::raw_sql(HYDRA_SCHEMA).execute(&pool).await?;
+    sqlx::raw_sql(schema).execute(&pool).await?;
+    Ok(pool)
+}
+
+/// Creates `path` (replacing it) as a Hydra SQLite database holding `clients`.
+pub async fn write_hydra_store(
+    path: &Path,
+    clients: &[DemoClient],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let pool = fresh_sqlite(path, HYDRA_SCHEMA).await?;
     sqlx::query("INSERT INTO networks (id, created_at, updated_at) VALUES ($1, $2, $2)")
         .bind(NID)
         .bind(hydra_time(now - chrono::Duration::days(400)))

@@ -5,8 +5,8 @@
 //! - `corpus`: the labeled scoring corpus and the held-out corpus (`tests/heldout`).
 //! - `cli`, `daemon`: the binary as an operator runs it.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
-//! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on.
-//! - `keycloak_admin`: Keycloak's admin REST API client against a real Keycloak 26.
+//! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on;
+//!   its admin REST API client on its own (`keycloak::admin_api`).
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
@@ -19,7 +19,6 @@ mod corpus;
 mod daemon;
 mod hydra_stores;
 mod keycloak;
-mod keycloak_admin;
 mod metamorphic;
 mod metrics;
 mod prometheus;

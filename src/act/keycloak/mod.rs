@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
 
-const ATTEMPTS: u32 = 4;
-const FIRST_DELAY: Duration = Duration::from_millis(250);
+#[cfg(test)]
+use super::retry::ATTEMPTS;
 
 /// Clients every realm is created with (plus `<realm>-realm` in the master realm). Keycloak
 /// needs them to run: regwarden never reads them as registrations nor acts on them.
@@ -185,37 +185,15 @@ impl KeycloakAdmin {
         }
     }
 
-    /// Sends a request, retrying timeouts, connection failures and 5xx with backoff.
+    /// Sends a request under the retry policy ([`crate::act::retry`]).
     async fn send(
         &self,
         what: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer<reqwest::Response>, ActionError> {
-        let mut delay = FIRST_DELAY;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let retryable = match build().send().await {
-                Ok(r) if r.status().is_server_error() => format!("HTTP {}", r.status()),
-                Ok(r) => {
-                    return Ok(Answer {
-                        value: r,
-                        attempts: attempt,
-                    })
-                }
-                Err(e) if e.is_connect() => {
-                    format!("unreachable: {}", e.without_url())
-                }
-                Err(e) if e.is_timeout() || e.is_request() => e.without_url().to_string(),
-                Err(e) => return Err(self.error(what, e.without_url().to_string(), attempt)),
-            };
-            if attempt >= ATTEMPTS {
-                return Err(self.error(what, retryable, attempt));
-            }
-            tracing::warn!(what, attempt, error = %retryable, retry_in = ?delay, "Keycloak admin API call failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
+        super::retry::send("keycloak", what, build)
+            .await
+            .map_err(|(message, attempts)| self.error(what, message, attempts))
     }
 
     /// The access token: the cached one, or a new one when it is about to expire or

@@ -1,15 +1,23 @@
-//! A real Keycloak for one test: a fresh realm with anonymous DCR open to loopback (the
-//! trusted-hosts policy), a user who can log in, and a service-account client with exactly the
-//! roles the README asks of operators. Everything through Keycloak's admin REST API.
+//! A real Keycloak for one test, set up as its bootstrap admin would: a fresh realm with
+//! anonymous DCR open to loopback (the trusted-hosts policy), a user who can log in,
+//! regwarden's service-account client with the roles the test grants, registrations, and real
+//! logins (through the MCP SDK, or a minimal browser that reports the page a refused client
+//! gets). Everything through Keycloak's admin REST API and its own pages.
 
 use crate::harness::*;
+use base64::Engine;
 use serde_json::{json, Value};
+use sha2::Digest;
+use std::collections::BTreeMap;
 use std::process::Command;
 
 /// The roles of realm-management regwarden's service account gets (the README's minimum).
 pub const ROLES: [&str; 3] = ["view-clients", "manage-clients", "view-events"];
 
 pub const USER: (&str, &str) = ("alice", "alice-pw");
+
+/// The secret of regwarden's service account in every test realm.
+pub const SA_SECRET: &str = "regwarden-test-service-account-secret";
 
 /// Which of the two Keycloaks scripts/keycloak.sh starts.
 #[derive(Clone, Copy)]
@@ -18,6 +26,7 @@ pub enum Backend {
     MariaDb,
 }
 
+#[derive(Clone)]
 pub struct Kc {
     pub base: String,
     /// Keycloak's own database (read-only for regwarden).
@@ -52,7 +61,10 @@ impl Kc {
                 need("REGWARDEN_TEST_KC_ADMIN"),
                 need("REGWARDEN_TEST_KC_ADMIN_PASSWORD"),
             ),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
         }
     }
 
@@ -60,7 +72,8 @@ impl Kc {
         format!("{}/realms/{realm}", self.base)
     }
 
-    async fn master_token(&self) -> String {
+    /// A master admin token, fetched per call: admin-cli's tokens last 60 s.
+    pub async fn admin_token(&self) -> String {
         let r: Value = self
             .http
             .post(format!(
@@ -95,7 +108,7 @@ impl Kc {
         let mut req = self
             .http
             .request(method, format!("{}/admin/realms{path}", self.base))
-            .bearer_auth(self.master_token().await);
+            .bearer_auth(self.admin_token().await);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -108,7 +121,7 @@ impl Kc {
         )
     }
 
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let (status, v) = self.admin(method.clone(), path, body).await;
         assert!(
             (200..300).contains(&status),
@@ -146,95 +159,14 @@ impl Kc {
         )
     }
 
-    /// A new realm: anonymous DCR from loopback, a user, regwarden's service account.
+    /// A new realm set up by [`Kc::setup`], its service account granted the README's roles.
     pub async fn new_realm(&self, name: &str) -> Realm {
-        use reqwest::Method;
-        self.ok(
-            Method::POST,
-            "",
-            Some(json!({"realm": name, "enabled": true})),
-        )
-        .await;
-        let policies = self
-            .ok(
-                Method::GET,
-                &format!("/{name}/components?type=org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"),
-                None,
-            )
-            .await;
-        let mut trusted = policies
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["providerId"] == "trusted-hosts")
-            .expect("a new realm has the trusted-hosts policy")
-            .clone();
-        trusted["config"] = json!({
-            "trusted-hosts": ["127.0.0.1", "localhost"],
-            "host-sending-registration-request-must-match": ["true"],
-            "client-uris-must-match": ["false"],
-        });
-        let id = trusted["id"].as_str().unwrap().to_owned();
-        self.ok(
-            Method::PUT,
-            &format!("/{name}/components/{id}"),
-            Some(trusted),
-        )
-        .await;
-        self.ok(
-            Method::POST,
-            &format!("/{name}/users"),
-            Some(json!({
-                "username": USER.0, "enabled": true, "emailVerified": true,
-                "firstName": "Alice", "lastName": "Tester", "email": "alice@example.org",
-                "credentials": [{"type": "password", "value": USER.1, "temporary": false}]
-            })),
-        )
-        .await;
-        let sa_secret = format!("sa-{}", unique("secret"));
-        self.ok(
-            Method::POST,
-            &format!("/{name}/clients"),
-            Some(json!({
-                "clientId": "regwarden", "enabled": true, "publicClient": false,
-                "serviceAccountsEnabled": true, "standardFlowEnabled": false,
-                "secret": sa_secret,
-            })),
-        )
-        .await;
-        let sa = self.client_uuid(name, "regwarden").await.unwrap();
-        let user = self
-            .ok(
-                Method::GET,
-                &format!("/{name}/clients/{sa}/service-account-user"),
-                None,
-            )
-            .await;
-        let rm = self.client_uuid(name, "realm-management").await.unwrap();
-        let mut roles = Vec::new();
-        for role in ROLES {
-            roles.push(
-                self.ok(
-                    Method::GET,
-                    &format!("/{name}/clients/{rm}/roles/{role}"),
-                    None,
-                )
-                .await,
-            );
-        }
-        self.ok(
-            Method::POST,
-            &format!(
-                "/{name}/users/{}/role-mappings/clients/{rm}",
-                user["id"].as_str().unwrap()
-            ),
-            Some(Value::Array(roles)),
-        )
-        .await;
+        self.setup(name).await;
+        self.grant(name, &ROLES).await;
         Realm {
             name: name.to_owned(),
             sa_id: "regwarden".into(),
-            sa_secret,
+            sa_secret: SA_SECRET.into(),
         }
     }
 
@@ -265,6 +197,205 @@ impl Kc {
     pub async fn drop_realm(&self, realm: &str) {
         self.admin(reqwest::Method::DELETE, &format!("/{realm}"), None)
             .await;
+    }
+
+    pub async fn secret_of(&self, realm: &str, client_id: &str) -> String {
+        let id = self.client_uuid(realm, client_id).await.unwrap();
+        let v = self
+            .ok(
+                reqwest::Method::GET,
+                &format!("/{realm}/clients/{id}/client-secret"),
+                None,
+            )
+            .await;
+        v["value"].as_str().unwrap().to_owned()
+    }
+
+    /// Grants realm-management `roles` to the service account of client `regwarden`.
+    pub async fn grant(&self, realm: &str, roles: &[&str]) {
+        let sa = self.client_uuid(realm, "regwarden").await.unwrap();
+        let user = self
+            .ok(
+                reqwest::Method::GET,
+                &format!("/{realm}/clients/{sa}/service-account-user"),
+                None,
+            )
+            .await;
+        let rm = self.client_uuid(realm, "realm-management").await.unwrap();
+        let mut reps = Vec::new();
+        for role in roles {
+            let r = self
+                .ok(
+                    reqwest::Method::GET,
+                    &format!("/{realm}/clients/{rm}/roles/{role}"),
+                    None,
+                )
+                .await;
+            reps.push(json!({"id": r["id"], "name": r["name"]}));
+        }
+        let path = format!(
+            "/{realm}/users/{}/role-mappings/clients/{rm}",
+            user["id"].as_str().unwrap()
+        );
+        self.ok(reqwest::Method::POST, &path, Some(Value::Array(reps)))
+            .await;
+    }
+
+    /// A realm with regwarden's service account, anonymous DCR from loopback, and a user.
+    pub async fn setup(&self, realm: &str) {
+        use reqwest::Method;
+        self.ok(
+            Method::POST,
+            "",
+            Some(json!({"realm": realm, "enabled": true})),
+        )
+        .await;
+        let sa = json!({"clientId": "regwarden", "publicClient": false, "serviceAccountsEnabled": true,
+            "standardFlowEnabled": false, "secret": SA_SECRET});
+        self.ok(Method::POST, &format!("/{realm}/clients"), Some(sa))
+            .await;
+        let policies = format!(
+            "/{realm}/components?type=org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"
+        );
+        let all = self.ok(Method::GET, &policies, None).await;
+        let mut trusted = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["providerId"] == "trusted-hosts")
+            .unwrap()
+            .clone();
+        trusted["config"] = json!({"trusted-hosts": ["127.0.0.1", "localhost"],
+            "host-sending-registration-request-must-match": ["true"], "client-uris-must-match": ["false"]});
+        let id = trusted["id"].as_str().unwrap().to_owned();
+        self.ok(
+            Method::PUT,
+            &format!("/{realm}/components/{id}"),
+            Some(trusted),
+        )
+        .await;
+        let alice = json!({"username": "alice", "enabled": true, "email": "alice@example.com", "emailVerified": true,
+            "firstName": "Alice", "lastName": "Liddell",
+            "credentials": [{"type": "password", "value": "alice-pw", "temporary": false}]});
+        self.ok(Method::POST, &format!("/{realm}/users"), Some(alice))
+            .await;
+    }
+
+    /// Registers a client through anonymous DCR; the registration response.
+    pub async fn register(&self, realm: &str, name: &str, redirect: &str, auth: &str) -> Value {
+        let url = format!(
+            "{}/realms/{realm}/clients-registrations/openid-connect",
+            self.base
+        );
+        let body = json!({"client_name": name, "redirect_uris": [redirect], "response_types": ["code"],
+            "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": auth});
+        let r = self.http.post(url).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201, "DCR refused");
+        r.json().await.unwrap()
+    }
+
+    /// A POST to the realm's token endpoint: status and answer.
+    pub async fn token(&self, realm: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{}/realms/{realm}/protocol/openid-connect/token", self.base);
+        let r = self.http.post(url).form(form).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn refresh(&self, realm: &str, reg: &Value, refresh_token: &str) -> (u16, Value) {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", reg["client_id"].as_str().unwrap()),
+            ("refresh_token", refresh_token),
+        ];
+        if let Some(s) = reg["client_secret"].as_str() {
+            form.push(("client_secret", s));
+        }
+        self.token(realm, &form).await
+    }
+
+    /// A client's own registration request with its registration access token.
+    pub async fn registration(
+        &self,
+        realm: &str,
+        reg: &Value,
+        method: reqwest::Method,
+        provider: &str,
+        body: Option<Value>,
+    ) -> u16 {
+        let id = reg["client_id"].as_str().unwrap();
+        let url = format!(
+            "{}/realms/{realm}/clients-registrations/{provider}/{id}",
+            self.base
+        );
+        let mut req = self
+            .http
+            .request(method, url)
+            .bearer_auth(reg["registration_access_token"].as_str().unwrap());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    /// A real authorization-code + PKCE flow as alice, consent accepted: the tokens, or the
+    /// authorization endpoint's status and page when it refuses the client.
+    pub async fn login(&self, realm: &str, reg: &Value) -> Result<Value, (u16, String)> {
+        let client_id = reg["client_id"].as_str().unwrap();
+        let redirect = reg["redirect_uris"][0].as_str().unwrap();
+        let verifier = hex(&sha2::Sha256::digest(format!(
+            "{client_id}{:?}",
+            std::time::SystemTime::now()
+        )));
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(&verifier));
+        let mut auth = url::Url::parse(&format!(
+            "{}/realms/{realm}/protocol/openid-connect/auth",
+            self.base
+        ))
+        .unwrap();
+        auth.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s1")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let mut browser = Browser::new(self.http.clone());
+        let (status, _, page) = browser.go(auth.clone(), None).await;
+        let Some(login) = form_action(&auth, &page) else {
+            return Err((status, page));
+        };
+        let creds = [("username", "alice"), ("password", "alice-pw")];
+        let (_, mut location, _) = browser.go(login, Some(&creds)).await;
+        if !location.as_ref().is_some_and(|l| l.contains("code=")) {
+            // The consent form (DCR clients require consent).
+            let consent =
+                url::Url::parse(location.as_deref().expect("redirect after login")).unwrap();
+            let (_, _, page) = browser.go(consent.clone(), None).await;
+            let accept = form_action(&consent, &page).expect("a consent form");
+            location = browser.go(accept, Some(&[("accept", "Yes")])).await.1;
+        }
+        let back = url::Url::parse(location.as_deref().expect("redirect with code")).unwrap();
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .expect("code")
+            .1
+            .into_owned();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ];
+        if let Some(s) = reg["client_secret"].as_str() {
+            form.push(("client_secret", s));
+        }
+        let (status, tokens) = self.token(realm, &form).await;
+        assert_eq!(status, 200, "code exchange: {tokens}");
+        Ok(tokens)
     }
 }
 
@@ -319,4 +450,63 @@ pub async fn raw_register(issuer: &str, metadata: Value) -> (u16, Value) {
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Just enough of a browser for Keycloak's login pages: cookies (Keycloak marks them
+/// Secure; a browser still sends them to loopback over http) and forms.
+struct Browser {
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(http: reqwest::Client) -> Browser {
+        Browser {
+            http,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// GET `url`, or POST `form` to it: status, Location, body.
+    async fn go(
+        &mut self,
+        url: url::Url,
+        form: Option<&[(&str, &str)]>,
+    ) -> (u16, Option<String>, String) {
+        let mut req = match form {
+            Some(f) => self.http.post(url).form(f),
+            None => self.http.get(url),
+        };
+        let jar: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !jar.is_empty() {
+            req = req.header("cookie", jar.join("; "));
+        }
+        let r = req.send().await.unwrap();
+        for c in r.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, v)) = pair.split_once('=') {
+                self.cookies.insert(k.trim().to_owned(), v.to_owned());
+            }
+        }
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (r.status().as_u16(), location, r.text().await.unwrap())
+    }
+}
+
+/// The first form's action on `page`, resolved against the page's URL.
+fn form_action(page_url: &url::Url, page: &str) -> Option<url::Url> {
+    let start = page.find("action=\"")? + "action=\"".len();
+    let end = start + page[start..].find('"')?;
+    page_url.join(&page[start..end].replace("&amp;", "&")).ok()
 }

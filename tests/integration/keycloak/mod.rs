@@ -6,8 +6,10 @@
 //! with the README's minimal roles (disable, delete after the grace, restore of both); the
 //! realm's Max Clients capacity up to the 403 it ends in; the README's read-only grants.
 
+mod admin_api;
 mod kc;
 
+use crate::actions::run_cli as cli;
 use crate::harness::*;
 use kc::*;
 use regwarden::model::{Band, CreatedFrom, Origin, Usage};
@@ -45,21 +47,6 @@ fn write_config_on(
     )
     .unwrap();
     path
-}
-
-fn cli(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out = regwarden()
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("REGWARDEN_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn id(reg: &Value) -> String {

@@ -3,15 +3,13 @@
 //! README will ask for, clients registered through anonymous DCR, real logins and tokens.
 //! Each run creates its own realm and deletes it at the end, passed or failed.
 
-mod kc;
-
+use super::kc::{Backend, Kc, SA_SECRET};
 use crate::harness::unique;
-use kc::{Kc, SA_SECRET};
 use regwarden::act::keycloak::{self, KeycloakAdmin};
 use regwarden::config::Secret;
 use serde_json::{json, Map, Value};
 
-const ROLES: [&str; 3] = ["view-clients", "manage-clients", "view-events"];
+use super::kc::ROLES;
 const PUBLIC_REDIRECT: &str = "http://127.0.0.1:33418/callback";
 const CONFIDENTIAL_REDIRECT: &str = "https://claude.ai/api/mcp/auth_callback";
 
@@ -33,7 +31,7 @@ fn tag(action_id: i64) -> Map<String, Value> {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Keycloak: run scripts/test.sh"]
 async fn keycloak_admin_api_with_a_least_privileged_service_account() {
-    let kc = Kc::from_env();
+    let kc = Kc::new(Backend::Postgres);
     let realm = unique("regwarden").replace('_', "-");
     kc.setup(&realm).await;
     let run = tokio::spawn(scenario(kc.clone(), realm.clone())).await;
