@@ -25,11 +25,11 @@ hydra=$(scripts/hydra.sh build | tail -n1)
 
 # Median seconds of `scan --full` with config $1 (its state database reset before each run).
 median_scan() {
-  local cfg=$1 times=() line
+  local cfg=$1 times=() line out
   for _ in $(seq "$RUNS"); do
     rm -f "$(dirname "$cfg")"/state.db*
-    line=$("$bin" scan --full --config "$cfg" 2>&1 | grep -m1 'full scan') ||
-      { echo "scan failed: $("$bin" scan --full --config "$cfg" 2>&1 | tail -n3)" >&2; exit 1; }
+    out=$("$bin" scan --full --config "$cfg" 2>&1) || { echo "scan failed: $out" >&2; exit 1; }
+    line=$(grep -m1 'full scan' <<<"$out")
     times+=("$(sed -E 's/.* in ([0-9.]+)s$/\1/' <<<"$line")")
   done
   printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'

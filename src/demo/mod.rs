@@ -67,9 +67,9 @@ pub async fn write_hydra_store(
             "INSERT INTO hydra_client (id, nid, client_name, client_secret, redirect_uris, grant_types, response_types, scope,
                  owner, policy_uri, tos_uri, client_uri, logo_uri, contacts, sector_identifier_uri, jwks, jwks_uri,
                  request_uris, token_endpoint_auth_method, allowed_cors_origins, audience, created_at, updated_at,
-                 metadata, registration_access_token_signature, skip_consent)
+                 metadata, registration_access_token_signature, skip_consent, pk_deprecated)
              VALUES ($1, $2, $3, '', $4, $5, $6, $7, '', '', '', $8, $9, '[]', '', '{}', '', '[]', $10, '[]', '[]', $11, $11,
-                 $12, $13, $14)",
+                 $12, $13, $14, $15)",
         )
         .bind(&c.client_id)
         .bind(NID)
@@ -85,6 +85,8 @@ pub async fn write_hydra_store(
         .bind(if c.admin { r#"{"owner_team":"platform"}"# } else { "{}" })
         .bind(format!("demo-rat-{i}"))
         .bind(c.admin)
+        // Hydra reads it as an integer: a NULL would make its admin API fail to list clients.
+        .bind(i as i64 + 1)
         .execute(&mut *tx)
         .await?;
         for (j, used) in c.uses.iter().enumerate() {
