@@ -13,7 +13,7 @@
 //! missed, so a complete scan may mark the others gone.
 
 use super::record::{ClientRow, ATTRIBUTES};
-use super::{EventSettings, SourceRecord};
+use super::{EventSettings, ScanFacts, SourceRecord};
 use crate::act::keycloak::KeycloakAdmin;
 use crate::act::ActionError;
 use crate::config::KeycloakAdmin as AdminConfig;
@@ -21,7 +21,7 @@ use crate::model::Usage;
 use crate::source::{Batch, SourceError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -109,8 +109,8 @@ impl KeycloakApiSource {
     }
 
     /// First registration and last use of every client with stored events, by client id.
-    async fn facts(&self) -> Result<ApiFacts, SourceError> {
-        let mut f = ApiFacts::default();
+    async fn facts(&self) -> Result<ScanFacts, SourceError> {
+        let mut f = ScanFacts::default();
         if self.events.enabled {
             for (types, register) in [
                 (&["CLIENT_REGISTER"][..], true),
@@ -162,12 +162,6 @@ impl KeycloakApiSource {
         }
         Ok(f)
     }
-}
-
-#[derive(Default)]
-struct ApiFacts {
-    registered: HashMap<String, DateTime<Utc>>,
-    used: HashMap<String, DateTime<Utc>>,
 }
 
 fn internal_id(c: &Value) -> Option<&str> {
@@ -261,7 +255,7 @@ pub struct KeycloakApiPager<'a> {
     anchors: HashSet<String>,
     seen: HashSet<String>,
     counted: u64,
-    facts: Option<ApiFacts>,
+    facts: Option<ScanFacts>,
     done: bool,
 }
 
