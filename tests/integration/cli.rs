@@ -25,7 +25,7 @@ fn check_config_names_every_bad_key_and_exits_2() {
     let cfg = dir.path().join("bad.toml");
     std::fs::write(
         &cfg,
-        "[http]\nlisten = \"everywhere\"\n[schedule]\nscan = \"often\"\n[[stores]]\nname = \"a\"\nkind = \"keycloak\"\n",
+        "[http]\nlisten = \"everywhere\"\n[schedule]\nscan = \"often\"\n[[stores]]\nname = \"a\"\nkind = \"auth0\"\n",
     )
     .unwrap();
     let (code, _, err) = run(&["check-config"], &cfg);
