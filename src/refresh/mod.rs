@@ -28,7 +28,19 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ScanError> {
     let report = scan.run(kind).await?;
-    let judgement = judge_store(scan.state, &scan.store.name, scan.scorer, now).await?;
+    let c = report.counts;
+    // An incremental scan that changed nothing leaves every verdict as it was (invariant 12):
+    // judging needs new facts. (Full scans always judge: the verdicts' time-dependent notes
+    // refresh then, and a store without modification times cannot say what changed.)
+    let unchanged = report.kind == ScanKind::Incremental && c.new + c.changed + c.gone == 0;
+    let judgement = if unchanged {
+        Judgement {
+            families: scan.state.family_stats(&scan.store.name).await?,
+            ..Judgement::default()
+        }
+    } else {
+        judge_store(scan.state, &scan.store.name, scan.scorer, now).await?
+    };
     Ok(Refreshed {
         scan: report,
         judgement,

@@ -152,7 +152,7 @@ impl Scan<'_> {
                 }
             }
             let outcome = state
-                .record_batch(name, scan, Utc::now(), &recorded)
+                .record_batch(name, scan, Utc::now(), &recorded, kind == ScanKind::Full)
                 .await?;
             counts.seen += recorded.len() as u64;
             counts.new += outcome.new.len() as u64;
@@ -178,7 +178,8 @@ impl Scan<'_> {
             ScanKind::Full => counts.gone = state.mark_gone(name, scan, Utc::now()).await?,
             ScanKind::Incremental => {
                 let (uses, mark) = self.source.usage_since(cursor.usage.as_deref()).await?;
-                state.apply_usage(name, &uses).await?;
+                // A use moving forward is a change of the registration's facts.
+                counts.changed += state.apply_usage(name, &uses).await?;
                 next.usage = mark.or(next.usage);
             }
         }

@@ -16,6 +16,29 @@ pub struct Recorded {
     pub warnings: Vec<String>,
 }
 
+/// A registration as the state database knows it, for telling what a scan changed.
+struct Known {
+    updated_at: Option<i64>,
+    gone_at: Option<i64>,
+    usage: String,
+    last_used_at: Option<i64>,
+}
+
+impl Known {
+    /// Whether recording `r` changes what is known: its store record (updated), its return
+    /// (it was gone), or its usage moving forward (the upsert never moves it back).
+    fn changed_by(&self, r: &Registration) -> bool {
+        let usage_moves = match r.usage {
+            Usage::LastUsed(t) => {
+                self.usage != "used" || self.last_used_at.is_none_or(|l| l < ts(t))
+            }
+            Usage::Never => self.usage == "unknown",
+            Usage::Unknown => false,
+        };
+        self.updated_at != r.updated_at.map(ts) || self.gone_at.is_some() || usage_moves
+    }
+}
+
 /// What a batch changed in the state database.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
@@ -72,23 +95,26 @@ fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
 
 impl State {
     /// Records one batch in one transaction.
+    /// `touch_unchanged`: a full scan marks every registration it saw as seen by it (so
+    /// that what it did not see can be marked gone); an incremental one writes only what
+    /// changed.
     pub async fn record_batch(
         &self,
         store: &str,
         scan: i64,
         now: DateTime<Utc>,
         batch: &[Recorded],
+        touch_unchanged: bool,
     ) -> Result<BatchOutcome, StateError> {
         let mut tx = self.pool().begin().await.map_err(q("begin batch"))?;
         // What is known already, to tell new from changed.
-        let mut known: HashMap<String, (Option<i64>, Option<i64>)> =
-            HashMap::with_capacity(batch.len());
+        let mut known: HashMap<String, Known> = HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(IN_CHUNK) {
             let mut p = self.placeholders();
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = format!(
-                "SELECT client_id, updated_at, gone_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
+                "SELECT client_id, updated_at, gone_at, usage, last_used_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
             );
             let mut query = sqlx::query(&sql).bind(store);
@@ -103,10 +129,12 @@ impl State {
                 let get = |e| q("decode known registration")(e);
                 known.insert(
                     row.try_get("client_id").map_err(get)?,
-                    (
-                        row.try_get("updated_at").map_err(get)?,
-                        row.try_get("gone_at").map_err(get)?,
-                    ),
+                    Known {
+                        updated_at: row.try_get("updated_at").map_err(get)?,
+                        gone_at: row.try_get("gone_at").map_err(get)?,
+                        usage: row.try_get("usage").map_err(get)?,
+                        last_used_at: row.try_get("last_used_at").map_err(get)?,
+                    },
                 );
             }
         }
@@ -118,20 +146,20 @@ impl State {
         for (i, rec) in batch.iter().enumerate() {
             last_index.insert(rec.registration.client_id.as_str(), i);
         }
-        let rows: Vec<usize> = (0..batch.len())
+        let mut rows: Vec<usize> = (0..batch.len())
             .filter(|&i| last_index.get(batch[i].registration.client_id.as_str()) == Some(&i))
             .collect();
+        let mut unchanged = Vec::new();
         for &i in &rows {
             let r = &batch[i].registration;
             match known.get(&r.client_id) {
                 None => outcome.new.push(i),
-                Some((prev_updated, gone))
-                    if *prev_updated != r.updated_at.map(ts) || gone.is_some() =>
-                {
-                    outcome.changed += 1
-                }
-                Some(_) => {}
+                Some(k) if k.changed_by(r) => outcome.changed += 1,
+                Some(_) => unchanged.push(i),
             }
+        }
+        if !touch_unchanged {
+            rows.retain(|i| !unchanged.contains(i));
         }
         let full_sql = upsert_sql(UPSERT_CHUNK, self.placeholders());
         for chunk in rows.chunks(UPSERT_CHUNK) {
@@ -174,7 +202,8 @@ impl State {
         Ok(outcome)
     }
 
-    /// Records uses found in the store's usage tables since the last scan.
+    /// Records uses found in the store's usage tables since the last scan; returns how many
+    /// registrations' usage moved forward (a use already on record writes nothing).
     pub async fn apply_usage(
         &self,
         store: &str,
@@ -183,10 +212,11 @@ impl State {
         let mut tx = self.pool().begin().await.map_err(q("begin usage update"))?;
         let mut updated = 0;
         for (client_id, at) in uses {
+            // Only a use later than the one on record is written.
             let r = sqlx::query(
-                "UPDATE registrations SET usage = 'used',
-                     last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $3 THEN $3 ELSE last_used_at END
-                 WHERE store = $1 AND client_id = $2",
+                "UPDATE registrations SET usage = 'used', last_used_at = $3
+                 WHERE store = $1 AND client_id = $2
+                   AND (usage <> 'used' OR last_used_at IS NULL OR last_used_at < $3)",
             )
             .bind(store)
             .bind(client_id.as_str())
@@ -352,6 +382,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_incremental_batch_writes_only_what_changed() {
+        let (state, _dir) = testing::sqlite().await;
+        let now = Utc::now();
+        state.ensure_store("s", "hydra", now).await.unwrap();
+        let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+        let full = state
+            .begin_scan("s", crate::state::ScanKind::Full, now)
+            .await
+            .unwrap();
+        let batch = [
+            reg("a", 1, Usage::Never),
+            reg("b", 1, Usage::LastUsed(t(50))),
+        ];
+        state
+            .record_batch("s", full, now, &batch, true)
+            .await
+            .unwrap();
+        let seen_by = |id: &'static str| {
+            let state = state.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT last_seen_scan FROM registrations WHERE client_id = $1",
+                )
+                .bind(id)
+                .fetch_one(state.pool())
+                .await
+                .unwrap()
+            }
+        };
+        let inc = state
+            .begin_scan("s", crate::state::ScanKind::Incremental, now)
+            .await
+            .unwrap();
+        // The same rows again (an incremental scan's overlap): nothing to write.
+        let out = state
+            .record_batch("s", inc, now, &batch, false)
+            .await
+            .unwrap();
+        assert_eq!(out, BatchOutcome::default());
+        assert_eq!((seen_by("a").await, seen_by("b").await), (full, full));
+        // A use moving forward is a change, and only its row is written.
+        let later = [
+            reg("a", 1, Usage::Never),
+            reg("b", 1, Usage::LastUsed(t(60))),
+        ];
+        let out = state
+            .record_batch("s", inc, now, &later, false)
+            .await
+            .unwrap();
+        assert_eq!(out.changed, 1);
+        assert_eq!((seen_by("a").await, seen_by("b").await), (full, inc));
+    }
+
+    #[tokio::test]
     async fn new_changed_usage_and_gone() {
         let (state, _dir) = testing::sqlite().await;
         let now = Utc::now();
@@ -371,6 +455,7 @@ mod tests {
                     reg("a", 1, Usage::Never),
                     reg("b", 1, Usage::LastUsed(t(50))),
                 ],
+                true,
             )
             .await
             .unwrap();
@@ -393,6 +478,7 @@ mod tests {
                 scan2,
                 now,
                 &[reg("a", 2, Usage::Never), reg("c", 1, Usage::Unknown)],
+                true,
             )
             .await
             .unwrap();
@@ -431,6 +517,7 @@ mod tests {
                 scan3,
                 now,
                 &[reg("a", 2, Usage::Never), reg("b", 1, Usage::Never)],
+                true,
             )
             .await
             .unwrap();

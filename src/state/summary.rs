@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 0.0);
         // Quiet store: one registration in the last hour is no spike.
         state
-            .record_batch("s", scan, now, &[reg(0, now - Duration::minutes(5))])
+            .record_batch("s", scan, now, &[reg(0, now - Duration::minutes(5))], true)
             .await
             .unwrap();
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 1.0);
@@ -471,11 +471,17 @@ mod tests {
         let week: Vec<Recorded> = (0..336)
             .map(|i| reg(100 + i, now - Duration::minutes(75 + 30 * i)))
             .collect();
-        state.record_batch("s", scan, now, &week).await.unwrap();
+        state
+            .record_batch("s", scan, now, &week, true)
+            .await
+            .unwrap();
         let burst: Vec<Recorded> = (0..29)
             .map(|i| reg(1000 + i, now - Duration::minutes(i)))
             .collect();
-        state.record_batch("s", scan, now, &burst).await.unwrap();
+        state
+            .record_batch("s", scan, now, &burst, true)
+            .await
+            .unwrap();
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 15.0);
     }
 

@@ -336,7 +336,10 @@ mod tests {
                 warnings: vec![],
             })
             .collect();
-        state.record_batch("s", scan, now, &regs).await.unwrap();
+        state
+            .record_batch("s", scan, now, &regs, true)
+            .await
+            .unwrap();
         // More rows than one statement takes, every other registration.
         let rows: Vec<VerdictRow> = (0..250)
             .step_by(2)
