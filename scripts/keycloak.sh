@@ -27,7 +27,7 @@ ADMIN_PASSWORD="admin"
 KC_DB_NAME=regwarden_kc
 PG_PORT_HTTP=18080 PG_PORT_MGMT=19080
 MY_PORT_HTTP=18081 MY_PORT_MGMT=19081
-WAIT_SECONDS=300
+WAIT_SECONDS=${REGWARDEN_KC_WAIT:-900} # cold starts beside a cargo build on 2 cores take minutes
 
 log() { echo "keycloak.sh: $*" >&2; }
 die() { log "$*"; exit 1; }

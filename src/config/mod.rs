@@ -100,6 +100,9 @@ pub struct StoreConfig {
     pub batch_size: u32,
     /// The most registrations the authorization server accepts (e.g. Keycloak's Max Clients).
     pub capacity: Option<u64>,
+    /// At most this many registrations read per second (None: as fast as the store answers),
+    /// to spare an authorization server's database during a full scan.
+    pub rows_per_second: Option<u32>,
     /// The longest expiry window (`expiry.unused_after`, `expiry.inactive_after`): usage facts
     /// must reach back this far for expiry to trust them.
     pub usage_window: Duration,

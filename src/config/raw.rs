@@ -106,6 +106,7 @@ pub struct RawStore {
     pub path: Option<String>,
     pub batch_size: Option<i64>,
     pub capacity: Option<i64>,
+    pub rows_per_second: Option<i64>,
 }
 
 pub(super) fn parse_duration(
@@ -268,6 +269,17 @@ impl RawConfig {
                     None
                 }
             };
+            let rows_per_second = match s.rows_per_second {
+                None => None,
+                Some(n @ 1..=10_000_000) => Some(n as u32),
+                Some(n) => {
+                    problems.push(problem(
+                        key("rows_per_second"),
+                        format!("{n} is outside 1..=10000000"),
+                    ));
+                    None
+                }
+            };
             let Some(kind) = super::stores::store_kind(&s, &key, base, &mut problems) else {
                 continue;
             };
@@ -276,6 +288,7 @@ impl RawConfig {
                 kind,
                 batch_size,
                 capacity,
+                rows_per_second,
                 usage_window: unused_after.max(inactive_after),
             });
         }

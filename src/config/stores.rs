@@ -335,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_can_be_paced() {
+        let text = "[[stores]]\nname = \"s\"\nkind = \"hydra\"\ndatabase_url = \"sqlite://x\"\n";
+        let c = load_str(&format!("{text}rows_per_second = 5000\n"), None, &[]).unwrap();
+        assert_eq!(c.stores[0].rows_per_second, Some(5000));
+        match load_str(&format!("{text}rows_per_second = 0\n"), None, &[]) {
+            Err(ConfigError::Invalid { problems }) => {
+                assert_eq!(problems[0].key, "stores[0].rows_per_second")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn hydra_reads_through_its_admin_api_without_a_database() {
         assert!(
             kind("kind = \"hydra\"\nadmin_url = \"http://127.0.0.1:4445\"\n")

@@ -49,6 +49,12 @@ pub struct Scan<'a> {
     pub progress: Progress<'a>,
 }
 
+/// How long to wait after reading `read` rows in `elapsed` so as to stay at `limit` rows a
+/// second on average.
+fn pace(read: u64, limit: u32, elapsed: Duration) -> Duration {
+    Duration::from_secs_f64(read as f64 / f64::from(limit)).saturating_sub(elapsed)
+}
+
 /// Progress callback that does nothing.
 pub fn no_progress(_: u64) {}
 
@@ -118,9 +124,15 @@ impl Scan<'_> {
             None
         };
         let mut pager = self.source.pager(kind, cursor).await?;
+        let reading = Instant::now();
+        let mut read = 0u64;
         while let Some(batch) = pager.next_batch().await? {
             if self.cancel.is_cancelled() {
                 return Err(ScanError::Cancelled);
+            }
+            read += (batch.records.len() + batch.refused.len()) as u64;
+            if let Some(limit) = self.store.rows_per_second {
+                tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
             for refused in &batch.refused {
                 counts.refused += 1;
@@ -190,5 +202,22 @@ impl Scan<'_> {
             .finish_scan(name, scan, kind, *counts, &next, Utc::now())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pace;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_are_paced_to_the_limit() {
+        // 1,000 rows at 500 a second take two seconds: one second in, wait one more.
+        assert_eq!(
+            pace(1000, 500, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+        // Already slower than the limit: no wait.
+        assert_eq!(pace(1000, 500, Duration::from_secs(3)), Duration::ZERO);
     }
 }

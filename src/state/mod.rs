@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
+use sqlx::Executor;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -97,6 +98,16 @@ impl State {
             // SQLite allows one writer; a single connection avoids busy errors between tasks.
             .max_connections(if sqlite { 1 } else { 5 })
             .acquire_timeout(Duration::from_secs(10))
+            // Per connection, so that a connection the pool opens again has them too.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&connect_url)
             .await
             .map_err(|source| StateError::Connect {
@@ -104,14 +115,6 @@ impl State {
                 source,
             })?;
         let migrator = if sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(q("enable WAL"))?;
-            sqlx::query("PRAGMA foreign_keys = ON")
-                .execute(&pool)
-                .await
-                .map_err(q("enable foreign keys"))?;
             &SQLITE_MIGRATIONS
         } else {
             &POSTGRES_MIGRATIONS

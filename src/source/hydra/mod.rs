@@ -17,6 +17,7 @@ use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::parse_time;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 pub use record::is_uuid_v4;
 use record::{record_from_row, COLUMNS};
 use serde_json::Value;
@@ -184,25 +185,26 @@ impl HydraSource {
         let mut mark = Some(cursor.to_owned());
         let since = rewind(cursor);
         for table in USAGE_TABLES {
+            // The rows since the cursor, in requested_at order: a range of Hydra's
+            // requested_at index, as long as what was added since (grouping by client in
+            // SQL would make SQLite walk the client_id index over the whole table).
             let sql = format!(
-                "SELECT client_id, {} FROM {table} WHERE nid = {} AND requested_at > {} GROUP BY client_id",
-                d.text("MAX(requested_at)"),
+                "SELECT client_id, {} FROM {table} WHERE nid = {} AND requested_at > {} ORDER BY requested_at",
+                d.text("requested_at"),
                 d.param(1, ParamType::Uuid),
                 d.param(2, ParamType::Timestamp)
             );
-            let rows = sqlx::query(&sql)
+            let mut rows = sqlx::query(&sql)
                 .bind(&self.nid)
                 .bind(&since)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|source| SourceError::Query {
-                    what: table,
-                    source,
-                })?;
-            for r in &rows {
-                mark = later(mark, column_text(r, 1));
+                .fetch(&self.pool);
+            while let Some(row) = rows.try_next().await.map_err(|source| SourceError::Query {
+                what: table,
+                source,
+            })? {
+                mark = later(mark, column_text(&row, 1));
+                merge_uses(&mut uses, std::slice::from_ref(&row));
             }
-            merge_uses(&mut uses, &rows);
         }
         Ok((uses.into_iter().collect(), mark))
     }

@@ -70,10 +70,25 @@ fn population() -> Value {
 }
 
 /// Registers the population, uses some of it for real, scans, and checks what regwarden read.
-/// Returns the registrations and the test's folder.
-async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str) -> Vec<Value> {
+/// With `events`, the realm saves its events (Keycloak's default types) from the start.
+/// Returns the registrations.
+async fn registered_used_and_read(
+    kc: &Kc,
+    realm: &Realm,
+    dir: &Path,
+    http: &str,
+    events: bool,
+) -> Vec<Value> {
     let mcp = need("REGWARDEN_MCP_DIR");
     let issuer = kc.issuer(&realm.name);
+    if events {
+        kc.ok(
+            reqwest::Method::PUT,
+            &format!("/{}/events/config", realm.name),
+            Some(json!({"eventsEnabled": true})),
+        )
+        .await;
+    }
     let started = chrono::Utc::now() - chrono::Duration::seconds(5);
     let regs = register(&mcp, &issuer, population());
     assert_eq!(regs.len(), 7, "{regs:?}");
@@ -100,7 +115,7 @@ async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str
     // Realms store no events by default: say so, and what it means.
     let (code, out, _) = cli(&["check-config"], &cfg);
     assert_eq!(code, 0);
-    assert!(out.contains("stores no events"), "{out}");
+    assert_eq!(out.contains("stores no events"), !events, "{out}");
 
     let state = State::connect(&regwarden::config::Secret::new(format!(
         "sqlite://{}",
@@ -133,9 +148,10 @@ async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str
     for admin in ["reporting-app", "regwarden"] {
         assert_eq!(get(admin.into()).await.origin, Origin::Admin);
     }
-    // Last uses from persisted sessions and consents (the realm stores no events); unused
-    // DCR clients are known never used (anonymous DCR forces consent, so a use leaves one);
-    // the admin's app, which needs no consent, has unknown usage.
+    // Last uses from persisted sessions and consents (and CODE_TO_TOKEN events when saved);
+    // unused DCR clients are known never used (anonymous DCR forces consent, so a use leaves
+    // one); the admin's app, which needs no consent, has unknown usage unless the realm's
+    // events (kept forever here) would show its uses.
     for i in [0, 3, 5] {
         match get(id(&regs[i])).await.usage {
             Usage::LastUsed(t) => assert!(t > started && t < now, "{t}"),
@@ -145,7 +161,8 @@ async fn registered_used_and_read(kc: &Kc, realm: &Realm, dir: &Path, http: &str
     for i in [1, 2, 4, 6] {
         assert_eq!(get(id(&regs[i])).await.usage, Usage::Never, "{}", regs[i]);
     }
-    assert_eq!(get("reporting-app".into()).await.usage, Usage::Unknown);
+    let admin_usage = if events { Usage::Never } else { Usage::Unknown };
+    assert_eq!(get("reporting-app".into()).await.usage, admin_usage);
     // Scores and families.
     let mut claude = Vec::new();
     for r in &regs[..3] {
@@ -171,7 +188,7 @@ async fn keycloak_on_postgres_is_read_judged_acted_on_and_its_capacity_watched()
     let tmp = tempfile::tempdir().unwrap();
     let realm = kc.new_realm(&unique("mcp")).await;
     let http = format!("127.0.0.1:{}", free_port());
-    let regs = registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    let regs = registered_used_and_read(&kc, &realm, tmp.path(), &http, false).await;
     disabled_then_deleted_and_restored(&kc, &realm, &regs, tmp.path(), &http).await;
     the_admin_api_alone_reads_the_same_clients(&kc, &realm, tmp.path(), &http).await;
     capacity_is_watched_up_to_the_limit(&kc, &realm, tmp.path(), &http).await;
@@ -181,13 +198,43 @@ async fn keycloak_on_postgres_is_read_judged_acted_on_and_its_capacity_watched()
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Keycloak on MariaDB and the MCP SDK: run scripts/test.sh"]
-async fn keycloak_on_mariadb_is_read_and_judged() {
+async fn keycloak_on_mariadb_with_events_is_read_and_judged() {
     let kc = Kc::new(Backend::MariaDb);
     let tmp = tempfile::tempdir().unwrap();
     let realm = kc.new_realm(&unique("mcp")).await;
     let http = format!("127.0.0.1:{}", free_port());
-    registered_used_and_read(&kc, &realm, tmp.path(), &http).await;
+    let regs = registered_used_and_read(&kc, &realm, tmp.path(), &http, true).await;
+    created_before_an_upgrade_to_26_7(&kc, &realm, &regs, tmp.path(), &http).await;
     kc.drop_realm(&realm.name).await;
+}
+
+/// A client made before Keycloak 26.7 has no `created_timestamp`: its creation time comes
+/// from its stored CLIENT_REGISTER event, and `explain` says so. (The test clears the column,
+/// as an upgrade leaves it for older clients.)
+async fn created_before_an_upgrade_to_26_7(
+    kc: &Kc,
+    realm: &Realm,
+    regs: &[Value],
+    dir: &Path,
+    http: &str,
+) {
+    let old = id(&regs[1]);
+    let mut db = sqlx::MySqlConnection::connect(&kc.db).await.unwrap();
+    sqlx::query("UPDATE CLIENT SET CREATED_TIMESTAMP = NULL WHERE CLIENT_ID = ?")
+        .bind(&old)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let sub = dir.join("upgraded");
+    std::fs::create_dir_all(&sub).unwrap();
+    let cfg = write_config(&sub, kc, realm, http, "");
+    let (code, out, err) = cli(&["scan", "--full"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cli(&["explain", &old], &cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains("(from its CLIENT_REGISTER event)"), "{out}");
+    let (_, out, _) = cli(&["explain", &id(&regs[2])], &cfg);
+    assert!(out.contains("(from the store's creation time)"), "{out}");
 }
 
 /// The daemon exports the realm's Max Clients limit and its use as Keycloak counts it (every
