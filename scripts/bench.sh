@@ -11,7 +11,9 @@
 #   restore), the same two incremental scans with an index on hydra_client (nid, updated_at,
 #   id) an operator could add, and the /metrics scrape time of `regwarden run`. On the largest
 #   store, EXPLAIN (ANALYZE, BUFFERS) of each query regwarden runs against Hydra, with and
-#   without that index. Writes the results into BENCHMARKS.md between its bench.sh markers.
+#   without that index; on a 2,500-client store, the statements regwarden really ran, from
+#   PostgreSQL's statement log, each matched to its EXPLAIN (so a changed query shows up as
+#   "not explained"). Writes the results into BENCHMARKS.md between its bench.sh markers.
 #
 #   scripts/bench.sh                       sizes 10000 100000 1000000
 #   scripts/bench.sh 10000 100000          a quicker run
@@ -20,8 +22,9 @@
 #
 # Needs root the first time (scripts/services.sh starts PostgreSQL, scripts/hydra.sh builds
 # Hydra). Stores are built once and kept as PostgreSQL databases named
-# regwarden_bench_hydra_<N>_<generator version> (1M: ~2 GB, built in a few minutes); a new
-# generator version replaces them. The machine is shared: read medians.
+# regwarden_bench_hydra_<N>_<generator version> (1M: 1.5 GB, built in under two minutes); a
+# new generator version replaces them. The state database regwarden_bench_state is dropped
+# at exit. The machine is shared: read medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -42,7 +45,7 @@ server=${REGWARDEN_TEST_PG_URL%/*}
 version=$("$gen" version)
 state_db=regwarden_bench_state
 work=$(mktemp -d)
-store_url= daemon=
+store_url='' daemon=''
 cleanup() {
   [[ -n $daemon ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
   if [[ -n $store_url ]]; then
@@ -196,15 +199,17 @@ explain() {
   params=$(printf '$%s,' $(seq 2 1001))
   : >"$out"
   {
+    echo "full-scan first page|PREPARE q(text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid ORDER BY id LIMIT 1000|EXECUTE q('$nid')"
     echo "full-scan page|PREPARE q(text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id > \$2 ORDER BY id LIMIT 1000|EXECUTE q('$nid', '$mid')"
     echo "incremental page|PREPARE q(text, text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND (updated_at > \$2::timestamp OR (updated_at = \$2::timestamp AND id > \$3)) ORDER BY updated_at, id LIMIT 1000|EXECUTE q('$nid', '$updated', '')"
     for t in hydra_oauth2_access hydra_oauth2_refresh hydra_oauth2_flow; do
       mark=$(sql "$store_url" "SELECT coalesce((max(requested_at) - interval '60 seconds')::text, '2000-01-01') FROM $t WHERE nid = '$nid'")
       echo "last use per batch: $t|PREPARE q(text, ${ps%,}) AS SELECT client_id, MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid AND client_id IN (${params%,}) GROUP BY client_id|EXECUTE q('$nid', $ids)"
       echo "usage mark: $t|PREPARE q(text) AS SELECT MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid|EXECUTE q('$nid')"
-      echo "usage follow: $t|PREPARE q(text, text) AS SELECT client_id, MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid AND requested_at > \$2::timestamp GROUP BY client_id|EXECUTE q('$nid', '$mark')"
+      echo "usage follow: $t|PREPARE q(text, text) AS SELECT client_id, requested_at::text FROM $t WHERE nid = \$1::uuid AND requested_at > \$2::timestamp ORDER BY requested_at|EXECUTE q('$nid', '$mark')"
     done
   } >"$work/queries"
+  cp "$work/queries" "$work/queries.explained"
   while IFS='|' read -r name prepare execute; do
     # Twice: the second, on a warm cache as in a daemon's steady state, is kept.
     psql "$store_url" -qAtX -v ON_ERROR_STOP=1 >"$work/plan" <<EOF
@@ -215,6 +220,54 @@ EXPLAIN (ANALYZE, BUFFERS) $execute;
 EOF
     printf '%s\t%s\n' "$name" "$(sed 's/\t/ /g' "$work/plan2" | tr '\n' '\t')" >>"$out"
   done <"$work/queries"
+}
+
+# A statement as text, normalized: white space collapsed, lists of parameters and of columns
+# read as text shortened.
+# shellcheck disable=SC2016 # awk's own $ in a regex
+norm_awk='function norm(s) {
+  gsub(/[ \t]+/, " ", s); sub(/^ /, "", s); sub(/ $/, "", s)
+  gsub(/IN \(\$[0-9]+(, ?\$[0-9]+)*\)/, "IN ($n, …)", s)
+  gsub(/([a-z_]+::text, ){3,}[a-z_]+::text/, "‹columns›::text", s)
+  return s
+}'
+
+# The statements regwarden runs against Hydra, as PostgreSQL's statement log shows them, during
+# a full scan, a no-change rescan and a 1%-changed rescan of a small store (2,500 clients:
+# three pages): so the EXPLAIN section can say whether it covers every one of them.
+inventory() {
+  local pglog db=regwarden_bench_hydra_2500_${version//-/_} off n=inventory backend=sqlite cfg
+  pglog=$(pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $7; exit}')
+  [[ -r $pglog ]] || { log "cannot read PostgreSQL's log: no statement inventory"; return; }
+  store_url=$(store 2500)
+  cfg=$(config sqlite "$store_url")
+  reset_state sqlite
+  logging() { sql "$store_url" "ALTER DATABASE $db ${1:-RESET log_min_duration_statement}"; }
+  off=$(stat -c %s "$pglog")
+  logging "SET log_min_duration_statement = 0"
+  scan full --full
+  scan rescan
+  logging
+  "$gen" change "$store_url" 0 2>/dev/null
+  logging "SET log_min_duration_statement = 0"
+  scan changed
+  logging
+  "$gen" restore "$store_url"
+  # Each logged execution (a line for it, then its continuation lines), normalized: lists of
+  # parameters and of columns read as text shortened, white space collapsed.
+  tail -c +$((off + 1)) "$pglog" | awk -v tag="@$db LOG:  duration: " "$norm_awk"'
+    function flush() { if (stmt != "" && stmt !~ /^ALTER DATABASE/) { stmt = norm(stmt); n[stmt]++; ms[stmt] += d }; stmt = "" }
+    /^[0-9]{4}-[0-9]{2}-[0-9]{2} / {
+      flush()
+      i = index($0, tag)
+      if (i && match($0, /(execute [^:]*|statement): /)) {
+        d = substr($0, i + length(tag)); sub(/ ms.*/, "", d)
+        stmt = substr($0, RSTART + RLENGTH)
+      }
+      next
+    }
+    stmt != "" { stmt = stmt " " $0 }
+    END { flush(); for (s in n) printf "%s\t%d\t%.1f\n", s, n[s], ms[s] }' | sort >"$work/inventory.tsv"
 }
 
 t_all=$(now)
@@ -250,6 +303,8 @@ for n in "${sizes[@]}"; do
     sql "$store_url" "DROP INDEX regwarden_bench_updated"
   fi
 done
+log "statement inventory"
+inventory
 elapsed=$(since "$t_all")
 
 # --- The report ---------------------------------------------------------------------------
@@ -327,7 +382,7 @@ report() {
     cell_rescan() {
       local w
       w=$(med "$n" "$1" "$2")
-      echo "$(secs "$w"), $(verdict "$w < 1")"
+      echo "$(secs "$w") (scan $(secs "$(med "$n" "$1" "$2.scan")")), $(verdict "$w < 1")"
     }
     cell_reconcile() {
       local w f full
@@ -337,7 +392,7 @@ report() {
     cell_changed() {
       local w full
       w=$(med "$n" "$1" "$2") full=$(med "$n" "$1" full)
-      echo "$(secs "$w"): $(calc '%.1f' "100 * $w / $full")% of full, $(verdict "$w < 0.1 * $full")"
+      echo "$(secs "$w") (scan $(secs "$(med "$n" "$1" "$2.scan")")): $(calc '%.1f' "100 * $w / $full")% of full, $(verdict "$w < 0.1 * $full")"
     }
     cell_scrape() {
       local s
@@ -360,24 +415,29 @@ report() {
     row "peak RSS, full scan" "≤ 64 MiB" cell_rss
   done
   if ((${#sizes[@]} > 1)); then
-    local first=${sizes[0]} last=${sizes[-1]}
+    local i m b a z grow
     echo
     echo "### Growth with store size"
     echo
-    echo "Wall time per 1,000 clients (linear growth keeps it flat; fixed costs make small stores dear)."
+    echo "Wall time per 1,000 clients, then each step's growth: linear keeps the time per client flat"
+    echo "(fixed costs make the small stores dear); a step passes at most 1.2× linear."
     echo
     printf '| measure | state |'
     for n in "${sizes[@]}"; do printf ' %s |' "$(group "$n")"; done
-    printf ' %s → %s |\n|---|---|' "$(group "$first")" "$(group "$last")"
-    for n in "${sizes[@]}"; do printf -- '---|'; done
-    echo '---|'
+    for ((i = 1; i < ${#sizes[@]}; i++)); do printf ' %s → %s |' "$(group "${sizes[i - 1]}")" "$(group "${sizes[i]}")"; done
+    printf '\n|---|---|'
+    for ((i = 1; i < 2 * ${#sizes[@]}; i++)); do printf -- '---|'; done
+    echo
     for m in floor full reconcile changed rescan; do
       for b in sqlite postgres; do
         printf '| %s | %s |' "$m" "$b"
-        for n in "${sizes[@]}"; do printf ' %s ms |' "$(calc '%.2f' "1000 * $(med "$n" "$b" "$m") / $n * 1000")"; done
-        local grow
-        grow=$(calc '%.4f' "$(med "$last" "$b" "$m") / $(med "$first" "$b" "$m")")
-        echo " $(calc '%.1f' "$grow")× the time for $(calc '%.0f' "$last / $first")× the clients, $(verdict "$grow <= 1.2 * $last / $first") |"
+        for n in "${sizes[@]}"; do printf ' %s ms |' "$(calc '%.1f' "1000000 * $(med "$n" "$b" "$m") / $n")"; done
+        for ((i = 1; i < ${#sizes[@]}; i++)); do
+          a=${sizes[i - 1]} z=${sizes[i]}
+          grow=$(calc '%.4f' "$(med "$z" "$b" "$m") / $(med "$a" "$b" "$m")")
+          printf ' %s× for %s×, %s |' "$(calc '%.1f' "$grow")" "$(calc '%.0f' "$z / $a")" "$(verdict "$grow <= 1.2 * $z / $a")"
+        done
+        echo
       done
     done
   fi
@@ -412,7 +472,27 @@ report() {
       echo
     done
   fi
-  echo
+  if [[ -s $work/inventory.tsv ]]; then
+    echo "### Statements regwarden runs against Hydra"
+    echo
+    echo "From PostgreSQL's statement log (\`log_min_duration_statement = 0\` on a 2,500-client store)"
+    echo "during a full scan, a no-change rescan and a 1%-changed rescan, normalized (parameter and"
+    echo "column lists shortened), with the EXPLAIN above that covers each."
+    echo
+    echo "| statement | executions | total | EXPLAINed as |"
+    echo "|---|---|---|---|"
+    awk -F'\t' "$norm_awk"'
+      FILENAME == ARGV[1] {
+        split($0, f, "|"); q = f[2]; sub(/^PREPARE [^)]*\) AS /, "", q); q = norm(q)
+        name[q] = (q in name ? name[q] "; " : "") f[1]; next
+      }
+      {
+        as = ($1 in name) ? name[$1] : ($1 ~ /^SET |FROM networks|WHERE 1 = 0/ ? "(connection set-up)" : "**not explained**")
+        gsub(/\|/, "\\|", $1)
+        printf "| `%s` | %d | %.1f ms | %s |\n", $1, $2, $3, as
+      }' "$work/queries.explained" "$work/inventory.tsv"
+    echo
+  fi
   echo "<!-- bench.sh results end -->"
 }
 
