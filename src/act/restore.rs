@@ -69,11 +69,22 @@ pub async fn restore(
     let api = admin_api(store)?;
     let snapshot: Value = serde_json::from_str(&e.snapshot)
         .map_err(|err| not(format!("its snapshot is unreadable: {err}")))?;
-    match (undone, &api) {
-        (ActionKind::Quarantine, AdminApi::Hydra(h)) => lift(state, h, &e, &snapshot).await,
-        (_, AdminApi::Hydra(h)) => recreate(state, h, &e, snapshot).await,
-        (ActionKind::Quarantine, AdminApi::Keycloak(k)) => enable(state, k, &e).await,
-        (_, AdminApi::Keycloak(k)) => recreate_keycloak(state, k, &e, &snapshot).await,
+    if undone == ActionKind::Delete {
+        return match &api {
+            AdminApi::Hydra(h) => recreate(state, h, &e, snapshot).await,
+            AdminApi::Keycloak(k) => recreate_keycloak(state, k, &e, &snapshot).await,
+        };
+    }
+    let Some(current) = api.get(&e.client_id).await?.value else {
+        return Err(not(format!(
+            "client {} is no longer in store {}; if a later action deleted it, restore that delete",
+            esc(&e.client_id),
+            e.store
+        )));
+    };
+    match &api {
+        AdminApi::Hydra(h) => lift(state, h, &e, &snapshot, current).await,
+        AdminApi::Keycloak(k) => enable(state, k, &e, current).await,
     }
 }
 
@@ -120,22 +131,16 @@ async fn journaled<T>(
     }
 }
 
-/// Lifts a quarantine in place: the replaced fields back from the quarantine's snapshot,
-/// the tag removed, by one JSON Patch. Secret, tokens and consents were never touched.
+/// Lifts a Hydra quarantine of `current` (the client as it is now) in place: the replaced
+/// fields back from the quarantine's snapshot, the tag removed, by one JSON Patch. Secret,
+/// tokens and consents were never touched.
 async fn lift(
     state: &State,
     api: &HydraAdmin,
     e: &JournalEntry,
     snapshot: &Value,
+    current: Value,
 ) -> Result<Restored, ActionError> {
-    let not = |why: String| ActionError::NotRestorable { id: e.id, why };
-    let Some(current) = api.get(&e.client_id).await?.value else {
-        return Err(not(format!(
-            "client {} is no longer in store {}; if a later action deleted it, restore that delete",
-            esc(&e.client_id),
-            e.store
-        )));
-    };
     // A snapshot taken of an already quarantined client: the values from before.
     let before = quarantine::as_before(snapshot);
     let fields = quarantine::replaced_fields(&before).join(", ");
@@ -243,15 +248,8 @@ async fn enable(
     state: &State,
     api: &KeycloakAdmin,
     e: &JournalEntry,
+    current: Value,
 ) -> Result<Restored, ActionError> {
-    let not = |why: String| ActionError::NotRestorable { id: e.id, why };
-    let Some(current) = api.get(&e.client_id).await?.value else {
-        return Err(not(format!(
-            "client {} is no longer in store {}; if a later action deleted it, restore that delete",
-            esc(&e.client_id),
-            e.store
-        )));
-    };
     let tagged = keycloak::quarantine_tag(&current).is_some();
     let note = if tagged {
         format!(
