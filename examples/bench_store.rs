@@ -21,7 +21,7 @@
 //! yet `cargo clippy --all-targets` keeps it building against the library it measures.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use regwarden::demo::{generate, DemoClient};
+use regwarden::demo::{generate, DemoClient, Rng};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor, Row};
@@ -69,26 +69,21 @@ fn version() -> String {
     format!("g{GENERATOR}-{hex}")
 }
 
-/// splitmix64, for the parts of a row the population leaves open (secrets, signatures).
-struct Rng(u64);
+/// Random text for the parts of a row the population leaves open (secrets, signatures), from
+/// the demo's splitmix64.
+trait RandomText {
+    fn push_b64(&mut self, out: &mut String, len: usize);
+    fn push_hex(&mut self, out: &mut String, len: usize);
+    fn push_uuid(&mut self, out: &mut String);
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+impl RandomText for Rng {
     fn push_b64(&mut self, out: &mut String, len: usize) {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut bits = 0u64;
         for i in 0..len {
             if i % 10 == 0 {
-                bits = self.next();
+                bits = self.next_u64();
             }
             out.push(A[(bits & 63) as usize] as char);
             bits >>= 6;
@@ -96,12 +91,12 @@ impl Rng {
     }
     fn push_hex(&mut self, out: &mut String, len: usize) {
         for i in 0..len.div_ceil(16) {
-            let s = format!("{:016x}", self.next());
+            let s = format!("{:016x}", self.next_u64());
             out.push_str(&s[..16.min(len - 16 * i)]);
         }
     }
     fn push_uuid(&mut self, out: &mut String) {
-        let h = format!("{:016x}{:016x}", self.next(), self.next());
+        let h = format!("{:016x}{:016x}", self.next_u64(), self.next_u64());
         let _ = write!(
             out,
             "{}-{}-4{}-a{}-{}",

@@ -11,7 +11,7 @@ mod population;
 
 pub use keycloak::{write_keycloak_store, REALM as KEYCLOAK_REALM};
 
-pub use population::{generate, DemoClient};
+pub use population::{generate, DemoClient, Rng};
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};

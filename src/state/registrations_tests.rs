@@ -1,0 +1,180 @@
+//! Tests of recording what a scan saw (src/state/registrations.rs).
+
+use super::*;
+use crate::state::testing;
+
+fn reg(id: &str, updated: i64, usage: Usage) -> Recorded {
+    Recorded {
+        registration: Registration {
+            client_id: id.into(),
+            metadata: ClientMetadata {
+                client_name: Some(format!("app {id}")),
+                ..Default::default()
+            },
+            created_at: DateTime::from_timestamp(1_000, 0),
+            created_from: Some(CreatedFrom::Store),
+            updated_at: DateTime::from_timestamp(updated, 0),
+            usage,
+            origin: Origin::Dcr,
+        },
+        warnings: vec![],
+    }
+}
+
+#[tokio::test]
+async fn an_incremental_batch_writes_only_what_changed() {
+    let (state, _dir) = testing::sqlite().await;
+    let now = Utc::now();
+    state.ensure_store("s", "hydra", now).await.unwrap();
+    let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+    let full = state
+        .begin_scan("s", crate::state::ScanKind::Full, now)
+        .await
+        .unwrap();
+    let batch = [
+        reg("a", 1, Usage::Never),
+        reg("b", 1, Usage::LastUsed(t(50))),
+    ];
+    state
+        .record_batch("s", full, now, &batch, true)
+        .await
+        .unwrap();
+    let seen_by = |id: &'static str| {
+        let state = state.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT last_seen_scan FROM registrations WHERE client_id = $1",
+            )
+            .bind(id)
+            .fetch_one(state.pool())
+            .await
+            .unwrap()
+        }
+    };
+    let inc = state
+        .begin_scan("s", crate::state::ScanKind::Incremental, now)
+        .await
+        .unwrap();
+    // The same rows again (an incremental scan's overlap): nothing to write.
+    let out = state
+        .record_batch("s", inc, now, &batch, false)
+        .await
+        .unwrap();
+    assert_eq!(out, BatchOutcome::default());
+    assert_eq!((seen_by("a").await, seen_by("b").await), (full, full));
+    // A use moving forward is a change, and only its row is written.
+    let later = [
+        reg("a", 1, Usage::Never),
+        reg("b", 1, Usage::LastUsed(t(60))),
+    ];
+    let out = state
+        .record_batch("s", inc, now, &later, false)
+        .await
+        .unwrap();
+    assert_eq!(out.changed, 1);
+    assert_eq!((seen_by("a").await, seen_by("b").await), (full, inc));
+}
+
+#[tokio::test]
+async fn new_changed_usage_and_gone() {
+    let (state, _dir) = testing::sqlite().await;
+    let now = Utc::now();
+    state.ensure_store("s", "jsonl", now).await.unwrap();
+    let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+
+    let scan1 = state
+        .begin_scan("s", crate::state::ScanKind::Full, now)
+        .await
+        .unwrap();
+    let out = state
+        .record_batch(
+            "s",
+            scan1,
+            now,
+            &[
+                reg("a", 1, Usage::Never),
+                reg("b", 1, Usage::LastUsed(t(50))),
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            new: vec![0, 1],
+            changed: 0
+        }
+    );
+
+    // Second full scan: a changed, b pruned from token history, c new; nothing gone yet.
+    let scan2 = state
+        .begin_scan("s", crate::state::ScanKind::Full, now)
+        .await
+        .unwrap();
+    let out = state
+        .record_batch(
+            "s",
+            scan2,
+            now,
+            &[reg("a", 2, Usage::Never), reg("c", 1, Usage::Unknown)],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            new: vec![1],
+            changed: 1
+        }
+    );
+    assert_eq!(
+        state.mark_gone("s", scan2, now).await.unwrap(),
+        1,
+        "b was not seen by the full scan"
+    );
+
+    assert_eq!(
+        state
+            .apply_usage("s", &[("a".into(), t(70))])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        state.registration("s", "a").await.unwrap().map(|r| r.usage),
+        Some(Usage::LastUsed(t(70)))
+    );
+    // A later scan that sees no use (history pruned) does not erase the use on record.
+    let scan3 = state
+        .begin_scan("s", crate::state::ScanKind::Full, now)
+        .await
+        .unwrap();
+    let out = state
+        .record_batch(
+            "s",
+            scan3,
+            now,
+            &[reg("a", 2, Usage::Never), reg("b", 1, Usage::Never)],
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            new: vec![],
+            changed: 1
+        },
+        "b came back"
+    );
+    assert_eq!(
+        state.registration("s", "a").await.unwrap().map(|r| r.usage),
+        Some(Usage::LastUsed(t(70)))
+    );
+    assert_eq!(
+        state.registration("s", "b").await.unwrap().map(|r| r.usage),
+        Some(Usage::LastUsed(t(50)))
+    );
+}
