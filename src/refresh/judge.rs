@@ -1,18 +1,23 @@
-//! Judging a store: after a scan, every live registration is scored against the store's
-//! families and its verdict stored; families are recomputed. Two passes over the state
-//! database in pages, so memory holds the families, not the registrations.
+//! Judging a store in full: every live registration is scored against the store's families
+//! and its verdict stored; families are recomputed. Two passes over the state database in
+//! pages, so memory holds the families, not the registrations. A full scan judges in full,
+//! and so does any judgement after the scorer changed (or one that never finished); other
+//! judgements re-score only what changed ([`super::incremental`]).
 
-use crate::score::family::FamilyIndex;
-use crate::score::Scorer;
-use crate::state::{FamilyRow, FamilyStats, State, StateError, VerdictRow};
+use crate::score::family::{Family, FamilyId, FamilyIndex};
+use crate::score::{Scorer, Verdict};
+use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
 
 /// What judging a store changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Judgement {
+    /// Registrations scored.
     pub judged: u64,
     /// Verdicts that differ from the stored ones.
     pub changed: u64,
+    /// Whether every live registration was scored (not only what changed).
+    pub full: bool,
     pub families: FamilyStats,
 }
 
@@ -22,6 +27,7 @@ pub async fn judge_store(
     scorer: &Scorer,
     now: DateTime<Utc>,
 ) -> Result<Judgement, StateError> {
+    state.set_judged_with(store, None).await?;
     let mut families = FamilyIndex::default();
     let mut pages = state.live_pages(store);
     while let Some(page) = pages.next().await? {
@@ -31,46 +37,80 @@ pub async fn judge_store(
     }
     families.freeze();
 
-    let mut out = Judgement::default();
+    let mut out = Judgement {
+        full: true,
+        ..Judgement::default()
+    };
     let mut pages = state.live_pages(store);
     while let Some(page) = pages.next().await? {
-        let mut changed = Vec::new();
+        let mut rows = Vec::new();
         for j in &page {
             let v = scorer.judge(&j.registration, &families, now);
-            let row = VerdictRow {
-                client_id: j.registration.client_id.clone(),
-                band: v.band.as_str(),
-                score: i64::from(v.score),
-                reasons: serde_json::to_string(&v.reasons).unwrap_or_else(|_| "[]".into()),
-                family: v.family.to_string(),
-                software: v.software,
-            };
-            out.judged += 1;
-            let same = j.band.as_deref() == Some(row.band)
-                && j.score == Some(row.score)
-                && j.reasons.as_deref() == Some(row.reasons.as_str())
-                && j.family.as_deref() == Some(row.family.as_str())
-                && j.software == row.software;
-            if !same {
-                changed.push(row);
-            }
+            record(&mut out, &mut rows, j, &v);
         }
-        out.changed += changed.len() as u64;
-        state.store_verdicts(store, &changed).await?;
+        state.store_verdicts(store, &rows).await?;
     }
+    state.settle_gone(store).await?;
 
-    let rows: Vec<FamilyRow> = families
-        .iter()
-        .map(|(id, f)| FamilyRow {
-            id: id.to_string(),
-            software: f.software.clone(),
-            size: f.size as i64,
-            used: f.used as i64,
-            first_created_at: f.first_created,
-            last_created_at: f.last_created,
-        })
-        .collect();
+    let rows: Vec<FamilyRow> = families.iter().map(|(id, f)| family_row(id, f)).collect();
     state.replace_families(store, &rows).await?;
+    state
+        .set_judged_with(store, Some(&scorer.fingerprint()))
+        .await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
+}
+
+/// Counts a verdict and queues its row when it or the registration's contribution differs
+/// from what is stored, or the registration is stale.
+pub(super) fn record(out: &mut Judgement, rows: &mut Vec<VerdictRow>, j: &Judged, v: &Verdict) {
+    let row = verdict_row(&j.registration.client_id, v);
+    out.judged += 1;
+    let s = &j.stored;
+    let verdict_same = s.band == row.band
+        && s.score == row.score
+        && s.reasons == row.reasons
+        && s.family == row.family
+        && s.software == row.software;
+    out.changed += u64::from(!verdict_same);
+    if j.stale || row != *s {
+        rows.push(row);
+    }
+}
+
+fn verdict_row(client_id: &str, v: &Verdict) -> VerdictRow {
+    let m = &v.member;
+    VerdictRow {
+        client_id: client_id.to_owned(),
+        band: v.band.as_str(),
+        score: i64::from(v.score),
+        reasons: serde_json::to_string(&v.reasons).unwrap_or_else(|_| "[]".into()),
+        family: v.family.to_string(),
+        software: v.software.clone(),
+        due_at: v.due,
+        judged_created_at: m.created,
+        judged_sites: join_sites(m.sites.iter()),
+        judged_named: Some(m.named),
+    }
+}
+
+/// Sites as stored: space-separated (a host holds no space), none as NULL.
+pub(super) fn join_sites<'a>(sites: impl Iterator<Item = &'a String>) -> Option<String> {
+    let joined = sites.map(String::as_str).collect::<Vec<_>>().join(" ");
+    (!joined.is_empty()).then_some(joined)
+}
+
+pub(super) fn family_row(id: &FamilyId, f: &Family) -> FamilyRow {
+    FamilyRow {
+        id: id.to_string(),
+        name: f.name.clone(),
+        software: f.software.clone(),
+        size: f.size as i64,
+        used: f.used as i64,
+        admin: f.admin as i64,
+        named: f.named as i64,
+        first_created_at: f.first_created,
+        last_created_at: f.last_created,
+        sites: join_sites(f.sites.iter()),
+    }
 }

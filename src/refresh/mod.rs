@@ -4,9 +4,11 @@
 //! daemon, the demo and the tests all refresh through [`refresh`]; planning and acting take
 //! its result.
 
+pub mod incremental;
 pub mod judge;
 pub mod scan;
 
+pub use incremental::judge_changes;
 pub use judge::{judge_store, Judgement};
 pub use scan::{no_progress, Progress, Scan, ScanError, ScanReport};
 
@@ -28,21 +30,18 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ScanError> {
     let report = scan.run(kind).await?;
-    let c = report.counts;
-    // An incremental scan that changed nothing leaves every verdict as it was (invariant 12):
-    // judging needs new facts. (Full scans always judge: the verdicts' time-dependent notes
-    // refresh then, and a store without modification times cannot say what changed.)
-    let unchanged = report.kind == ScanKind::Incremental && c.new + c.changed + c.gone == 0;
-    let judgement = if unchanged {
-        Judgement {
-            families: scan.state.family_stats(&scan.store.name).await?,
-            ..Judgement::default()
-        }
-    } else {
-        judge_store(scan.state, &scan.store.name, scan.scorer, now).await?
+    // A full scan judges everything (it refreshes what depends on the clock alone, such as an
+    // expiring software statement); an incremental one what changed (invariant 12).
+    let (state, store, scorer) = (scan.state, &scan.store.name, scan.scorer);
+    let judgement = match report.kind {
+        ScanKind::Full => judge_store(state, store, scorer, now).await?,
+        ScanKind::Incremental => judge_changes(state, store, scorer, now).await?,
     };
     Ok(Refreshed {
         scan: report,
         judgement,
     })
 }
+
+#[cfg(test)]
+mod tests;

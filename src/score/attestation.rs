@@ -4,6 +4,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// One publisher's keys, from `[[publishers]]` in the config.
@@ -17,6 +18,8 @@ struct PublisherKey {
 #[derive(Default)]
 pub struct Publishers {
     by_issuer: HashMap<String, Vec<PublisherKey>>,
+    /// Issuers and key sets as added, hashed: part of the scorer's fingerprint.
+    inputs: Sha256,
 }
 
 impl std::fmt::Debug for Publishers {
@@ -91,7 +94,16 @@ impl Publishers {
             .entry(issuer.to_owned())
             .or_default()
             .extend(keys);
+        for part in [issuer, jwks] {
+            self.inputs.update((part.len() as u64).to_le_bytes());
+            self.inputs.update(part.as_bytes());
+        }
         Ok(())
+    }
+
+    /// A digest of every issuer and key set added.
+    pub fn digest(&self) -> [u8; 32] {
+        self.inputs.clone().finalize().into()
     }
 
     pub fn is_empty(&self) -> bool {

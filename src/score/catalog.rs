@@ -3,6 +3,7 @@
 
 use super::text::{fold_name, skeleton};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use url::Url;
 
@@ -142,6 +143,8 @@ pub struct Catalog {
     by_skeleton: HashMap<String, usize>,
     by_software_id: HashMap<String, usize>,
     schemes: Vec<String>,
+    /// The texts it was loaded from, hashed: part of the scorer's fingerprint.
+    inputs: Sha256,
 }
 
 impl Catalog {
@@ -155,12 +158,19 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// A digest of every text the catalog was loaded from.
+    pub fn digest(&self) -> [u8; 32] {
+        self.inputs.clone().finalize().into()
+    }
+
     fn add(&mut self, source_name: &str, text: &str) -> Result<(), CatalogError> {
         let invalid = |message: String| CatalogError::Invalid {
             source_name: source_name.to_owned(),
             message,
         };
         let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        self.inputs.update((text.len() as u64).to_le_bytes());
+        self.inputs.update(text.as_bytes());
         for e in file.client {
             if self.clients.iter().any(|c| c.id == e.id) {
                 return Err(invalid(format!("client id {} is defined twice", e.id)));

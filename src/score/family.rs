@@ -8,7 +8,7 @@
 
 use super::facts::Facts;
 use super::uri::{host_kind, site, HostKind};
-use crate::model::{ClientMetadata, Origin, Registration, Usage};
+use crate::model::ClientMetadata;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -17,8 +17,24 @@ use std::fmt;
 use url::Url;
 
 /// A stable family id: 16 hex characters of the fingerprint's SHA-256.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FamilyId([u8; 8]);
+
+impl std::str::FromStr for FamilyId {
+    type Err = ();
+
+    /// The 16 hex characters [`FamilyId`]'s `Display` writes.
+    fn from_str(s: &str) -> Result<FamilyId, ()> {
+        if s.len() != 16 || !s.is_ascii() {
+            return Err(());
+        }
+        let mut id = [0u8; 8];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| ())?;
+        }
+        Ok(FamilyId(id))
+    }
+}
 
 impl fmt::Display for FamilyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,6 +147,9 @@ pub struct Family {
     pub size: u64,
     pub used: u64,
     pub admin: u64,
+    /// Members whose verdicts look at same-name families.
+    #[serde(skip)]
+    pub named: u64,
     pub first_created: Option<i64>,
     pub last_created: Option<i64>,
     /// Sites of the members' redirect, client and logo URIs (loopback excluded).
@@ -150,6 +169,18 @@ impl Family {
         let lo = self.created.partition_point(|&c| c < t - window);
         let hi = self.created.partition_point(|&c| c <= t + window);
         hi - lo
+    }
+
+    /// Whether a family of `size` members has more than the creation times kept for bursts:
+    /// which are kept then depends on the other members, so any change may move every
+    /// member's note.
+    pub fn oversized_at(size: u64) -> bool {
+        size > MAX_TIMES as u64
+    }
+
+    /// What a member of another family with the same name reads of this one.
+    pub fn seen_by_namesakes(&self) -> (bool, bool, &BTreeSet<String>) {
+        (self.admin > 0, self.software.is_none(), &self.sites)
     }
 
     /// A family an impostor would copy: in use, made by an admin, or several members.
@@ -185,6 +216,24 @@ pub fn sites(facts: &Facts) -> BTreeSet<String> {
     out
 }
 
+/// What one registration adds to its family, worked out from the registration alone. A
+/// judgement stores it beside the verdict (`registrations.judged_*`), so that a later one
+/// folds the families from stored columns without reading metadata again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    pub family: FamilyId,
+    /// The folded name (the same for every member: the fingerprint hashes it).
+    pub name: String,
+    pub software: Option<String>,
+    pub used: bool,
+    pub admin: bool,
+    pub created: Option<i64>,
+    pub sites: BTreeSet<String>,
+    /// Whether its verdict looks at other families of the same name (a name no catalog entry
+    /// claims, and URIs on some site).
+    pub named: bool,
+}
+
 /// Families of one store, built in a first pass and frozen before verdicts are given.
 #[derive(Debug, Default)]
 pub struct FamilyIndex {
@@ -193,35 +242,30 @@ pub struct FamilyIndex {
 }
 
 impl FamilyIndex {
-    /// Adds a registration (first pass). `software` is its catalog match, if any.
-    pub fn observe(
-        &mut self,
-        reg: &Registration,
-        facts: &Facts,
-        id: FamilyId,
-        software: Option<&str>,
-    ) {
-        let f = self.families.entry(id).or_insert_with(|| Family {
-            name: facts.name.clone().unwrap_or_default(),
-            software: software.map(str::to_owned),
+    /// Adds a member (first pass). Members are added in client_id order: the kept creation
+    /// times and sites of an oversized family depend on it.
+    pub fn add(&mut self, m: &Member) {
+        let f = self.families.entry(m.family).or_insert_with(|| Family {
+            name: m.name.clone(),
+            software: m.software.clone(),
             ..Family::default()
         });
         f.size += 1;
-        f.used += matches!(reg.usage, Usage::LastUsed(_)) as u64;
-        f.admin += (reg.origin == Origin::Admin) as u64;
-        if let Some(t) = reg.created_at.map(|t| t.timestamp()) {
+        f.used += m.used as u64;
+        f.admin += m.admin as u64;
+        f.named += m.named as u64;
+        if let Some(t) = m.created {
             f.first_created = Some(f.first_created.map_or(t, |x| x.min(t)));
             f.last_created = Some(f.last_created.map_or(t, |x| x.max(t)));
             if f.created.len() < MAX_TIMES {
                 f.created.push(t);
             }
         }
-        if f.sites.len() < MAX_SITES {
-            for s in sites(facts) {
-                if f.sites.len() < MAX_SITES {
-                    f.sites.insert(s);
-                }
+        for s in &m.sites {
+            if f.sites.len() >= MAX_SITES {
+                break;
             }
+            f.sites.insert(s.clone());
         }
     }
 
@@ -248,11 +292,15 @@ impl FamilyIndex {
         name: &str,
         except: FamilyId,
     ) -> impl Iterator<Item = (FamilyId, &Family)> {
+        self.with_name(name).filter(move |(id, _)| *id != except)
+    }
+
+    /// The families of a (non-empty) folded name, by id.
+    pub fn with_name(&self, name: &str) -> impl Iterator<Item = (FamilyId, &Family)> {
         self.by_name
             .get(name)
             .into_iter()
             .flatten()
-            .filter(move |id| **id != except)
             .filter_map(|id| self.families.get(id).map(|f| (*id, f)))
     }
 

@@ -24,8 +24,9 @@ pub use attestation::{Attestation, Publishers};
 pub use catalog::{Catalog, KnownClient};
 
 use crate::model::{Band, Registration};
-use family::{fingerprint_of, FamilyId, FamilyIndex};
+use family::{fingerprint_of, FamilyId, FamilyIndex, Member};
 use serde::Serialize;
+use sha2::Digest;
 
 /// How much a rule's evidence may weigh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +139,10 @@ impl Rule {
     }
 }
 
+/// Bumped whenever a rule's outcome or detail changes for the same input, so that stores
+/// judged by an earlier build are judged again in full (see [`Scorer::fingerprint`]).
+pub const RULES_REVISION: u32 = 1;
+
 /// The reason id that shows how much weak or hygiene evidence was capped.
 pub const CAPPED: &str = "score.capped";
 
@@ -160,6 +165,13 @@ pub struct Verdict {
     pub family: FamilyId,
     /// Catalog id of the software it matches, if any.
     pub software: Option<String>,
+    /// What it adds to its family (stored with the verdict, not shown).
+    #[serde(skip)]
+    pub member: family::Member,
+    /// When the verdict's time-dependent part next changes by time alone (Unix seconds): a
+    /// recent use ageing past 30 days, an unused registration turning a day old.
+    #[serde(skip)]
+    pub due: Option<i64>,
 }
 
 /// Band thresholds: a score at or below `trusted_at` is trusted, at or above `suspicious_at`
@@ -236,6 +248,28 @@ impl Scorer {
         )
     }
 
+    /// What verdicts depend on besides the registrations: this build's rules, the catalog,
+    /// the publishers' keys, the weights and the bands, as 16 hex characters. A store judged
+    /// with another fingerprint is judged again in full.
+    pub fn fingerprint(&self) -> String {
+        let mut h = sha2::Sha256::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(RULES_REVISION.to_le_bytes());
+        h.update(self.catalog.digest());
+        h.update(self.publishers.digest());
+        for p in &self.points {
+            h.update(p.to_le_bytes());
+        }
+        let b = self.bands;
+        for t in [b.trusted_at, b.suspicious_at, b.malicious_at] {
+            h.update(t.to_le_bytes());
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn points(&self, rule: Rule) -> i32 {
         self.points[rule.index()]
     }
@@ -268,12 +302,16 @@ impl Scorer {
         )
     }
 
+    /// What a registration adds to its family.
+    pub fn member(&self, reg: &Registration) -> Member {
+        let facts = rules::facts(self, reg);
+        let identity = rules::identify(self, reg, &facts);
+        rules::member(reg, &facts, &identity)
+    }
+
     /// Adds a registration to the families (first pass).
     pub fn observe(&self, families: &mut FamilyIndex, reg: &Registration) {
-        let facts = rules::facts(self, reg);
-        let id = fingerprint_of(&facts);
-        let software = rules::identify(self, reg, &facts).software;
-        families.observe(reg, &facts, id, software.as_deref());
+        families.add(&self.member(reg));
     }
 
     /// Second pass: the verdict, given the store's frozen families.

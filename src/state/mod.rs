@@ -8,6 +8,7 @@
 
 mod export;
 mod journal;
+mod judging;
 #[cfg(test)]
 mod migration_tests;
 mod pages;
@@ -20,6 +21,7 @@ mod verdicts;
 pub use crate::model::{ScanKind, StoreCursor};
 pub use export::ExportRow;
 pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
+pub use judging::FoldRow;
 pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};

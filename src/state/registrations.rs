@@ -52,6 +52,8 @@ pub struct BatchOutcome {
 const UPSERT_CHUNK: usize = 50;
 
 /// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
+/// A write that changes anything a verdict reads (metadata, origin, creation, usage, a
+/// return) marks the registration stale, for the next judgement (invariant 12).
 /// On conflict, usage only ever moves forward: a use on record is never forgotten because
 /// the store pruned its token history (Hydra's janitor does). A creation time, once known,
 /// stays known when the evidence for it expires (Keycloak purges old events).
@@ -88,7 +90,17 @@ fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
              last_seen_scan = excluded.last_seen_scan,
              gone_at = NULL,
              metadata = excluded.metadata,
-             warnings = excluded.warnings",
+             warnings = excluded.warnings,
+             stale = CASE WHEN registrations.gone_at IS NOT NULL
+                            OR registrations.metadata <> excluded.metadata
+                            OR registrations.origin <> excluded.origin
+                            OR (excluded.created_at IS NOT NULL
+                                AND (registrations.created_at IS NULL OR registrations.created_at <> excluded.created_at))
+                            OR (excluded.usage = 'used' AND registrations.usage <> 'used')
+                            OR (excluded.usage = 'never' AND registrations.usage = 'unknown')
+                            OR (excluded.last_used_at IS NOT NULL
+                                AND (registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at))
+                          THEN 1 ELSE registrations.stale END",
         values.join(",\n")
     )
 }
@@ -214,7 +226,7 @@ impl State {
         for (client_id, at) in uses {
             // Only a use later than the one on record is written.
             let r = sqlx::query(
-                "UPDATE registrations SET usage = 'used', last_used_at = $3
+                "UPDATE registrations SET usage = 'used', last_used_at = $3, stale = 1
                  WHERE store = $1 AND client_id = $2
                    AND (usage <> 'used' OR last_used_at IS NULL OR last_used_at < $3)",
             )
@@ -237,7 +249,7 @@ impl State {
         scan: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StateError> {
-        let r = sqlx::query("UPDATE registrations SET gone_at = $3 WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2")
+        let r = sqlx::query("UPDATE registrations SET gone_at = $3, stale = 1 WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2")
             .bind(store)
             .bind(scan)
             .bind(ts(now))

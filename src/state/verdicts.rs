@@ -3,25 +3,69 @@
 
 use super::registrations::{RegistrationRow, REGISTRATION_COLUMNS};
 use super::{from_ts, q, State, StateError};
-use crate::model::Registration;
+use crate::model::{Band, Registration};
 use sqlx::Row;
 
-/// Verdicts per UPDATE statement: 6 parameters each.
+/// Verdicts per UPDATE statement: 10 parameters each.
 const VERDICT_CHUNK: usize = 100;
 
-/// A live registration with the verdict stored for it.
+/// The columns of a [`JudgedRow`] besides [`REGISTRATION_COLUMNS`].
+pub(super) const JUDGED_COLUMNS: &str =
+    "stale, due_at, judged_created_at, judged_sites, judged_named";
+
+/// A row of `registrations` with what its last judgement stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct JudgedRow {
+    #[sqlx(flatten)]
+    pub row: RegistrationRow,
+    pub stale: i64,
+    pub due_at: Option<i64>,
+    pub judged_created_at: Option<i64>,
+    pub judged_sites: Option<String>,
+    pub judged_named: Option<i64>,
+}
+
+impl JudgedRow {
+    pub fn judged(self) -> Judged {
+        let registration = self.row.registration();
+        let r = self.row;
+        Judged {
+            registration,
+            gone: r.gone_at.is_some(),
+            stored: VerdictRow {
+                client_id: r.client_id,
+                band: r
+                    .band
+                    .as_deref()
+                    .and_then(Band::parse)
+                    .map_or("", Band::as_str),
+                score: r.score.unwrap_or_default(),
+                reasons: r.reasons.unwrap_or_default(),
+                family: r.family.unwrap_or_default(),
+                software: r.software,
+                due_at: self.due_at,
+                judged_created_at: self.judged_created_at,
+                judged_sites: self.judged_sites,
+                judged_named: self.judged_named.map(|n| n != 0),
+            },
+            stale: self.stale != 0,
+        }
+    }
+}
+
+/// A registration with the verdict stored for it (an empty band and family before its
+/// first judgement).
 #[derive(Debug, Clone)]
 pub struct Judged {
     pub registration: Registration,
-    pub band: Option<String>,
-    pub score: Option<i64>,
-    pub reasons: Option<String>,
-    pub family: Option<String>,
-    pub software: Option<String>,
+    pub gone: bool,
+    pub stored: VerdictRow,
+    /// Its facts changed since the stored verdict.
+    pub stale: bool,
 }
 
-/// A verdict to store.
-#[derive(Debug, Clone)]
+/// A verdict to store, with what the registration adds to its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerdictRow {
     pub client_id: String,
     pub band: &'static str,
@@ -29,17 +73,31 @@ pub struct VerdictRow {
     pub reasons: String,
     pub family: String,
     pub software: Option<String>,
+    /// When the verdict changes by time alone.
+    pub due_at: Option<i64>,
+    pub judged_created_at: Option<i64>,
+    /// The sites of its URIs, space-separated (none: NULL).
+    pub judged_sites: Option<String>,
+    /// Whether its verdict looks at same-name families; `None` while it is no member of a
+    /// family (never judged, or gone).
+    pub judged_named: Option<bool>,
 }
 
 /// A family to store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilyRow {
     pub id: String,
+    /// The folded name its members share.
+    pub name: String,
     pub software: Option<String>,
     pub size: i64,
     pub used: i64,
+    pub admin: i64,
+    pub named: i64,
     pub first_created_at: Option<i64>,
     pub last_created_at: Option<i64>,
+    /// Sites, space-separated (none: NULL).
+    pub sites: Option<String>,
 }
 
 /// Family figures of one store, for metrics and reports.
@@ -58,8 +116,8 @@ impl State {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Judged>, StateError> {
-        let rows: Vec<RegistrationRow> = sqlx::query_as(&format!(
-            "SELECT {REGISTRATION_COLUMNS}
+        let rows: Vec<JudgedRow> = sqlx::query_as(&format!(
+            "SELECT {REGISTRATION_COLUMNS}, {JUDGED_COLUMNS}
              FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3"
         ))
         .bind(store)
@@ -68,17 +126,7 @@ impl State {
         .fetch_all(self.pool())
         .await
         .map_err(q("read registrations to judge"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Judged {
-                registration: r.registration(),
-                band: r.band,
-                score: r.score,
-                reasons: r.reasons,
-                family: r.family,
-                software: r.software,
-            })
-            .collect())
+        Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
     /// Stores verdicts in one transaction.
@@ -94,13 +142,27 @@ impl State {
             let set: Vec<String> = chunk
                 .iter()
                 .map(|_| {
-                    let (id, band, score, reasons, family, software) = (p(), p(), p(), p(), p(), p());
-                    format!("SELECT {id} AS client_id, {band} AS band, {score} AS score, {reasons} AS reasons, {family} AS family, {software} AS software")
+                    let cols = [
+                        "client_id",
+                        "band",
+                        "score",
+                        "reasons",
+                        "family",
+                        "software",
+                        "due_at",
+                        "judged_created_at",
+                        "judged_sites",
+                        "judged_named",
+                    ];
+                    let set: Vec<String> = cols.iter().map(|c| format!("{} AS {c}", p())).collect();
+                    format!("SELECT {}", set.join(", "))
                 })
                 .collect();
             let store_param = p();
             let sql = format!(
-                "UPDATE registrations SET band = v.band, score = v.score, reasons = v.reasons, family = v.family, software = v.software
+                "UPDATE registrations SET band = v.band, score = v.score, reasons = v.reasons, family = v.family,
+                     software = v.software, due_at = v.due_at, judged_created_at = v.judged_created_at,
+                     judged_sites = v.judged_sites, judged_named = v.judged_named, stale = 0
                  FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
                 set.join(" UNION ALL ")
             );
@@ -112,7 +174,11 @@ impl State {
                     .bind(v.score as i32)
                     .bind(v.reasons.as_str())
                     .bind(v.family.as_str())
-                    .bind(v.software.as_deref());
+                    .bind(v.software.as_deref())
+                    .bind(v.due_at)
+                    .bind(v.judged_created_at)
+                    .bind(v.judged_sites.as_deref())
+                    .bind(v.judged_named.map(i32::from));
             }
             query = query.bind(store);
             query.execute(&mut *tx).await.map_err(q("store verdicts"))?;
@@ -132,21 +198,7 @@ impl State {
             .execute(&mut *tx)
             .await
             .map_err(q("clear families"))?;
-        for f in rows {
-            sqlx::query(
-                "INSERT INTO families (store, id, software, size, used, first_created_at, last_created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(store)
-            .bind(f.id.as_str())
-            .bind(f.software.as_deref())
-            .bind(f.size)
-            .bind(f.used)
-            .bind(f.first_created_at)
-            .bind(f.last_created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("store family"))?;
-        }
+        insert_families(&mut tx, store, rows).await?;
         tx.commit().await.map_err(q("commit families"))
     }
 
@@ -173,6 +225,36 @@ impl State {
             largest,
         })
     }
+}
+
+/// Inserts families (none of them stored yet).
+pub(super) async fn insert_families(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    store: &str,
+    rows: &[FamilyRow],
+) -> Result<(), StateError> {
+    for f in rows {
+        sqlx::query(
+            "INSERT INTO families (store, id, name, software, size, used, admin, named, first_created_at,
+                                   last_created_at, sites)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(store)
+        .bind(f.id.as_str())
+        .bind(f.name.as_str())
+        .bind(f.software.as_deref())
+        .bind(f.size)
+        .bind(f.used)
+        .bind(f.admin)
+        .bind(f.named)
+        .bind(f.first_created_at)
+        .bind(f.last_created_at)
+        .bind(f.sites.as_deref())
+        .execute(&mut **tx)
+        .await
+        .map_err(q("store family"))?;
+    }
+    Ok(())
 }
 
 /// A family as `explain` and `report` show it.
@@ -350,6 +432,10 @@ mod tests {
                 reasons: "[]".into(),
                 family: format!("f{i}"),
                 software: (i % 4 == 0).then(|| "cursor".to_owned()),
+                due_at: None,
+                judged_created_at: None,
+                judged_sites: None,
+                judged_named: Some(false),
             })
             .collect();
         state.store_verdicts("s", &rows).await.unwrap();

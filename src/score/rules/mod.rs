@@ -17,8 +17,8 @@ use super::text::skeleton;
 use super::uri::{embedded_url, host_kind, HostKind};
 use super::{Reason, Rule, Scorer, Tier, Verdict, CAPPED};
 use crate::escape::{esc, esc_max};
-use crate::model::{ClientMetadata, Registration};
-use crate::score::family::{fingerprint_of, FamilyIndex};
+use crate::model::{ClientMetadata, Origin, Registration, Usage};
+use crate::score::family::{fingerprint_of, sites, FamilyIndex, Member};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -253,7 +253,26 @@ pub(super) fn judge(
         score,
         reasons: r.list,
         family: family_id,
+        member: member(reg, &facts, &identity),
         software: identity.software,
+        due: signals::usage_due(reg, now),
+    }
+}
+
+/// What a registration adds to its family. `named` mirrors what [`signals::family`] needs
+/// before it looks at same-name families.
+pub(super) fn member(reg: &Registration, facts: &Facts, identity: &Identity) -> Member {
+    let name = facts.name.clone().unwrap_or_default();
+    let sites = sites(facts);
+    Member {
+        family: fingerprint_of(facts),
+        named: identity.claimed.is_none() && !name.is_empty() && !sites.is_empty(),
+        name,
+        software: identity.software.clone(),
+        used: matches!(reg.usage, Usage::LastUsed(_)),
+        admin: reg.origin == Origin::Admin,
+        created: reg.created_at.map(|t| t.timestamp()),
+        sites,
     }
 }
 

@@ -119,6 +119,21 @@ pub(super) fn usage(r: &mut Reasons, reg: &Registration, now: DateTime<Utc>) {
     }
 }
 
+/// When [`usage`]'s note changes by time alone: a recent use stops being recent 30 days on,
+/// an unused registration becomes never used a day after registering.
+pub(super) fn usage_due(reg: &Registration, now: DateTime<Utc>) -> Option<i64> {
+    match reg.usage {
+        Usage::LastUsed(t) if now - t <= chrono::Duration::days(30) => {
+            Some((t + chrono::Duration::days(30)).timestamp() + 1)
+        }
+        Usage::Never => reg
+            .created_at
+            .filter(|c| now - *c < chrono::Duration::days(1))
+            .map(|c| (c + chrono::Duration::days(1)).timestamp()),
+        _ => None,
+    }
+}
+
 /// Notes on the registration's family: a burst of installs, and other families with the
 /// same name on other sites. Neither scores: an attacker can make both happen to anyone. An
 /// app an administrator created is the operator's word, so copying its name elsewhere is risk.
@@ -160,10 +175,10 @@ pub(super) fn family(
             .map(String::as_str)
             .take(3)
             .collect();
+        // Not the other family's size: a verdict would change with every install of it.
         format!(
-            "name {:?} is also used by a family of {} registration(s) on {}; this one uses {}",
+            "name {:?} is also used by another family, on {}; this one uses {}",
             esc(&own.name),
-            other.size,
             esc(&join(&other.sites)),
             esc(&new.join(", "))
         )

@@ -1,0 +1,29 @@
+-- Incremental judging (ARCHITECTURE.md invariant 12): a judgement re-scores only what changed.
+-- migrations/postgres/ has the same change.
+--
+-- registrations.stale: the registration's facts changed since its verdict (set by every write
+-- of a scan that changes what a verdict reads; cleared when it is judged). Every row starts
+-- stale, so the first judgement after this migration is a full one.
+-- registrations.due_at: when the verdict's time-dependent part next changes (a recent use
+-- ageing past 30 days, a registration turning a day old unused), NULL when it never does.
+-- registrations.judged_*: what the registration added to its family when last judged (its
+-- creation time then, the sites its URIs point to, whether its verdict looks at other
+-- families of the same name), so that families fold from stored columns, not metadata.
+ALTER TABLE registrations ADD COLUMN stale INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE registrations ADD COLUMN due_at BIGINT;
+ALTER TABLE registrations ADD COLUMN judged_created_at BIGINT;
+ALTER TABLE registrations ADD COLUMN judged_sites TEXT;
+ALTER TABLE registrations ADD COLUMN judged_named INTEGER;
+CREATE INDEX registrations_stale ON registrations (store, client_id) WHERE stale = 1;
+CREATE INDEX registrations_due ON registrations (store, due_at) WHERE gone_at IS NULL;
+
+-- Families keep what a judgement of their members reads: the folded name, members created by
+-- an administrator, members that look at same-name families, and the sites (space-separated).
+ALTER TABLE families ADD COLUMN name TEXT;
+ALTER TABLE families ADD COLUMN admin BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN named BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN sites TEXT;
+
+-- The scorer (version, catalog, publishers, weights, bands) of the store's last complete
+-- judgement; NULL before one, and while one runs. A different scorer judges everything again.
+ALTER TABLE stores ADD COLUMN judged_with TEXT;

@@ -1,0 +1,306 @@
+//! The incremental judgement against the full one: two stores of one state database get the
+//! same registrations and the same changes, round after round; one is judged by
+//! [`judge_changes`], the other in full, and every verdict, stored contribution and family
+//! must come out the same, while the incremental one scores only a part of the store.
+
+use super::{judge_changes, judge_store};
+use crate::demo::Rng;
+use crate::model::{ClientMetadata, Origin, Registration, ScanKind, Usage};
+use crate::score::Scorer;
+use crate::state::{testing, Recorded, State};
+use chrono::{DateTime, Duration, Utc};
+
+const NAMES: &[&str] = &[
+    "Claude Code",
+    "Claude Code",
+    "Cursor",
+    "Acme Notes",
+    "Acme Notes",
+    "Acme Notes (work)",
+    "Widget Sync",
+    "",
+];
+
+fn redirect(rng: &mut Rng) -> String {
+    let port = 1024 + rng.below(60000);
+    match rng.below(9) {
+        0..=3 => format!("http://localhost:{port}/callback"),
+        4 => format!("http://127.0.0.1:{port}/callback"),
+        5 => "https://notes.acme.example/oauth/cb".into(),
+        6 => "https://acme.example/cb".into(),
+        7 => "https://evil.example/cb".into(),
+        _ => "https://widgets.example/return".into(),
+    }
+}
+
+fn metadata(rng: &mut Rng) -> ClientMetadata {
+    let name = NAMES[rng.below(NAMES.len() as u64) as usize];
+    let redirects = (0..1 + rng.below(2)).map(|_| redirect(rng)).collect();
+    ClientMetadata {
+        client_name: (!name.is_empty()).then(|| name.to_owned()),
+        redirect_uris: redirects,
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        response_types: vec!["code".into()],
+        token_endpoint_auth_method: "none".into(),
+        logo_uri: match rng.below(8) {
+            0 => Some("https://cdn.example/logo.png".to_owned()),
+            1 => Some(format!("https://img{}.example/logo.png", rng.below(3))),
+            _ => None,
+        },
+        ..Default::default()
+    }
+}
+
+fn usage(rng: &mut Rng, now: DateTime<Utc>) -> Usage {
+    match rng.below(3) {
+        0 => Usage::Never,
+        1 => Usage::Unknown,
+        _ => Usage::LastUsed(now - Duration::hours(rng.below(24 * 40) as i64)),
+    }
+}
+
+/// A creation time in one of three five-minute clusters an hour apart, so that families
+/// burst.
+fn created(rng: &mut Rng) -> DateTime<Utc> {
+    DateTime::from_timestamp(
+        1_789_900_000 + (rng.below(3) * 3600 + rng.below(300)) as i64,
+        0,
+    )
+    .unwrap()
+}
+
+fn registration(rng: &mut Rng, i: u64, now: DateTime<Utc>) -> Registration {
+    let created = created(rng);
+    Registration {
+        client_id: format!("c{i:05}"),
+        metadata: metadata(rng),
+        created_at: (rng.below(10) != 0).then_some(created),
+        created_from: None,
+        updated_at: Some(now),
+        usage: usage(rng, now),
+        origin: if rng.below(60) == 0 {
+            Origin::Admin
+        } else {
+            Origin::Dcr
+        },
+    }
+}
+
+/// Records `regs` in both stores as a scan of `kind` would; a full one marks the rest gone.
+async fn scan(state: &State, regs: &[Registration], kind: ScanKind, now: DateTime<Utc>) {
+    let batch: Vec<Recorded> = regs
+        .iter()
+        .map(|r| Recorded {
+            registration: r.clone(),
+            warnings: vec![],
+        })
+        .collect();
+    for store in ["inc", "full"] {
+        let id = state.begin_scan(store, kind, now).await.unwrap();
+        let full = kind == ScanKind::Full;
+        state
+            .record_batch(store, id, now, &batch, full)
+            .await
+            .unwrap();
+        if full {
+            state.mark_gone(store, id, now).await.unwrap();
+        }
+    }
+}
+
+async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
+    let mut regs = Vec::new();
+    let mut pages = state.live_pages(store);
+    while let Some(page) = pages.next().await.unwrap() {
+        regs.extend(
+            page.into_iter()
+                .map(|j| format!("{:?} stale={}", j.stored, j.stale)),
+        );
+    }
+    let mut families: Vec<String> = state
+        .families(store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| format!("{f:?}"))
+        .collect();
+    families.sort();
+    (regs, families)
+}
+
+#[tokio::test]
+async fn judging_what_changed_gives_the_verdicts_of_a_full_judgement() {
+    let (state, _dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let mut now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    for store in ["inc", "full"] {
+        state.ensure_store(store, "jsonl", now).await.unwrap();
+    }
+    let mut rng = Rng(7);
+    let mut regs: Vec<Registration> = (0..400).map(|i| registration(&mut rng, i, now)).collect();
+    scan(&state, &regs, ScanKind::Full, now).await;
+    let first = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    assert!(first.full, "nothing judged yet: a full judgement");
+    judge_store(&state, "full", &scorer, now).await.unwrap();
+    assert_eq!(
+        everything(&state, "inc").await,
+        everything(&state, "full").await
+    );
+
+    let mut next_id = regs.len() as u64;
+    let mut partial = 0;
+    // Each round: some edits, some new registrations, sometimes deletions, then time moves
+    // (minutes, a day, a month: notes fall due).
+    for round in 0..12 {
+        let mut changed: Vec<Registration> = Vec::new();
+        for _ in 0..1 + rng.below(8) {
+            let i = rng.below(regs.len() as u64) as usize;
+            let r = &mut regs[i];
+            match rng.below(5) {
+                0 => r.metadata.client_name = Some(NAMES[rng.below(4) as usize].to_owned()),
+                1 => r.metadata.redirect_uris.push(redirect(&mut rng)),
+                2 => r.usage = Usage::LastUsed(now),
+                3 => r.created_at = Some(created(&mut rng)),
+                _ => r.origin = Origin::Admin,
+            }
+            r.updated_at = Some(now + Duration::seconds(round + 1));
+            changed.push(r.clone());
+        }
+        for _ in 0..rng.below(4) {
+            let r = registration(&mut rng, next_id, now);
+            next_id += 1;
+            regs.push(r.clone());
+            changed.push(r);
+        }
+        if round % 4 == 3 {
+            for _ in 0..3 {
+                let i = rng.below(regs.len() as u64) as usize;
+                regs.remove(i);
+            }
+            scan(&state, &regs, ScanKind::Full, now).await;
+        } else {
+            scan(&state, &changed, ScanKind::Incremental, now).await;
+        }
+        let inc = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+        judge_store(&state, "full", &scorer, now).await.unwrap();
+        assert_eq!(
+            everything(&state, "inc").await,
+            everything(&state, "full").await,
+            "round {round}"
+        );
+        assert!(!inc.full, "round {round}: {inc:?}");
+        if inc.judged < regs.len() as u64 / 2 {
+            partial += 1;
+        }
+        now += match round % 3 {
+            0 => Duration::minutes(7),
+            1 => Duration::days(1),
+            _ => Duration::days(31),
+        };
+    }
+    assert!(
+        partial >= 6,
+        "the incremental judgement scored most of the store too often"
+    );
+
+    // Nothing changed, nothing due: nothing judged, nothing written.
+    let quiet = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    let again = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    assert_eq!(
+        (again.judged, again.full),
+        (0, false),
+        "{quiet:?} then {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn another_scorer_or_an_unfinished_judgement_judges_everything() {
+    let (state, _dir) = testing::sqlite().await;
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    state.ensure_store("inc", "jsonl", now).await.unwrap();
+    state.ensure_store("full", "jsonl", now).await.unwrap();
+    let mut rng = Rng(3);
+    let regs: Vec<Registration> = (0..50).map(|i| registration(&mut rng, i, now)).collect();
+    scan(&state, &regs, ScanKind::Full, now).await;
+    let scorer = Scorer::with_defaults();
+    assert!(
+        judge_changes(&state, "inc", &scorer, now)
+            .await
+            .unwrap()
+            .full
+    );
+    assert!(
+        !judge_changes(&state, "inc", &scorer, now)
+            .await
+            .unwrap()
+            .full
+    );
+
+    let heavier = Scorer::new(
+        scorer.catalog.clone(),
+        Default::default(),
+        &[(crate::score::Rule::NeverUsed, 25)],
+        Default::default(),
+    );
+    assert_ne!(heavier.fingerprint(), scorer.fingerprint());
+    let j = judge_changes(&state, "inc", &heavier, now).await.unwrap();
+    assert!(j.full && j.judged == 50, "{j:?}");
+
+    // A judgement that stopped half-way left no fingerprint: the next one is full.
+    state.set_judged_with("inc", None).await.unwrap();
+    let j = judge_changes(&state, "inc", &heavier, now).await.unwrap();
+    assert!(j.full, "{j:?}");
+}
+
+#[tokio::test]
+async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
+    let (state, _dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    for store in ["inc", "full"] {
+        state.ensure_store(store, "jsonl", now).await.unwrap();
+    }
+    let app = |i: u64, host: &str, hours: i64| Registration {
+        client_id: format!("c{i}"),
+        metadata: ClientMetadata {
+            client_name: Some("Acme Notes".into()),
+            redirect_uris: vec![format!("https://{host}/cb")],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "none".into(),
+            ..Default::default()
+        },
+        created_at: Some(now - Duration::hours(hours)),
+        created_from: None,
+        updated_at: Some(now - Duration::hours(hours)),
+        usage: Usage::Unknown,
+        origin: Origin::Dcr,
+    };
+    let mut regs = vec![
+        app(1, "acme.example", 90),
+        app(2, "acme.example", 80),
+        app(3, "evil.example", 20),
+    ];
+    scan(&state, &regs, ScanKind::Full, now).await;
+    judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now).await.unwrap();
+    let rules = |s: String| s.contains("family.name_shared");
+    assert!(everything(&state, "inc").await.0.into_iter().all(rules));
+
+    // An administrator takes over c1 (origin admin): c3, on another site, now copies an
+    // operator's app, though nothing of c3 or its family changed.
+    regs[0].origin = Origin::Admin;
+    regs[0].updated_at = Some(now);
+    scan(&state, &regs[..1], ScanKind::Incremental, now).await;
+    let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now).await.unwrap();
+    let (inc, _) = everything(&state, "inc").await;
+    assert!(inc[2].contains("impersonation.operator_app"), "{inc:?}");
+    assert_eq!(
+        everything(&state, "inc").await,
+        everything(&state, "full").await
+    );
+    // c1, and the members that look at its name's families (c3, and c2, whose own family
+    // changed what it shows).
+    assert_eq!((j.judged, j.full), (3, false), "{j:?}");
+}
