@@ -1,30 +1,35 @@
-//! Judging what changed (invariant 12), with the verdicts a full judgement would give.
+//! Judging what changed (invariant 12), with the verdicts a full judgement would give, in
+//! work proportional to the change: index ranges and the rows that changed, never a pass
+//! over the store.
 //!
-//! A verdict reads the registration, the time, and its family index: its own family's
-//! creation times near its own (the burst note) and, when its name is no known client's and
-//! its URIs are on some site, what other families of the same name show (administrator
-//! members, a catalog match, sites). So after a scan, the registrations to score again are:
+//! A verdict reads the registration, the time, and families: its own family's creation
+//! times near its own (the burst note) and, when its name is no known client's and its URIs
+//! are on some site, what other families of the same name show (administrator members, a
+//! catalog match, sites). So after a scan, the registrations to score again are:
 //!
 //! - the stale ones (the scan changed what a verdict reads),
 //! - those whose time-dependent note is due,
 //! - members of a family that gained or lost a creation time within the burst window of
-//!   their own (every member, when the family keeps more times than it holds),
-//! - members that look at same-name families, where what those families show changed.
+//!   their own,
+//! - members that look at same-name families, where what one of those families shows changed.
 //!
-//! Families are folded again from what every registration added to its family, stored with
-//! its verdict (a narrow read: no metadata is parsed), in the order a full judgement adds
-//! them, so they come out the same. A judgement that finds the stored families inconsistent
-//! with the registrations judges in full instead.
+//! Families are kept up to date by difference: each stale registration is taken out of the
+//! family it was in (what it added then is stored with its verdict) and put into its new
+//! one. Family aggregates do not depend on the order of their members, and what a removal
+//! cannot undo by itself (the smallest catalog match, the kept sites, the first and last
+//! creation) is counted again from the family's members through an index.
 
-use super::judge::{family_row, judge_store, record, Judgement};
-use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
+use super::judge::{
+    flags, judge_store, record, split_sites, stored_family, stored_member, Judgement,
+};
+use crate::score::family::{Family, FamilyId, FamilyIndex, Member, Recount};
 use crate::score::Scorer;
-use crate::state::{FamilyRow, FoldRow, State, StateError};
+use crate::state::{Contribution, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// Rows per page read.
-const PAGE: u32 = 2000;
+const PAGE: u32 = 1000;
 /// Registrations judged per read.
 const TARGETS_PER_READ: usize = 1000;
 /// Seconds each side of a creation time that the burst note counts (the rules' window).
@@ -50,74 +55,58 @@ pub async fn judge_changes(
     }
     match judge_incrementally(state, store, scorer, now).await? {
         Some(judgement) => Ok(judgement),
-        None => judge_store(state, store, scorer, now).await,
+        None => {
+            tracing::warn!(
+                store,
+                "stored families do not fit the registrations: judging in full"
+            );
+            judge_store(state, store, scorer, now).await
+        }
     }
 }
 
-/// What the stale registrations change: their new contributions, the families they leave
-/// or join, and the creation times that come and go per family.
+/// The stale registrations: what each added to its family at its last judgement, and what
+/// it adds now (none when gone).
 #[derive(Default)]
-struct Changes {
+struct Stale {
+    before: Vec<VerdictRow>,
     fresh: HashMap<String, Member>,
-    touched: HashSet<FamilyId>,
-    times: HashMap<FamilyId, Vec<i64>>,
-    arrivals: HashMap<FamilyId, u64>,
 }
 
-impl Changes {
-    async fn read(state: &State, store: &str, scorer: &Scorer) -> Result<Changes, StateError> {
-        let mut c = Changes::default();
+impl Stale {
+    async fn read(state: &State, store: &str, scorer: &Scorer) -> Result<Stale, StateError> {
+        let mut out = Stale::default();
         let mut after = String::new();
         loop {
             let page = state.stale_page(store, &after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.registration.client_id.clone();
             for j in page {
-                let s = &j.stored;
-                // A member of a family at the last judgement: what it added then.
-                let old = s
-                    .judged_named
-                    .and(s.family.parse::<FamilyId>().ok())
-                    .map(|f| (f, s.judged_created_at));
-                let new = (!j.gone).then(|| scorer.member(&j.registration));
-                if let Some((f, _)) = old {
-                    c.touched.insert(f);
+                if j.stored.judged_flags.is_some() {
+                    out.before.push(j.stored);
                 }
-                if let Some(m) = &new {
-                    c.touched.insert(m.family);
-                    *c.arrivals.entry(m.family).or_default() += 1;
-                }
-                let new_place = new.as_ref().map(|m| (m.family, m.created));
-                if old != new_place {
-                    for (f, t) in old.into_iter().chain(new_place) {
-                        if let Some(t) = t {
-                            c.times.entry(f).or_default().push(t);
-                        }
-                    }
-                }
-                if let Some(m) = new {
-                    c.fresh.insert(j.registration.client_id, m);
+                if !j.gone {
+                    let m = scorer.member(&j.registration);
+                    out.fresh.insert(j.registration.client_id, m);
                 }
             }
         }
-        for t in c.times.values_mut() {
-            t.sort_unstable();
-        }
-        Ok(c)
-    }
-
-    /// Whether a creation time came or went within the burst window of `t` in family `f`.
-    fn near(&self, f: &FamilyId, t: Option<i64>) -> bool {
-        let (Some(times), Some(t)) = (self.times.get(f), t) else {
-            return false;
-        };
-        let i = times.partition_point(|&x| x < t - BURST_WINDOW);
-        times.get(i).is_some_and(|&x| x <= t + BURST_WINDOW)
+        Ok(out)
     }
 }
 
-/// What a member of a same-name family reads of the families of one name.
-type NameView<'a> = BTreeMap<FamilyId, (bool, bool, &'a str)>;
+/// Intervals `[t - w, t + w]` around `times`, merged where they overlap.
+fn windows(mut times: Vec<i64>, w: i64) -> Vec<(i64, i64)> {
+    times.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for t in times {
+        match out.last_mut() {
+            Some((_, hi)) if t - w <= *hi => *hi = t + w,
+            _ => out.push((t - w, t + w)),
+        }
+    }
+    out
+}
 
 async fn judge_incrementally(
     state: &State,
@@ -126,111 +115,202 @@ async fn judge_incrementally(
     now: DateTime<Utc>,
 ) -> Result<Option<Judgement>, StateError> {
     state.set_judged_with(store, None).await?;
-    let mut old: HashMap<FamilyId, FamilyRow> = HashMap::new();
-    for f in state.families(store).await? {
-        let Ok(id) = f.id.parse() else {
+    let stale = Stale::read(state, store, scorer).await?;
+
+    // The families the stale registrations leave or join, as stored.
+    let touched: BTreeSet<String> = stale
+        .before
+        .iter()
+        .map(|v| v.family.clone())
+        .chain(stale.fresh.values().map(|m| m.family.to_string()))
+        .collect();
+    let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
+    let mut index = FamilyIndex::default();
+    let mut before: HashMap<FamilyId, Family> = HashMap::new();
+    for row in state.families_by_id(store, &ids).await? {
+        let Some((id, family)) = stored_family(&row) else {
             return Ok(None);
         };
-        old.insert(id, f);
+        before.insert(id, family.clone());
+        index.insert(id, family);
     }
-    let changes = Changes::read(state, store, scorer).await?;
 
-    // Families whose every member is judged again: they keep only some creation times.
-    let whole: HashSet<FamilyId> = changes
-        .touched
+    // Out of the old families, into the new ones; creation times that came or went.
+    let mut recounts: HashMap<FamilyId, Recount> = HashMap::new();
+    let mut moved: HashMap<FamilyId, Vec<i64>> = HashMap::new();
+    for v in &stale.before {
+        let name = v.family.parse().ok().and_then(|id| before.get(&id));
+        let Some(old) = name.and_then(|f| stored_member(v, f.name.clone())) else {
+            return Ok(None);
+        };
+        let now_there = stale.fresh.get(&v.client_id);
+        if now_there.map(|m| (m.family, m.created)) != Some((old.family, old.created)) {
+            moved.entry(old.family).or_default().extend(old.created);
+        }
+        let r = index.remove(&old);
+        let e = recounts.entry(old.family).or_default();
+        e.software |= r.software;
+        e.sites |= r.sites;
+        e.bounds |= r.bounds;
+    }
+    let was_member: HashMap<&str, (String, Option<i64>)> = stale
+        .before
         .iter()
-        .filter(|f| {
-            let before = old.get(f).map_or(0, |r| r.size.max(0) as u64);
-            let bound = before + changes.arrivals.get(f).copied().unwrap_or(0);
-            Family::oversized_at(before) || Family::oversized_at(bound)
+        .map(|v| {
+            (
+                v.client_id.as_str(),
+                (v.family.clone(), v.judged_created_at),
+            )
         })
-        .copied()
         .collect();
-    // Names whose families may show their namesakes something else now.
-    let names: HashSet<&str> = changes
-        .touched
+    let mut contributions = Vec::with_capacity(stale.fresh.len());
+    for (client_id, m) in &stale.fresh {
+        index.add(m);
+        if was_member.get(client_id.as_str()) != Some(&(m.family.to_string(), m.created)) {
+            moved.entry(m.family).or_default().extend(m.created);
+        }
+        contributions.push(Contribution {
+            client_id: client_id.clone(),
+            family: m.family.to_string(),
+            software: m.software.clone(),
+            judged_created_at: m.created,
+            judged_sites: super::judge::join_sites(m.sites.iter()),
+            judged_flags: flags(m),
+        });
+    }
+    // From here on the stored columns of every live member say what it adds now.
+    state.write_contributions(store, &contributions).await?;
+    for (id, r) in recounts {
+        let key = id.to_string();
+        let Some(f) = index.get_mut(&id) else {
+            continue;
+        };
+        if r.software {
+            let matches = state.family_software(store, &key).await?;
+            f.recount_software(matches.iter().map(String::as_str));
+        }
+        if r.sites {
+            let sets: Vec<BTreeSet<String>> = state
+                .family_sites(store, &key)
+                .await?
+                .iter()
+                .map(|s| split_sites(Some(s)))
+                .collect();
+            f.recount_sites(sets.iter());
+        }
+        if r.bounds {
+            (f.first_created, f.last_created) = state.family_bounds(store, &key).await?;
+        }
+    }
+
+    // Whom to judge again.
+    let mut targets: BTreeSet<String> = stale.fresh.keys().cloned().collect();
+    targets.extend(state.due(store, now.timestamp()).await?);
+    for (id, times) in moved {
+        if index.get(&id).is_none() {
+            continue;
+        }
+        for (lo, hi) in windows(times, BURST_WINDOW) {
+            let near = state
+                .family_created_between(store, &id.to_string(), lo, hi)
+                .await?;
+            targets.extend(near.into_iter().map(|(client_id, _)| client_id));
+        }
+    }
+    fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {
+        f.map(Family::seen_by_namesakes)
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for key in &touched {
+        let Ok(id) = key.parse::<FamilyId>() else {
+            continue;
+        };
+        let (old, new) = (before.get(&id), index.get(&id));
+        if shown(old) != shown(new) {
+            names.extend(
+                old.or(new)
+                    .map(|f| f.name.clone())
+                    .filter(|n| !n.is_empty()),
+            );
+        }
+    }
+    if !names.is_empty() {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut looked_at: BTreeSet<String> = BTreeSet::new();
+        for row in state.families_named(store, &names).await? {
+            looked_at.insert(row.id);
+        }
+        // Touched families as they are now (the stored rows are not written yet).
+        looked_at.extend(
+            index
+                .iter()
+                .filter(|(_, f)| names.contains(&f.name.as_str()))
+                .map(|(id, _)| id.to_string()),
+        );
+        let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
+        targets.extend(state.name_lookers(store, &looked_at).await?);
+    }
+
+    // The families the targets read: their own (creation times around theirs) and, for
+    // those that look at namesakes, every family of their name.
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let mut around: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut need: BTreeSet<String> = BTreeSet::new();
+    let mut their_names: BTreeSet<String> = BTreeSet::new();
+    for chunk in targets.chunks(TARGETS_PER_READ) {
+        for m in state.members_of(store, chunk).await? {
+            if let Some(t) = m.judged_created_at {
+                around.entry(m.family.clone()).or_default().push(t);
+            }
+            if m.judged_flags & 1 != 0 {
+                their_names.insert(m.family.clone());
+            }
+            need.insert(m.family);
+        }
+    }
+    let missing: Vec<&str> = need
         .iter()
-        .filter_map(|f| old.get(f).map(|r| r.name.as_str()))
-        .chain(changes.fresh.values().map(|m| m.name.as_str()))
+        .map(String::as_str)
+        .filter(|k| !touched.contains(*k))
+        .collect();
+    for row in state.families_by_id(store, &missing).await? {
+        let Some((id, family)) = stored_family(&row) else {
+            return Ok(None);
+        };
+        index.insert(id, family);
+    }
+    let names: BTreeSet<String> = their_names
+        .iter()
+        .filter_map(|k| k.parse().ok().and_then(|id| index.get(&id)))
+        .map(|f| f.name.clone())
         .filter(|n| !n.is_empty())
         .collect();
-
-    // The fold, in client_id order as a full judgement adds members.
-    let now_s = now.timestamp();
-    let mut index = FamilyIndex::default();
-    let mut targets: BTreeSet<String> = BTreeSet::new();
-    let mut lookers: Vec<(String, String)> = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = state.fold_page(store, &after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.client_id.clone();
-        for row in page {
-            let member = if row.stale != 0 {
-                match changes.fresh.get(&row.client_id) {
-                    Some(m) => m.clone(),
-                    // Stale since the changes were read: judge everything instead.
-                    None => return Ok(None),
-                }
-            } else {
-                match stored_member(&row, &old) {
-                    Some(m) => m,
-                    None => return Ok(None),
-                }
-            };
-            index.add(&member);
-            let f = member.family;
-            if row.stale != 0
-                || row.due_at.is_some_and(|d| d <= now_s)
-                || whole.contains(&f)
-                || changes.near(&f, member.created)
-            {
-                targets.insert(row.client_id);
-            } else if member.named && names.contains(member.name.as_str()) {
-                lookers.push((row.client_id, member.name));
-            }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for row in state.families_named(store, &names).await? {
+        let Some((id, family)) = stored_family(&row) else {
+            return Ok(None);
+        };
+        // A touched family is as the index has it; one it no longer has lost its members.
+        if !touched.contains(&row.id) {
+            index.insert(id, family);
+        }
+    }
+    for (key, times) in around {
+        let Ok(id) = key.parse::<FamilyId>() else {
+            continue;
+        };
+        let mut created = Vec::new();
+        for (lo, hi) in windows(times, BURST_WINDOW) {
+            let near = state.family_created_between(store, &key, lo, hi).await?;
+            created.extend(near.into_iter().map(|(_, t)| t));
+        }
+        if let Some(f) = index.get_mut(&id) {
+            f.created = created;
         }
     }
     index.freeze();
 
-    // Names whose families show something else: their lookers are judged again.
-    let mut moved_names = HashSet::new();
-    for name in &names {
-        let before: NameView = old
-            .iter()
-            .filter(|(_, r)| r.name == *name)
-            .map(|(id, r)| {
-                let sites = r.sites.as_deref().unwrap_or("");
-                (*id, (r.admin > 0, r.software.is_none(), sites))
-            })
-            .collect();
-        let sites: Vec<(FamilyId, String)> = index
-            .with_name(name)
-            .map(|(id, f)| {
-                (
-                    id,
-                    super::judge::join_sites(f.sites.iter()).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let after: NameView = index
-            .with_name(name)
-            .zip(&sites)
-            .map(|((id, f), (_, s))| (id, (f.admin > 0, f.software.is_none(), s.as_str())))
-            .collect();
-        if before != after {
-            moved_names.insert(*name);
-        }
-    }
-    targets.extend(
-        lookers
-            .into_iter()
-            .filter(|(_, name)| moved_names.contains(name.as_str()))
-            .map(|(id, _)| id),
-    );
-
     let mut out = Judgement::default();
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     for chunk in targets.chunks(TARGETS_PER_READ) {
         let mut rows = Vec::new();
         for j in state.live_by_id(store, chunk).await? {
@@ -241,42 +321,27 @@ async fn judge_incrementally(
     }
     state.settle_gone(store).await?;
 
-    let mut changed = Vec::new();
-    for (id, f) in index.iter() {
-        let row = family_row(id, f);
-        if old.remove(id).as_ref() != Some(&row) {
-            changed.push(row);
+    let (mut changed, mut removed) = (Vec::new(), Vec::new());
+    for key in &touched {
+        let Ok(id) = key.parse::<FamilyId>() else {
+            continue;
+        };
+        match index.get(&id) {
+            Some(f) => {
+                let row = super::judge::family_row(&id, f);
+                let old = before.get(&id).map(|b| super::judge::family_row(&id, b));
+                if old.as_ref() != Some(&row) {
+                    changed.push(row);
+                }
+            }
+            None if before.contains_key(&id) => removed.push(key.as_str()),
+            None => {}
         }
     }
-    let removed: Vec<&str> = old.values().map(|r| r.id.as_str()).collect();
     state.update_families(store, &changed, &removed).await?;
     state
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;
     out.families = state.family_stats(store).await?;
     Ok(Some(out))
-}
-
-/// What a registration not stale added to its family, from its stored columns; `None` when
-/// they do not fit the stored families.
-fn stored_member(row: &FoldRow, families: &HashMap<FamilyId, FamilyRow>) -> Option<Member> {
-    let family: FamilyId = row.family.as_deref()?.parse().ok()?;
-    let named = row.judged_named?;
-    Some(Member {
-        family,
-        name: families.get(&family)?.name.clone(),
-        software: row.software.clone(),
-        used: row.usage == "used",
-        admin: row.origin == crate::model::Origin::Admin.as_str(),
-        created: row.created_at,
-        sites: row
-            .judged_sites
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        named: named != 0,
-    })
 }

@@ -4,10 +4,11 @@
 //! and so does any judgement after the scorer changed (or one that never finished); other
 //! judgements re-score only what changed ([`super::incremental`]).
 
-use crate::score::family::{Family, FamilyId, FamilyIndex};
+use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
 use crate::score::{Scorer, Verdict};
 use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What judging a store changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,8 +91,37 @@ fn verdict_row(client_id: &str, v: &Verdict) -> VerdictRow {
         due_at: v.due,
         judged_created_at: m.created,
         judged_sites: join_sites(m.sites.iter()),
-        judged_named: Some(m.named),
+        judged_flags: Some(flags(m)),
     }
+}
+
+/// A member's flags as stored in `registrations.judged_flags`.
+pub(super) fn flags(m: &Member) -> i64 {
+    i64::from(m.named) | i64::from(m.used) << 1 | i64::from(m.admin) << 2
+}
+
+/// What a registration added to its family when last judged, from its stored columns; `None`
+/// when it was no member (never judged, or gone) or the columns do not read back.
+pub(super) fn stored_member(stored: &VerdictRow, name: String) -> Option<Member> {
+    let flags = stored.judged_flags?;
+    Some(Member {
+        family: stored.family.parse().ok()?,
+        name,
+        software: stored.software.clone(),
+        used: flags & 2 != 0,
+        admin: flags & 4 != 0,
+        created: stored.judged_created_at,
+        sites: split_sites(stored.judged_sites.as_deref()),
+        named: flags & 1 != 0,
+    })
+}
+
+pub(super) fn split_sites(s: Option<&str>) -> BTreeSet<String> {
+    s.unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Sites as stored: space-separated (a host holds no space), none as NULL.
@@ -101,16 +131,51 @@ pub(super) fn join_sites<'a>(sites: impl Iterator<Item = &'a String>) -> Option<
 }
 
 pub(super) fn family_row(id: &FamilyId, f: &Family) -> FamilyRow {
+    let sites: Vec<String> = f.sites.iter().map(|(s, n)| format!("{s}={n}")).collect();
     FamilyRow {
         id: id.to_string(),
         name: f.name.clone(),
         software: f.software.clone(),
+        software_members: f.software_members as i64,
         size: f.size as i64,
         used: f.used as i64,
         admin: f.admin as i64,
         named: f.named as i64,
         first_created_at: f.first_created,
         last_created_at: f.last_created,
-        sites: join_sites(f.sites.iter()),
+        sites: (!sites.is_empty()).then(|| sites.join(" ")),
+        sites_overflow: f.sites_overflow,
     }
+}
+
+/// A family as stored (no creation times: those are read where needed); `None` when the row
+/// does not read back.
+pub(super) fn stored_family(r: &FamilyRow) -> Option<(FamilyId, Family)> {
+    let count = |n: i64| u64::try_from(n).ok();
+    let mut sites = BTreeMap::new();
+    for pair in r
+        .sites
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+    {
+        let (site, n) = pair.rsplit_once('=')?;
+        sites.insert(site.to_owned(), n.parse().ok()?);
+    }
+    let family = Family {
+        name: r.name.clone(),
+        software: r.software.clone(),
+        software_members: count(r.software_members)?,
+        size: count(r.size)?,
+        used: count(r.used)?,
+        admin: count(r.admin)?,
+        named: count(r.named)?,
+        first_created: r.first_created_at,
+        last_created: r.last_created_at,
+        sites,
+        sites_overflow: r.sites_overflow,
+        created: Vec::new(),
+    };
+    Some((r.id.parse().ok()?, family))
 }

@@ -23,8 +23,10 @@ const NAMES: &[&str] = &[
 
 fn redirect(rng: &mut Rng) -> String {
     let port = 1024 + rng.below(60000);
-    match rng.below(9) {
+    match rng.below(10) {
         0..=3 => format!("http://localhost:{port}/callback"),
+        // The same family as a plain loopback one, but no catalog match (a fragment).
+        8 => format!("http://localhost:{port}/callback#x"),
         4 => format!("http://127.0.0.1:{port}/callback"),
         5 => "https://notes.acme.example/oauth/cb".into(),
         6 => "https://acme.example/cb".into(),
@@ -45,6 +47,8 @@ fn metadata(rng: &mut Rng) -> ClientMetadata {
         logo_uri: match rng.below(8) {
             0 => Some("https://cdn.example/logo.png".to_owned()),
             1 => Some(format!("https://img{}.example/logo.png", rng.below(3))),
+            // Families with more sites than are kept.
+            2 => Some(format!("https://cdn{}.example/logo.png", rng.below(40))),
             _ => None,
         },
         ..Default::default()
@@ -108,6 +112,30 @@ async fn scan(state: &State, regs: &[Registration], kind: ScanKind, now: DateTim
     }
 }
 
+/// Asserts both stores hold the same verdicts and families, showing what differs.
+async fn assert_same(state: &State, what: &str) {
+    let (a, b) = (
+        everything(state, "inc").await,
+        everything(state, "full").await,
+    );
+    let diff = |x: &[String], y: &[String]| -> Vec<String> {
+        let only_x = x
+            .iter()
+            .filter(|l| !y.contains(l))
+            .map(|l| format!("incremental: {l}"));
+        let only_y = y
+            .iter()
+            .filter(|l| !x.contains(l))
+            .map(|l| format!("full:        {l}"));
+        only_x.chain(only_y).collect()
+    };
+    let d: Vec<String> = diff(&a.0, &b.0)
+        .into_iter()
+        .chain(diff(&a.1, &b.1))
+        .collect();
+    assert!(d.is_empty(), "{what}: the stores differ:\n{}", d.join("\n"));
+}
+
 async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
     let mut regs = Vec::new();
     let mut pages = state.live_pages(store);
@@ -130,13 +158,19 @@ async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn judging_what_changed_gives_the_verdicts_of_a_full_judgement() {
+    for seed in [7, 11, 23] {
+        rounds(seed).await;
+    }
+}
+
+async fn rounds(seed: u64) {
     let (state, _dir) = testing::sqlite().await;
     let scorer = Scorer::with_defaults();
     let mut now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
     for store in ["inc", "full"] {
         state.ensure_store(store, "jsonl", now).await.unwrap();
     }
-    let mut rng = Rng(7);
+    let mut rng = Rng(seed);
     let mut regs: Vec<Registration> = (0..400).map(|i| registration(&mut rng, i, now)).collect();
     scan(&state, &regs, ScanKind::Full, now).await;
     let first = judge_changes(&state, "inc", &scorer, now).await.unwrap();
@@ -183,11 +217,7 @@ async fn judging_what_changed_gives_the_verdicts_of_a_full_judgement() {
         }
         let inc = judge_changes(&state, "inc", &scorer, now).await.unwrap();
         judge_store(&state, "full", &scorer, now).await.unwrap();
-        assert_eq!(
-            everything(&state, "inc").await,
-            everything(&state, "full").await,
-            "round {round}"
-        );
+        assert_same(&state, &format!("seed {seed}, round {round}")).await;
         assert!(!inc.full, "round {round}: {inc:?}");
         if inc.judged < regs.len() as u64 / 2 {
             partial += 1;
@@ -303,4 +333,97 @@ async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
     // c1, and the members that look at its name's families (c3, and c2, whose own family
     // changed what it shows).
     assert_eq!((j.judged, j.full), (3, false), "{j:?}");
+}
+
+/// A loopback client named `name` with a logo on `logo` (none when empty).
+fn install(i: u64, name: &str, redirect: &str, logo: &str, now: DateTime<Utc>) -> Registration {
+    Registration {
+        client_id: format!("c{i:03}"),
+        metadata: ClientMetadata {
+            client_name: Some(name.into()),
+            redirect_uris: vec![redirect.into()],
+            grant_types: vec!["authorization_code".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "none".into(),
+            logo_uri: (!logo.is_empty()).then(|| format!("https://{logo}/logo.png")),
+            ..Default::default()
+        },
+        created_at: Some(now - Duration::days(3) + Duration::hours(i as i64)),
+        created_from: None,
+        updated_at: Some(now),
+        usage: Usage::Unknown,
+        origin: Origin::Dcr,
+    }
+}
+
+#[tokio::test]
+async fn what_a_departure_cannot_undo_is_counted_again_from_the_members() {
+    let (state, _dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    for store in ["inc", "full"] {
+        state.ensure_store(store, "jsonl", now).await.unwrap();
+    }
+    let loopback = "http://localhost:4242/callback";
+    // A family pointing to 40 sites (more than are kept), and a namesake on another site
+    // that shows the kept ones in its note.
+    let mut regs: Vec<Registration> = (0..40)
+        .map(|i| {
+            install(
+                i,
+                "Sites Galore",
+                loopback,
+                &format!("s{i:02}.example"),
+                now,
+            )
+        })
+        .collect();
+    regs.push(install(
+        50,
+        "Sites Galore",
+        "https://other.example/cb",
+        "",
+        now,
+    ));
+    // A catalog family where one member matches Claude Code and one does not (a fragment).
+    regs.push(install(60, "Claude Code", loopback, "", now));
+    regs.push(install(
+        61,
+        "Claude Code",
+        &format!("{loopback}#x"),
+        "",
+        now,
+    ));
+    scan(&state, &regs, ScanKind::Full, now).await;
+    judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now).await.unwrap();
+    assert_same(&state, "first judgement").await;
+    let galore = state.families("inc").await.unwrap();
+    let big = galore.iter().find(|f| f.size == 40).unwrap();
+    assert!(big.sites_overflow, "{big:?}");
+    assert!(
+        big.sites.as_deref().unwrap().starts_with("s00.example=1 "),
+        "{big:?}"
+    );
+
+    // The members on the smallest sites go, and so does the one Claude Code match; an
+    // incremental scan cannot see deletions, so a full scan marks them gone, and the
+    // incremental judgement follows it here.
+    regs.retain(|r| !["c000", "c001", "c002", "c060"].contains(&r.client_id.as_str()));
+    scan(&state, &regs, ScanKind::Full, now).await;
+    let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now).await.unwrap();
+    assert!(!j.full, "{j:?}");
+    assert_same(&state, "after the departures").await;
+    let families = state.families("inc").await.unwrap();
+    let big = families.iter().find(|f| f.size == 37).unwrap();
+    assert!(
+        big.sites.as_deref().unwrap().starts_with("s03.example=1 "),
+        "{big:?}"
+    );
+    let claude = families.iter().find(|f| f.name == "claude code").unwrap();
+    assert_eq!(
+        (claude.software.as_deref(), claude.software_members),
+        (None, 0)
+    );
 }

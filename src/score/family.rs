@@ -12,7 +12,7 @@ use crate::model::ClientMetadata;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use url::Url;
 
@@ -132,30 +132,46 @@ pub fn fingerprint_of(facts: &Facts) -> FamilyId {
     FamilyId(id)
 }
 
-/// Most creation times kept per family for burst detection.
-const MAX_TIMES: usize = 100_000;
-/// Most sites kept per family.
-const MAX_SITES: usize = 32;
+/// Most sites kept per family: the smallest, so that which are kept does not depend on the
+/// order members are added in.
+pub const MAX_SITES: usize = 32;
 
-/// What is known of one family after the first pass over a store.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What is known of one family: aggregates of its members that do not depend on the order
+/// they were added in, and that a member can be taken out of again ([`FamilyIndex::remove`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Family {
     /// Folded name shared by the members.
     pub name: String,
-    /// Catalog id of the software, when the members match a known client.
+    /// Catalog id of the software, when members match a known client (the smallest id, if
+    /// members match different ones).
     pub software: Option<String>,
+    /// Members that match `software`.
+    pub software_members: u64,
     pub size: u64,
     pub used: u64,
     pub admin: u64,
     /// Members whose verdicts look at same-name families.
-    #[serde(skip)]
     pub named: u64,
     pub first_created: Option<i64>,
     pub last_created: Option<i64>,
-    /// Sites of the members' redirect, client and logo URIs (loopback excluded).
-    pub sites: BTreeSet<String>,
-    #[serde(skip)]
-    created: Vec<i64>,
+    /// The smallest [`MAX_SITES`] sites of the members' redirect, client and logo URIs
+    /// (loopback excluded), each with the members that point to it.
+    pub sites: BTreeMap<String, u64>,
+    /// Whether members point to more sites than are kept.
+    pub sites_overflow: bool,
+    /// Creation times of the members (after [`FamilyIndex::freeze`], sorted); an incremental
+    /// judgement loads only those near the registrations it judges.
+    pub created: Vec<i64>,
+}
+
+/// What a removal left a family unable to tell by itself: it must be counted again from
+/// its members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recount {
+    pub software: bool,
+    pub sites: bool,
+    /// The first or last creation time left.
+    pub bounds: bool,
 }
 
 impl Family {
@@ -171,21 +187,115 @@ impl Family {
         hi - lo
     }
 
-    /// Whether a family of `size` members has more than the creation times kept for bursts:
-    /// which are kept then depends on the other members, so any change may move every
-    /// member's note.
-    pub fn oversized_at(size: u64) -> bool {
-        size > MAX_TIMES as u64
-    }
-
-    /// What a member of another family with the same name reads of this one.
-    pub fn seen_by_namesakes(&self) -> (bool, bool, &BTreeSet<String>) {
-        (self.admin > 0, self.software.is_none(), &self.sites)
+    /// Whether one of the kept sites is `site`.
+    pub fn has_site(&self, site: &str) -> bool {
+        self.sites.contains_key(site)
     }
 
     /// A family an impostor would copy: in use, made by an admin, or several members.
     pub fn established(&self) -> bool {
         self.used > 0 || self.admin > 0 || self.size >= 3
+    }
+
+    /// What a member of another family with the same name reads of this one.
+    pub fn seen_by_namesakes(&self) -> (bool, bool, Vec<&str>) {
+        (
+            self.admin > 0,
+            self.software.is_none(),
+            self.sites.keys().map(String::as_str).collect(),
+        )
+    }
+
+    fn add(&mut self, m: &Member) {
+        self.size += 1;
+        self.used += m.used as u64;
+        self.admin += m.admin as u64;
+        self.named += m.named as u64;
+        if let Some(t) = m.created {
+            self.first_created = Some(self.first_created.map_or(t, |x| x.min(t)));
+            self.last_created = Some(self.last_created.map_or(t, |x| x.max(t)));
+            self.created.push(t);
+        }
+        if let Some(s) = &m.software {
+            match &self.software {
+                Some(cur) if cur == s => self.software_members += 1,
+                Some(cur) if cur < s => {}
+                _ => (self.software, self.software_members) = (Some(s.clone()), 1),
+            }
+        }
+        for site in &m.sites {
+            if let Some(n) = self.sites.get_mut(site) {
+                *n += 1;
+            } else if self.sites.len() < MAX_SITES {
+                // Kept sites are the smallest of all: fewer than the most means all of them
+                // (a removal that would break this counts again).
+                self.sites.insert(site.clone(), 1);
+            } else {
+                self.sites_overflow = true;
+                let largest = self.sites.keys().next_back().cloned().unwrap_or_default();
+                if *site < largest {
+                    // Not kept, yet smaller than a kept one: no member pointed to it.
+                    self.sites.remove(&largest);
+                    self.sites.insert(site.clone(), 1);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, m: &Member) -> Recount {
+        let mut recount = Recount::default();
+        self.size = self.size.saturating_sub(1);
+        self.used = self.used.saturating_sub(m.used as u64);
+        self.admin = self.admin.saturating_sub(m.admin as u64);
+        self.named = self.named.saturating_sub(m.named as u64);
+        if let Some(t) = m.created {
+            recount.bounds = self.first_created == Some(t) || self.last_created == Some(t);
+        }
+        if m.software.is_some() && m.software == self.software {
+            self.software_members = self.software_members.saturating_sub(1);
+            recount.software = self.software_members == 0;
+        }
+        for site in &m.sites {
+            if let Some(n) = self.sites.get_mut(site) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.sites.remove(site);
+                    // A site that was not kept may be among the smallest now.
+                    recount.sites |= self.sites_overflow;
+                }
+            }
+        }
+        recount
+    }
+
+    /// Sets the software from the members' matches (one entry per member that has one).
+    pub fn recount_software<'a>(&mut self, matches: impl Iterator<Item = &'a str>) {
+        let (mut software, mut n) = (None::<&str>, 0);
+        for s in matches {
+            match software {
+                Some(cur) if cur == s => n += 1,
+                Some(cur) if cur < s => {}
+                _ => (software, n) = (Some(s), 1),
+            }
+        }
+        self.software = software.map(str::to_owned);
+        self.software_members = n;
+    }
+
+    /// Sets the sites from the members' (one set per member).
+    pub fn recount_sites<'a>(&mut self, members: impl Iterator<Item = &'a BTreeSet<String>>) {
+        let mut all: BTreeMap<&str, u64> = BTreeMap::new();
+        for sites in members {
+            for s in sites {
+                *all.entry(s).or_default() += 1;
+            }
+        }
+        self.sites_overflow = all.len() > MAX_SITES;
+        self.sites = all
+            .into_iter()
+            .take(MAX_SITES)
+            .map(|(s, n)| (s.to_owned(), n))
+            .collect();
     }
 }
 
@@ -242,34 +352,41 @@ pub struct FamilyIndex {
 }
 
 impl FamilyIndex {
-    /// Adds a member (first pass). Members are added in client_id order: the kept creation
-    /// times and sites of an oversized family depend on it.
+    /// Adds a member (first pass), in any order.
     pub fn add(&mut self, m: &Member) {
-        let f = self.families.entry(m.family).or_insert_with(|| Family {
-            name: m.name.clone(),
-            software: m.software.clone(),
-            ..Family::default()
-        });
-        f.size += 1;
-        f.used += m.used as u64;
-        f.admin += m.admin as u64;
-        f.named += m.named as u64;
-        if let Some(t) = m.created {
-            f.first_created = Some(f.first_created.map_or(t, |x| x.min(t)));
-            f.last_created = Some(f.last_created.map_or(t, |x| x.max(t)));
-            if f.created.len() < MAX_TIMES {
-                f.created.push(t);
-            }
-        }
-        for s in &m.sites {
-            if f.sites.len() >= MAX_SITES {
-                break;
-            }
-            f.sites.insert(s.clone());
-        }
+        self.families
+            .entry(m.family)
+            .or_insert_with(|| Family {
+                name: m.name.clone(),
+                ..Family::default()
+            })
+            .add(m);
     }
 
-    /// Ends the first pass.
+    /// Takes a member out of its family again; says what the family must count again from
+    /// its members. A family left without members is dropped.
+    pub fn remove(&mut self, m: &Member) -> Recount {
+        let Some(f) = self.families.get_mut(&m.family) else {
+            return Recount::default();
+        };
+        let recount = f.remove(m);
+        if f.size == 0 {
+            self.families.remove(&m.family);
+            return Recount::default();
+        }
+        recount
+    }
+
+    /// A family as stored (before [`FamilyIndex::freeze`]).
+    pub fn insert(&mut self, id: FamilyId, family: Family) {
+        self.families.insert(id, family);
+    }
+
+    pub fn get_mut(&mut self, id: &FamilyId) -> Option<&mut Family> {
+        self.families.get_mut(id)
+    }
+
+    /// Ends the first pass: creation times sorted, families indexed by name.
     pub fn freeze(&mut self) {
         for (id, f) in &mut self.families {
             f.created.sort_unstable();
@@ -318,69 +435,5 @@ impl FamilyIndex {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(name: &str, redirects: &[&str]) -> ClientMetadata {
-        ClientMetadata {
-            client_name: Some(name.into()),
-            redirect_uris: redirects.iter().map(|s| s.to_string()).collect(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            response_types: vec!["code".into()],
-            token_endpoint_auth_method: "none".into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn installs_of_one_client_share_a_family() {
-        let a = fingerprint(&meta(
-            "Claude Code (github)",
-            &["http://localhost:5555/callback"],
-        ));
-        let b = fingerprint(&meta(
-            "Claude Code (linear)",
-            &["http://localhost:41234/callback"],
-        ));
-        assert_eq!(a, b);
-        let other = fingerprint(&meta("Claude Code", &["https://evil.example/callback"]));
-        assert_ne!(a, other);
-        let vs1 = fingerprint(&meta(
-            "Visual Studio Code",
-            &["https://vscode.dev/redirect", "http://127.0.0.1:33418/"],
-        ));
-        let vs2 = fingerprint(&meta(
-            "Visual Studio Code",
-            &["http://127.0.0.1:33418/", "https://vscode.dev/redirect"],
-        ));
-        assert_eq!(vs1, vs2, "order does not matter");
-    }
-
-    #[test]
-    fn ids_are_stable_across_runs_and_machines() {
-        // Pinned: changing the fingerprint changes every family id operators have seen.
-        let id = fingerprint(&meta("Claude Code (x)", &["http://localhost:1/callback"]));
-        assert_eq!(id.to_string().len(), 16);
-        assert_eq!(
-            id.to_string(),
-            fingerprint(&meta("claude code", &["http://localhost:2/callback"])).to_string()
-        );
-    }
-
-    #[test]
-    fn templates_drop_per_flow_parts() {
-        assert_eq!(
-            redirect_template("http://127.0.0.1:4242/cb?state=abc&x=1#frag"),
-            "http://loopback:*/cb?state&x"
-        );
-        assert_eq!(
-            redirect_template("http://localhost/cb"),
-            "http://loopback:*/cb"
-        );
-        assert_eq!(
-            redirect_template("https://app.example:8443/cb"),
-            "https://app.example:8443/cb"
-        );
-        assert_eq!(redirect_template("not a uri"), "not a uri");
-    }
-}
+#[path = "family_tests.rs"]
+mod tests;

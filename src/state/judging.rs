@@ -10,21 +10,29 @@ use sqlx::Row;
 /// Parameters per `IN (...)` list, well below every backend's limit.
 const IN_CHUNK: usize = 100;
 
-/// What the family fold reads of a live registration: its stored contribution, never its
-/// metadata.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct FoldRow {
+/// What a registration adds to its family, written before its verdict (see
+/// [`State::write_contributions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
     pub client_id: String,
-    pub family: Option<String>,
+    pub family: String,
     pub software: Option<String>,
-    pub created_at: Option<i64>,
-    pub usage: String,
-    pub origin: String,
+    pub judged_created_at: Option<i64>,
     pub judged_sites: Option<String>,
-    pub judged_named: Option<i64>,
-    pub due_at: Option<i64>,
-    pub stale: i64,
+    pub judged_flags: i64,
 }
+
+/// A live member's family columns.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    pub client_id: String,
+    pub family: String,
+    pub judged_created_at: Option<i64>,
+    pub judged_flags: i64,
+}
+
+/// The family columns of a live member.
+const MEMBER: &str = "store = $1 AND family = $2 AND gone_at IS NULL AND judged_flags IS NOT NULL";
 
 impl State {
     /// The scorer fingerprint of the store's last complete judgement (none before one, or
@@ -94,24 +102,207 @@ impl State {
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
-    /// Up to `limit` live registrations after `after`, by client_id, as the family fold
-    /// reads them.
-    pub async fn fold_page(
+    /// Records what stale registrations now add to their families (they stay stale until
+    /// their verdicts are stored), so that families can be counted from their members.
+    pub async fn write_contributions(
         &self,
         store: &str,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<FoldRow>, StateError> {
-        sqlx::query_as(
-            "SELECT client_id, family, software, created_at, usage, origin, judged_sites, judged_named, due_at, stale
-             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
-        )
+        rows: &[Contribution],
+    ) -> Result<(), StateError> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(q("begin contributions"))?;
+        for chunk in rows.chunks(IN_CHUNK) {
+            let mut p = self.placeholders();
+            let set: Vec<String> = chunk
+                .iter()
+                .map(|_| {
+                    let cols = [
+                        "client_id",
+                        "family",
+                        "software",
+                        "judged_created_at",
+                        "judged_sites",
+                        "judged_flags",
+                    ];
+                    let set: Vec<String> = cols.iter().map(|c| format!("{} AS {c}", p())).collect();
+                    format!("SELECT {}", set.join(", "))
+                })
+                .collect();
+            let store_param = p();
+            let sql = format!(
+                "UPDATE registrations SET family = v.family, software = v.software,
+                     judged_created_at = v.judged_created_at, judged_sites = v.judged_sites,
+                     judged_flags = v.judged_flags
+                 FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
+                set.join(" UNION ALL ")
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query
+                    .bind(c.client_id.as_str())
+                    .bind(c.family.as_str())
+                    .bind(c.software.as_deref())
+                    .bind(c.judged_created_at)
+                    .bind(c.judged_sites.as_deref())
+                    .bind(c.judged_flags as i32);
+            }
+            query
+                .bind(store)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("store contributions"))?;
+        }
+        tx.commit().await.map_err(q("commit contributions"))
+    }
+
+    /// The catalog matches of a family's members, one per member that has one.
+    pub async fn family_software(
+        &self,
+        store: &str,
+        family: &str,
+    ) -> Result<Vec<String>, StateError> {
+        sqlx::query_scalar(&format!(
+            "SELECT software FROM registrations WHERE {MEMBER} AND software IS NOT NULL"
+        ))
         .bind(store)
-        .bind(after)
-        .bind(i64::from(limit))
+        .bind(family)
         .fetch_all(self.pool())
         .await
-        .map_err(q("fold families"))
+        .map_err(q("count a family's software"))
+    }
+
+    /// The sites of a family's members, one text per member that has some.
+    pub async fn family_sites(&self, store: &str, family: &str) -> Result<Vec<String>, StateError> {
+        sqlx::query_scalar(&format!(
+            "SELECT judged_sites FROM registrations WHERE {MEMBER} AND judged_sites IS NOT NULL"
+        ))
+        .bind(store)
+        .bind(family)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("count a family's sites"))
+    }
+
+    /// A family's first and last creation times (two index seeks).
+    pub async fn family_bounds(
+        &self,
+        store: &str,
+        family: &str,
+    ) -> Result<(Option<i64>, Option<i64>), StateError> {
+        let row = sqlx::query(&format!(
+            "SELECT MIN(judged_created_at) AS first, MAX(judged_created_at) AS last FROM registrations WHERE {MEMBER}"
+        ))
+        .bind(store)
+        .bind(family)
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("read a family's creation times"))?;
+        Ok((
+            row.try_get("first").map_err(q("decode first creation"))?,
+            row.try_get("last").map_err(q("decode last creation"))?,
+        ))
+    }
+
+    /// A family's members created from `from` to `to` (inclusive), with their creation
+    /// times: an index range.
+    pub async fn family_created_between(
+        &self,
+        store: &str,
+        family: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>, StateError> {
+        let rows = sqlx::query(&format!(
+            "SELECT client_id, judged_created_at FROM registrations
+             WHERE {MEMBER} AND judged_created_at BETWEEN $3 AND $4"
+        ))
+        .bind(store)
+        .bind(family)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read a family's creation times"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("judged_created_at")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("decode creation times"))
+    }
+
+    /// Members of `families` whose verdicts look at same-name families.
+    pub async fn name_lookers(
+        &self,
+        store: &str,
+        families: &[&str],
+    ) -> Result<Vec<String>, StateError> {
+        let mut out = Vec::new();
+        for chunk in families.chunks(IN_CHUNK) {
+            let mut p = self.placeholders();
+            let store_param = p();
+            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+            let sql = format!(
+                "SELECT client_id FROM registrations WHERE store = {store_param} AND family IN ({})
+                 AND gone_at IS NULL AND (judged_flags & 1) = 1",
+                params.join(",")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(store);
+            for f in chunk {
+                query = query.bind(*f);
+            }
+            out.extend(
+                query
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(q("read name lookers"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The family columns of the live members among `ids`.
+    pub async fn members_of(
+        &self,
+        store: &str,
+        ids: &[&str],
+    ) -> Result<Vec<MemberRow>, StateError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut p = self.placeholders();
+            let store_param = p();
+            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+            let sql = format!(
+                "SELECT client_id, family, judged_created_at, judged_flags FROM registrations
+                 WHERE store = {store_param} AND client_id IN ({}) AND gone_at IS NULL
+                   AND family IS NOT NULL AND judged_flags IS NOT NULL",
+                params.join(",")
+            );
+            let mut query = sqlx::query_as::<_, MemberRow>(&sql).bind(store);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            out.extend(
+                query
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(q("read family members"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Live registrations whose verdicts are due by `now`: an index range.
+    pub async fn due(&self, store: &str, now: i64) -> Result<Vec<String>, StateError> {
+        sqlx::query_scalar(
+            "SELECT client_id FROM registrations WHERE store = $1 AND gone_at IS NULL AND due_at <= $2",
+        )
+        .bind(store)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read due verdicts"))
     }
 
     /// The live registrations among `ids`, with their stored verdicts.
@@ -144,7 +335,7 @@ impl State {
     pub async fn settle_gone(&self, store: &str) -> Result<u64, StateError> {
         let r = sqlx::query(
             "UPDATE registrations SET stale = 0, due_at = NULL, judged_created_at = NULL, judged_sites = NULL,
-                 judged_named = NULL
+                 judged_flags = NULL
              WHERE store = $1 AND stale = 1 AND gone_at IS NOT NULL",
         )
         .bind(store)
@@ -156,31 +347,67 @@ impl State {
 
     /// Every family of a store as stored.
     pub async fn families(&self, store: &str) -> Result<Vec<FamilyRow>, StateError> {
-        let rows = sqlx::query(
-            "SELECT id, name, software, size, used, admin, named, first_created_at, last_created_at, sites
-             FROM families WHERE store = $1",
-        )
-        .bind(store)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read families"))?;
-        rows.iter()
-            .map(|r| -> Result<FamilyRow, sqlx::Error> {
-                Ok(FamilyRow {
-                    id: r.try_get("id")?,
-                    name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-                    software: r.try_get("software")?,
-                    size: r.try_get("size")?,
-                    used: r.try_get("used")?,
-                    admin: r.try_get("admin")?,
-                    named: r.try_get("named")?,
-                    first_created_at: r.try_get("first_created_at")?,
-                    last_created_at: r.try_get("last_created_at")?,
-                    sites: r.try_get("sites")?,
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map_err(q("decode families"))
+        self.families_where(store, "TRUE", &[]).await
+    }
+
+    /// The families with these ids.
+    pub async fn families_by_id(
+        &self,
+        store: &str,
+        ids: &[&str],
+    ) -> Result<Vec<FamilyRow>, StateError> {
+        self.families_where(store, "id", ids).await
+    }
+
+    /// The families with these folded names.
+    pub async fn families_named(
+        &self,
+        store: &str,
+        names: &[&str],
+    ) -> Result<Vec<FamilyRow>, StateError> {
+        self.families_where(store, "name", names).await
+    }
+
+    /// Families whose `column` is one of `values` (every family for `TRUE`).
+    async fn families_where(
+        &self,
+        store: &str,
+        column: &str,
+        values: &[&str],
+    ) -> Result<Vec<FamilyRow>, StateError> {
+        let mut out = Vec::new();
+        let chunks: Vec<&[&str]> = if column == "TRUE" {
+            vec![&[]]
+        } else {
+            values.chunks(IN_CHUNK).collect()
+        };
+        for chunk in chunks {
+            let mut p = self.placeholders();
+            let store_param = p();
+            let filter = if column == "TRUE" {
+                "TRUE".to_owned()
+            } else {
+                let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+                format!("{column} IN ({})", params.join(","))
+            };
+            let sql = format!(
+                "SELECT id, name, software, software_members, size, used, admin, named, first_created_at,
+                        last_created_at, sites, sites_overflow
+                 FROM families WHERE store = {store_param} AND {filter}"
+            );
+            let mut query = sqlx::query(&sql).bind(store);
+            for v in chunk {
+                query = query.bind(*v);
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(q("read families"))?;
+            for r in &rows {
+                out.push(family_row(r).map_err(q("decode families"))?);
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the families that changed and removes those that are gone, in one transaction.
@@ -219,4 +446,21 @@ impl State {
         super::verdicts::insert_families(&mut tx, store, changed).await?;
         tx.commit().await.map_err(q("commit families"))
     }
+}
+
+fn family_row(r: &sqlx::any::AnyRow) -> Result<FamilyRow, sqlx::Error> {
+    Ok(FamilyRow {
+        id: r.try_get("id")?,
+        name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
+        software: r.try_get("software")?,
+        software_members: r.try_get("software_members")?,
+        size: r.try_get("size")?,
+        used: r.try_get("used")?,
+        admin: r.try_get("admin")?,
+        named: r.try_get("named")?,
+        first_created_at: r.try_get("first_created_at")?,
+        last_created_at: r.try_get("last_created_at")?,
+        sites: r.try_get("sites")?,
+        sites_overflow: r.try_get::<i32, _>("sites_overflow")? != 0,
+    })
 }

@@ -298,7 +298,9 @@ async fn sqlite_migration_keeps_rows_and_refuses_unknown_values() {
         [
             "actions_by_client",
             "actions_open",
+            "families_by_name",
             "registrations_due",
+            "registrations_family",
             "registrations_live",
             "registrations_stale",
             "scans_by_store"

@@ -21,7 +21,7 @@ mod verdicts;
 pub use crate::model::{ScanKind, StoreCursor};
 pub use export::ExportRow;
 pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
-pub use judging::FoldRow;
+pub use judging::Contribution;
 pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};

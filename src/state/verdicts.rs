@@ -11,7 +11,7 @@ const VERDICT_CHUNK: usize = 100;
 
 /// The columns of a [`JudgedRow`] besides [`REGISTRATION_COLUMNS`].
 pub(super) const JUDGED_COLUMNS: &str =
-    "stale, due_at, judged_created_at, judged_sites, judged_named";
+    "stale, due_at, judged_created_at, judged_sites, judged_flags";
 
 /// A row of `registrations` with what its last judgement stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,7 +22,7 @@ pub(super) struct JudgedRow {
     pub due_at: Option<i64>,
     pub judged_created_at: Option<i64>,
     pub judged_sites: Option<String>,
-    pub judged_named: Option<i64>,
+    pub judged_flags: Option<i64>,
 }
 
 impl JudgedRow {
@@ -46,7 +46,7 @@ impl JudgedRow {
                 due_at: self.due_at,
                 judged_created_at: self.judged_created_at,
                 judged_sites: self.judged_sites,
-                judged_named: self.judged_named.map(|n| n != 0),
+                judged_flags: self.judged_flags,
             },
             stale: self.stale != 0,
         }
@@ -78,9 +78,9 @@ pub struct VerdictRow {
     pub judged_created_at: Option<i64>,
     /// The sites of its URIs, space-separated (none: NULL).
     pub judged_sites: Option<String>,
-    /// Whether its verdict looks at same-name families; `None` while it is no member of a
-    /// family (never judged, or gone).
-    pub judged_named: Option<bool>,
+    /// 1: its verdict looks at same-name families, 2: used, 4: created by an administrator;
+    /// `None` while it is no member of a family (never judged, or gone).
+    pub judged_flags: Option<i64>,
 }
 
 /// A family to store.
@@ -90,14 +90,16 @@ pub struct FamilyRow {
     /// The folded name its members share.
     pub name: String,
     pub software: Option<String>,
+    pub software_members: i64,
     pub size: i64,
     pub used: i64,
     pub admin: i64,
     pub named: i64,
     pub first_created_at: Option<i64>,
     pub last_created_at: Option<i64>,
-    /// Sites, space-separated (none: NULL).
+    /// The smallest sites with their members, `site=members` space-separated (none: NULL).
     pub sites: Option<String>,
+    pub sites_overflow: bool,
 }
 
 /// Family figures of one store, for metrics and reports.
@@ -152,7 +154,7 @@ impl State {
                         "due_at",
                         "judged_created_at",
                         "judged_sites",
-                        "judged_named",
+                        "judged_flags",
                     ];
                     let set: Vec<String> = cols.iter().map(|c| format!("{} AS {c}", p())).collect();
                     format!("SELECT {}", set.join(", "))
@@ -162,7 +164,7 @@ impl State {
             let sql = format!(
                 "UPDATE registrations SET band = v.band, score = v.score, reasons = v.reasons, family = v.family,
                      software = v.software, due_at = v.due_at, judged_created_at = v.judged_created_at,
-                     judged_sites = v.judged_sites, judged_named = v.judged_named, stale = 0
+                     judged_sites = v.judged_sites, judged_flags = v.judged_flags, stale = 0
                  FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
                 set.join(" UNION ALL ")
             );
@@ -178,7 +180,7 @@ impl State {
                     .bind(v.due_at)
                     .bind(v.judged_created_at)
                     .bind(v.judged_sites.as_deref())
-                    .bind(v.judged_named.map(i32::from));
+                    .bind(v.judged_flags.map(|f| f as i32));
             }
             query = query.bind(store);
             query.execute(&mut *tx).await.map_err(q("store verdicts"))?;
@@ -235,14 +237,15 @@ pub(super) async fn insert_families(
 ) -> Result<(), StateError> {
     for f in rows {
         sqlx::query(
-            "INSERT INTO families (store, id, name, software, size, used, admin, named, first_created_at,
-                                   last_created_at, sites)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO families (store, id, name, software, software_members, size, used, admin, named,
+                                   first_created_at, last_created_at, sites, sites_overflow)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(store)
         .bind(f.id.as_str())
         .bind(f.name.as_str())
         .bind(f.software.as_deref())
+        .bind(f.software_members)
         .bind(f.size)
         .bind(f.used)
         .bind(f.admin)
@@ -250,6 +253,7 @@ pub(super) async fn insert_families(
         .bind(f.first_created_at)
         .bind(f.last_created_at)
         .bind(f.sites.as_deref())
+        .bind(i32::from(f.sites_overflow))
         .execute(&mut **tx)
         .await
         .map_err(q("store family"))?;
@@ -435,7 +439,7 @@ mod tests {
                 due_at: None,
                 judged_created_at: None,
                 judged_sites: None,
-                judged_named: Some(false),
+                judged_flags: Some(0),
             })
             .collect();
         state.store_verdicts("s", &rows).await.unwrap();

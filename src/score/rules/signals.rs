@@ -9,6 +9,7 @@ use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::facts::Facts;
 use crate::score::family::{sites, Family, FamilyId, FamilyIndex};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// Names longer than this are absurd for a display name.
 const MAX_NAME: usize = 120;
@@ -168,18 +169,21 @@ pub(super) fn family(
     if mine.is_empty() {
         return;
     }
-    let elsewhere = |other: &Family| !other.sites.is_empty() && !mine.is_subset(&other.sites);
+    let elsewhere =
+        |other: &Family| !other.sites.is_empty() && !mine.iter().all(|s| other.has_site(s));
     let describe = |other: &Family| {
         let new: Vec<&str> = mine
-            .difference(&other.sites)
+            .iter()
+            .filter(|s| !other.has_site(s))
             .map(String::as_str)
             .take(3)
             .collect();
+        let theirs: BTreeSet<String> = other.sites.keys().cloned().collect();
         // Not the other family's size: a verdict would change with every install of it.
         format!(
             "name {:?} is also used by another family, on {}; this one uses {}",
             esc(&own.name),
-            esc(&join(&other.sites)),
+            esc(&join(&theirs)),
             esc(&new.join(", "))
         )
     };
