@@ -159,12 +159,22 @@ async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
 #[tokio::test]
 async fn judging_what_changed_gives_the_verdicts_of_a_full_judgement() {
     for seed in [7, 11, 23] {
-        rounds(seed).await;
+        let (state, _dir) = testing::sqlite().await;
+        rounds(&state, seed).await;
     }
 }
 
-async fn rounds(seed: u64) {
-    let (state, _dir) = testing::sqlite().await;
+/// The same on a PostgreSQL state database.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+async fn judging_what_changed_on_postgres_gives_the_verdicts_of_a_full_judgement() {
+    let state = testing::postgres().await;
+    rounds(&state, 7).await;
+    departures(&state).await;
+}
+
+async fn rounds(state: &State, seed: u64) {
+    let state = state.clone();
     let scorer = Scorer::with_defaults();
     let mut now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
     for store in ["inc", "full"] {
@@ -359,6 +369,11 @@ fn install(i: u64, name: &str, redirect: &str, logo: &str, now: DateTime<Utc>) -
 #[tokio::test]
 async fn what_a_departure_cannot_undo_is_counted_again_from_the_members() {
     let (state, _dir) = testing::sqlite().await;
+    departures(&state).await;
+}
+
+async fn departures(state: &State) {
+    let state = state.clone();
     let scorer = Scorer::with_defaults();
     let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
     for store in ["inc", "full"] {

@@ -307,4 +307,27 @@ pub(crate) mod testing {
         let url = format!("sqlite://{}", dir.path().join("state.db").display());
         (State::connect(&Secret::new(url)).await.unwrap(), dir)
     }
+
+    /// A fresh PostgreSQL state database on `REGWARDEN_TEST_PG_URL` (tests that call it are
+    /// ignored unless scripts/test.sh runs them with the services up).
+    pub async fn postgres() -> State {
+        let base = std::env::var("REGWARDEN_TEST_PG_URL").expect(
+            "REGWARDEN_TEST_PG_URL is not set: `eval \"$(scripts/services.sh start)\"` sets it, \
+             scripts/test.sh runs everything",
+        );
+        sqlx::any::install_default_drivers();
+        let admin = AnyPool::connect(&base).await.unwrap();
+        let name = format!(
+            "rw_state_{}_{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        );
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&name);
+        State::connect(&Secret::new(url.to_string())).await.unwrap()
+    }
 }
