@@ -115,7 +115,11 @@ async fn judge_incrementally(
     now: DateTime<Utc>,
 ) -> Result<Option<Judgement>, StateError> {
     state.set_judged_with(store, None).await?;
+    let started = std::time::Instant::now();
+    let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
+    let mut phase = |name: &'static str| phases.push((name, started.elapsed()));
     let stale = Stale::read(state, store, scorer).await?;
+    phase("stale read");
 
     // The families the stale registrations leave or join, as stored.
     let touched: BTreeSet<String> = stale
@@ -203,6 +207,7 @@ async fn judge_incrementally(
         }
     }
 
+    phase("families kept");
     // Whom to judge again.
     let mut targets: BTreeSet<String> = stale.fresh.keys().cloned().collect();
     targets.extend(state.due(store, now.timestamp()).await?);
@@ -210,12 +215,9 @@ async fn judge_incrementally(
         if index.get(&id).is_none() {
             continue;
         }
-        for (lo, hi) in windows(times, BURST_WINDOW) {
-            let near = state
-                .family_created_between(store, &id.to_string(), lo, hi)
-                .await?;
-            targets.extend(near.into_iter().map(|(client_id, _)| client_id));
-        }
+        let ranges = windows(times, BURST_WINDOW);
+        let near = state.family_created_in(store, &id.to_string(), &ranges).await?;
+        targets.extend(near.into_iter().map(|(client_id, _)| client_id));
     }
     fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {
         f.map(Family::seen_by_namesakes)
@@ -236,21 +238,25 @@ async fn judge_incrementally(
     }
     if !names.is_empty() {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        // Families with members that look (touched ones as they are now: their stored rows
+        // are not written yet).
         let mut looked_at: BTreeSet<String> = BTreeSet::new();
         for row in state.families_named(store, &names).await? {
-            looked_at.insert(row.id);
+            if row.named > 0 && !touched.contains(&row.id) {
+                looked_at.insert(row.id);
+            }
         }
-        // Touched families as they are now (the stored rows are not written yet).
         looked_at.extend(
             index
                 .iter()
-                .filter(|(_, f)| names.contains(&f.name.as_str()))
+                .filter(|(_, f)| f.named > 0 && names.contains(&f.name.as_str()))
                 .map(|(id, _)| id.to_string()),
         );
         let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
         targets.extend(state.name_lookers(store, &looked_at).await?);
     }
 
+    phase("targets found");
     // The families the targets read: their own (creation times around theirs) and, for
     // those that look at namesakes, every family of their name.
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -268,6 +274,7 @@ async fn judge_incrementally(
             need.insert(m.family);
         }
     }
+    phase("targets' members read");
     let missing: Vec<&str> = need
         .iter()
         .map(String::as_str)
@@ -295,20 +302,19 @@ async fn judge_incrementally(
             index.insert(id, family);
         }
     }
+    phase("namesakes read");
     for (key, times) in around {
         let Ok(id) = key.parse::<FamilyId>() else {
             continue;
         };
-        let mut created = Vec::new();
-        for (lo, hi) in windows(times, BURST_WINDOW) {
-            let near = state.family_created_between(store, &key, lo, hi).await?;
-            created.extend(near.into_iter().map(|(_, t)| t));
-        }
+        let ranges = windows(times, BURST_WINDOW);
+        let near = state.family_created_in(store, &key, &ranges).await?;
         if let Some(f) = index.get_mut(&id) {
-            f.created = created;
+            f.created = near.into_iter().map(|(_, t)| t).collect();
         }
     }
     index.freeze();
+    phase("families read");
 
     let mut out = Judgement::default();
     for chunk in targets.chunks(TARGETS_PER_READ) {
@@ -320,6 +326,7 @@ async fn judge_incrementally(
         state.store_verdicts(store, &rows).await?;
     }
     state.settle_gone(store).await?;
+    phase("judged");
 
     let (mut changed, mut removed) = (Vec::new(), Vec::new());
     for key in &touched {
@@ -343,5 +350,7 @@ async fn judge_incrementally(
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;
     out.families = state.family_stats(store).await?;
+    phase("families stored");
+    tracing::debug!(store, judged = out.judged, ?phases, "incremental judgement");
     Ok(Some(out))
 }

@@ -29,6 +29,7 @@ pub async fn judge_store(
     now: DateTime<Utc>,
 ) -> Result<Judgement, StateError> {
     state.set_judged_with(store, None).await?;
+    let started = std::time::Instant::now();
     let mut families = FamilyIndex::default();
     let mut pages = state.live_pages(store);
     while let Some(page) = pages.next().await? {
@@ -37,6 +38,7 @@ pub async fn judge_store(
         }
     }
     families.freeze();
+    let folded = started.elapsed();
 
     let mut out = Judgement {
         full: true,
@@ -52,9 +54,17 @@ pub async fn judge_store(
         state.store_verdicts(store, &rows).await?;
     }
     state.settle_gone(store).await?;
+    let judged = started.elapsed();
 
     let rows: Vec<FamilyRow> = families.iter().map(|(id, f)| family_row(id, f)).collect();
     state.replace_families(store, &rows).await?;
+    tracing::debug!(
+        store,
+        families = ?folded,
+        verdicts = ?(judged - folded),
+        stored = ?(started.elapsed() - judged),
+        "full judgement"
+    );
     state
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;

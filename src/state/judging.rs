@@ -9,6 +9,8 @@ use sqlx::Row;
 
 /// Parameters per `IN (...)` list, well below every backend's limit.
 const IN_CHUNK: usize = 100;
+/// Index ranges per statement (four parameters each).
+const RANGES_PER_STATEMENT: usize = 50;
 
 /// What a registration adds to its family, written before its verdict (see
 /// [`State::write_contributions`]).
@@ -23,12 +25,23 @@ pub struct Contribution {
 }
 
 /// A live member's family columns.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MemberRow {
     pub client_id: String,
     pub family: String,
     pub judged_created_at: Option<i64>,
     pub judged_flags: i64,
+}
+
+/// What [`State::members_of`] reads: filtered in Rust, so that the statement is a primary-key
+/// lookup whatever the planner guesses of the other predicates.
+#[derive(sqlx::FromRow)]
+struct MemberColumns {
+    client_id: String,
+    family: Option<String>,
+    judged_created_at: Option<i64>,
+    judged_flags: Option<i64>,
+    gone_at: Option<i64>,
 }
 
 /// The family columns of a live member.
@@ -206,30 +219,45 @@ impl State {
         ))
     }
 
-    /// A family's members created from `from` to `to` (inclusive), with their creation
-    /// times: an index range.
-    pub async fn family_created_between(
+    /// A family's members created within any of `ranges` (inclusive, not overlapping), with
+    /// their creation times: index ranges, many to a statement.
+    pub async fn family_created_in(
         &self,
         store: &str,
         family: &str,
-        from: i64,
-        to: i64,
+        ranges: &[(i64, i64)],
     ) -> Result<Vec<(String, i64)>, StateError> {
-        let rows = sqlx::query(&format!(
-            "SELECT client_id, judged_created_at FROM registrations
-             WHERE {MEMBER} AND judged_created_at BETWEEN $3 AND $4"
-        ))
-        .bind(store)
-        .bind(family)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read a family's creation times"))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("client_id")?, r.try_get("judged_created_at")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("decode creation times"))
+        let mut out = Vec::new();
+        for chunk in ranges.chunks(RANGES_PER_STATEMENT) {
+            let mut p = self.placeholders();
+            let parts: Vec<String> = chunk
+                .iter()
+                .map(|_| {
+                    let (s, f, lo, hi) = (p(), p(), p(), p());
+                    format!(
+                        "SELECT client_id, judged_created_at FROM registrations
+                         WHERE store = {s} AND family = {f} AND gone_at IS NULL AND judged_flags IS NOT NULL
+                           AND judged_created_at BETWEEN {lo} AND {hi}"
+                    )
+                })
+                .collect();
+            let sql = parts.join(" UNION ALL ");
+            let mut query = sqlx::query(&sql);
+            for (lo, hi) in chunk {
+                query = query.bind(store).bind(family).bind(*lo).bind(*hi);
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(q("read a family's creation times"))?;
+            for r in &rows {
+                out.push((
+                    r.try_get("client_id").map_err(q("decode creation times"))?,
+                    r.try_get("judged_created_at").map_err(q("decode creation times"))?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Members of `families` whose verdicts look at same-name families.
@@ -274,21 +302,33 @@ impl State {
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = format!(
-                "SELECT client_id, family, judged_created_at, judged_flags FROM registrations
-                 WHERE store = {store_param} AND client_id IN ({}) AND gone_at IS NULL
-                   AND family IS NOT NULL AND judged_flags IS NOT NULL",
+                "SELECT client_id, family, judged_created_at, judged_flags, gone_at FROM registrations
+                 WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
             );
-            let mut query = sqlx::query_as::<_, MemberRow>(&sql).bind(store);
+            let mut query = sqlx::query_as::<_, MemberColumns>(&sql).bind(store);
             for id in chunk {
                 query = query.bind(*id);
             }
-            out.extend(
-                query
-                    .fetch_all(self.pool())
-                    .await
-                    .map_err(q("read family members"))?,
-            );
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(q("read family members"))?;
+            out.extend(rows.into_iter().filter_map(|r| match r {
+                MemberColumns {
+                    client_id,
+                    family: Some(family),
+                    judged_created_at,
+                    judged_flags: Some(judged_flags),
+                    gone_at: None,
+                } => Some(MemberRow {
+                    client_id,
+                    family,
+                    judged_created_at,
+                    judged_flags,
+                }),
+                _ => None,
+            }));
         }
         Ok(out)
     }
@@ -314,7 +354,7 @@ impl State {
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = format!(
                 "SELECT {REGISTRATION_COLUMNS}, {JUDGED_COLUMNS} FROM registrations
-                 WHERE store = {store_param} AND gone_at IS NULL AND client_id IN ({}) ORDER BY client_id",
+                 WHERE store = {store_param} AND client_id IN ({}) ORDER BY client_id",
                 params.join(",")
             );
             let mut query = sqlx::query_as::<_, JudgedRow>(&sql).bind(store);
@@ -325,7 +365,8 @@ impl State {
                 .fetch_all(self.pool())
                 .await
                 .map_err(q("read registrations to judge"))?;
-            out.extend(rows.into_iter().map(JudgedRow::judged));
+            // Gone ones are left out here, not in SQL: the statement stays a key lookup.
+            out.extend(rows.into_iter().map(JudgedRow::judged).filter(|j| !j.gone));
         }
         Ok(out)
     }
