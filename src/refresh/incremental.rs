@@ -45,7 +45,7 @@ pub async fn judge_changes(
 ) -> Result<Judgement, StateError> {
     let fingerprint = scorer.fingerprint();
     if state.judged_with(store).await?.as_deref() != Some(fingerprint.as_str()) {
-        return judge_store(state, store, scorer, now).await;
+        return judge_store(state, store, scorer, now, None).await;
     }
     if !state.judging_due(store, now).await? {
         return Ok(Judgement {
@@ -60,7 +60,7 @@ pub async fn judge_changes(
                 store,
                 "stored families do not fit the registrations: judging in full"
             );
-            judge_store(state, store, scorer, now).await
+            judge_store(state, store, scorer, now, None).await
         }
     }
 }
@@ -216,7 +216,9 @@ async fn judge_incrementally(
             continue;
         }
         let ranges = windows(times, BURST_WINDOW);
-        let near = state.family_created_in(store, &id.to_string(), &ranges).await?;
+        let near = state
+            .family_created_in(store, &id.to_string(), &ranges)
+            .await?;
         targets.extend(near.into_iter().map(|(client_id, _)| client_id));
     }
     fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {

@@ -22,22 +22,31 @@ pub struct Judgement {
     pub families: FamilyStats,
 }
 
+/// Judges every live registration. `families`, when a complete full scan built them from
+/// what it recorded, spare the first pass.
 pub async fn judge_store(
     state: &State,
     store: &str,
     scorer: &Scorer,
     now: DateTime<Utc>,
+    families: Option<FamilyIndex>,
 ) -> Result<Judgement, StateError> {
     state.set_judged_with(store, None).await?;
     let started = std::time::Instant::now();
-    let mut families = FamilyIndex::default();
-    let mut pages = state.live_pages(store);
-    while let Some(page) = pages.next().await? {
-        for j in &page {
-            scorer.observe(&mut families, &j.registration);
+    let families = match families {
+        Some(f) => f,
+        None => {
+            let mut families = FamilyIndex::default();
+            let mut pages = state.live_pages(store);
+            while let Some(page) = pages.next().await? {
+                for j in &page {
+                    scorer.observe(&mut families, &j.registration);
+                }
+            }
+            families.freeze();
+            families
         }
-    }
-    families.freeze();
+    };
     let folded = started.elapsed();
 
     let mut out = Judgement {

@@ -29,12 +29,12 @@ pub async fn refresh(
     kind: ScanKind,
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ScanError> {
-    let report = scan.run(kind).await?;
+    let (report, families) = scan.run(kind).await?;
     // A full scan judges everything (it refreshes what depends on the clock alone, such as an
     // expiring software statement); an incremental one what changed (invariant 12).
     let (state, store, scorer) = (scan.state, &scan.store.name, scan.scorer);
     let judgement = match report.kind {
-        ScanKind::Full => judge_store(state, store, scorer, now).await?,
+        ScanKind::Full => judge_store(state, store, scorer, now, families).await?,
         ScanKind::Incremental => judge_changes(state, store, scorer, now).await?,
     };
     Ok(Refreshed {

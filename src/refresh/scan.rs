@@ -5,11 +5,12 @@
 use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::metrics::SOFTWARE_OTHER;
+use crate::score::family::FamilyIndex;
 use crate::score::Scorer;
 use crate::source::{Source, SourceError};
 use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
 use chrono::Utc;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -60,8 +61,13 @@ pub fn no_progress(_: u64) {}
 
 impl Scan<'_> {
     /// Runs the scan. An `Incremental` request becomes a full scan when the source cannot
-    /// follow changes or no full scan has completed yet.
-    pub async fn run(&self, requested: ScanKind) -> Result<ScanReport, ScanError> {
+    /// follow changes or no full scan has completed yet. A complete full scan also returns
+    /// the store's families, built from what it recorded (the full judgement then need not
+    /// read the store again for them).
+    pub async fn run(
+        &self,
+        requested: ScanKind,
+    ) -> Result<(ScanReport, Option<FamilyIndex>), ScanError> {
         let started = Instant::now();
         let name = self.store.name.as_str();
         self.state
@@ -81,14 +87,14 @@ impl Scan<'_> {
             new_by_software: BTreeMap::new(),
         };
         match self.read(kind, &cursor, scan, &mut report).await {
-            Ok(()) => {
+            Ok(families) => {
                 report.duration = started.elapsed();
                 let c = report.counts;
                 tracing::info!(
                     store = %name, kind = kind.as_str(), seen = c.seen, new = c.new, changed = c.changed, gone = c.gone,
                     warnings = c.warnings, refused = c.refused, seconds = report.duration.as_secs_f64(), "scan complete"
                 );
-                Ok(report)
+                Ok((report, families))
             }
             Err(e) => {
                 let note = if matches!(e, ScanError::Cancelled) {
@@ -114,8 +120,11 @@ impl Scan<'_> {
         cursor: &StoreCursor,
         scan: i64,
         report: &mut ScanReport,
-    ) -> Result<(), ScanError> {
+    ) -> Result<Option<FamilyIndex>, ScanError> {
         let (state, name) = (self.state, self.store.name.as_str());
+        // A full scan records every live registration once: their families come with it.
+        let mut families = (kind == ScanKind::Full).then(FamilyIndex::default);
+        let mut members = 0u64;
         let counts = &mut report.counts;
         // A full scan re-reads usage for every client; incremental usage follows on from here.
         let usage_mark = if kind == ScanKind::Full {
@@ -169,8 +178,22 @@ impl Scan<'_> {
             counts.seen += recorded.len() as u64;
             counts.new += outcome.new.len() as u64;
             counts.changed += outcome.changed;
+            let mut software_of_new = HashMap::new();
+            if let Some(families) = &mut families {
+                for &(i, used, created) in &outcome.recorded {
+                    // As the state now holds it: uses and creation times on record kept.
+                    let mut m = self.scorer.member(&recorded[i].registration);
+                    (m.used, m.created) = (used, created);
+                    families.add(&m);
+                    members += 1;
+                    software_of_new.insert(i, m.software);
+                }
+            }
             for &i in &outcome.new {
-                let software = self.scorer.classify(&recorded[i].registration).1;
+                let software = match software_of_new.remove(&i) {
+                    Some(s) => s,
+                    None => self.scorer.classify(&recorded[i].registration).1,
+                };
                 *report
                     .new_by_software
                     .entry(software.unwrap_or_else(|| SOFTWARE_OTHER.to_owned()))
@@ -187,7 +210,14 @@ impl Scan<'_> {
             ..Default::default()
         };
         match kind {
-            ScanKind::Full => counts.gone = state.mark_gone(name, scan, Utc::now()).await?,
+            ScanKind::Full => {
+                counts.gone = state.mark_gone(name, scan, Utc::now()).await?;
+                // A client_id read in two batches (JSON Lines allows it) would count twice:
+                // then the judgement builds the families itself.
+                if state.live_count(name).await? != members {
+                    families = None;
+                }
+            }
             ScanKind::Incremental => {
                 let (uses, mark) = self.source.usage_since(cursor.usage.as_deref()).await?;
                 // A use moving forward is a change of the registration's facts.
@@ -201,7 +231,10 @@ impl Scan<'_> {
         state
             .finish_scan(name, scan, kind, *counts, &next, Utc::now())
             .await?;
-        Ok(())
+        if let Some(f) = &mut families {
+            f.freeze();
+        }
+        Ok(families)
     }
 }
 

@@ -185,7 +185,9 @@ async fn rounds(state: &State, seed: u64) {
     scan(&state, &regs, ScanKind::Full, now).await;
     let first = judge_changes(&state, "inc", &scorer, now).await.unwrap();
     assert!(first.full, "nothing judged yet: a full judgement");
-    judge_store(&state, "full", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now, None)
+        .await
+        .unwrap();
     assert_eq!(
         everything(&state, "inc").await,
         everything(&state, "full").await
@@ -226,7 +228,9 @@ async fn rounds(state: &State, seed: u64) {
             scan(&state, &changed, ScanKind::Incremental, now).await;
         }
         let inc = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-        judge_store(&state, "full", &scorer, now).await.unwrap();
+        judge_store(&state, "full", &scorer, now, None)
+            .await
+            .unwrap();
         assert_same(&state, &format!("seed {seed}, round {round}")).await;
         assert!(!inc.full, "round {round}: {inc:?}");
         if inc.judged < regs.len() as u64 / 2 {
@@ -323,7 +327,9 @@ async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
     ];
     scan(&state, &regs, ScanKind::Full, now).await;
     judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now, None)
+        .await
+        .unwrap();
     let rules = |s: String| s.contains("family.name_shared");
     assert!(everything(&state, "inc").await.0.into_iter().all(rules));
 
@@ -333,7 +339,9 @@ async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
     regs[0].updated_at = Some(now);
     scan(&state, &regs[..1], ScanKind::Incremental, now).await;
     let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now, None)
+        .await
+        .unwrap();
     let (inc, _) = everything(&state, "inc").await;
     assert!(inc[2].contains("impersonation.operator_app"), "{inc:?}");
     assert_eq!(
@@ -411,7 +419,9 @@ async fn departures(state: &State) {
     ));
     scan(&state, &regs, ScanKind::Full, now).await;
     judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now, None)
+        .await
+        .unwrap();
     assert_same(&state, "first judgement").await;
     let galore = state.families("inc").await.unwrap();
     let big = galore.iter().find(|f| f.size == 40).unwrap();
@@ -427,7 +437,9 @@ async fn departures(state: &State) {
     regs.retain(|r| !["c000", "c001", "c002", "c060"].contains(&r.client_id.as_str()));
     scan(&state, &regs, ScanKind::Full, now).await;
     let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now).await.unwrap();
+    judge_store(&state, "full", &scorer, now, None)
+        .await
+        .unwrap();
     assert!(!j.full, "{j:?}");
     assert_same(&state, "after the departures").await;
     let families = state.families("inc").await.unwrap();
@@ -441,4 +453,78 @@ async fn departures(state: &State) {
         (claude.software.as_deref(), claude.software_members),
         (None, 0)
     );
+}
+
+/// One registration as a JSON Lines record.
+fn jsonl(r: &Registration) -> String {
+    let mut v = serde_json::to_value(&r.metadata).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.insert("client_id".into(), r.client_id.clone().into());
+    if let Some(c) = r.created_at {
+        o.insert("created_at".into(), c.to_rfc3339().into());
+    }
+    match r.usage {
+        Usage::LastUsed(t) => o.insert("last_used_at".into(), t.to_rfc3339().into()),
+        Usage::Never => o.insert("last_used_at".into(), serde_json::Value::Null),
+        Usage::Unknown => None,
+    };
+    v.to_string()
+}
+
+/// Runs full scans of a JSON Lines file through [`super::refresh`] and checks each against a
+/// full judgement that builds its families from the state database.
+async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTime<Utc>) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clients.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let store = crate::config::StoreConfig {
+        name: "file".into(),
+        kind: crate::config::StoreKind::Jsonl { path },
+        batch_size: 37,
+        capacity: None,
+        rows_per_second: None,
+        usage_window: std::time::Duration::from_secs(86400),
+    };
+    let source = crate::source::Source::open(&store).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let scan = super::Scan {
+        state,
+        store: &store,
+        source: &source,
+        scorer,
+        cancel: &cancel,
+        progress: &super::no_progress,
+    };
+    let done = super::refresh(&scan, ScanKind::Full, now).await.unwrap();
+    let families = state.families("file").await.unwrap();
+    let again = judge_store(state, "file", scorer, now, None).await.unwrap();
+    assert_eq!(again.changed, 0, "the two-pass judgement changed verdicts");
+    let mut after = state.families("file").await.unwrap();
+    let mut before = families;
+    before.sort_by(|a, b| a.id.cmp(&b.id));
+    after.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(before, after);
+    done.judgement.judged
+}
+
+#[tokio::test]
+async fn a_full_scan_judges_with_the_families_it_recorded() {
+    let (state, _dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    let mut rng = Rng(17);
+    let mut regs: Vec<Registration> = (0..300).map(|i| registration(&mut rng, i, now)).collect();
+    let lines: Vec<String> = regs.iter().map(jsonl).collect();
+    assert_eq!(scan_file(&state, &scorer, &lines, now).await, 300);
+
+    // The file no longer says who was used nor when they registered: uses and creation
+    // times on record stay, and the families count them.
+    for r in &mut regs {
+        (r.usage, r.created_at) = (Usage::Unknown, None);
+    }
+    let mut lines: Vec<String> = regs.iter().map(jsonl).collect();
+    assert_eq!(scan_file(&state, &scorer, &lines, now).await, 300);
+    // One client_id twice, in different batches: the judgement counts families itself.
+    lines.push(jsonl(&regs[3]));
+    assert_eq!(scan_file(&state, &scorer, &lines, now).await, 300);
 }

@@ -7,6 +7,7 @@
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 
 mod export;
+mod families;
 mod journal;
 mod judging;
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub struct Recorded {
 
 /// A registration as the state database knows it, for telling what a scan changed.
 struct Known {
+    created_at: Option<i64>,
     updated_at: Option<i64>,
     gone_at: Option<i64>,
     usage: String,
@@ -46,6 +47,10 @@ pub struct BatchOutcome {
     pub new: Vec<usize>,
     /// Registrations already known whose store record changed, or that came back.
     pub changed: u64,
+    /// Every registration recorded (one per client_id, as last read): its index into the
+    /// batch, and whether it is used and when it was created once merged with what was
+    /// known (a use or a creation time on record is never forgotten).
+    pub recorded: Vec<(usize, bool, Option<i64>)>,
 }
 
 /// Rows per upsert statement: 14 parameters each, far below every backend's limit.
@@ -126,7 +131,7 @@ impl State {
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = format!(
-                "SELECT client_id, updated_at, gone_at, usage, last_used_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
+                "SELECT client_id, created_at, updated_at, gone_at, usage, last_used_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
             );
             let mut query = sqlx::query(&sql).bind(store);
@@ -142,6 +147,7 @@ impl State {
                 known.insert(
                     row.try_get("client_id").map_err(get)?,
                     Known {
+                        created_at: row.try_get("created_at").map_err(get)?,
                         updated_at: row.try_get("updated_at").map_err(get)?,
                         gone_at: row.try_get("gone_at").map_err(get)?,
                         usage: row.try_get("usage").map_err(get)?,
@@ -164,11 +170,16 @@ impl State {
         let mut unchanged = Vec::new();
         for &i in &rows {
             let r = &batch[i].registration;
-            match known.get(&r.client_id) {
+            let k = known.get(&r.client_id);
+            match k {
                 None => outcome.new.push(i),
                 Some(k) if k.changed_by(r) => outcome.changed += 1,
                 Some(_) => unchanged.push(i),
             }
+            let used =
+                matches!(r.usage, Usage::LastUsed(_)) || k.is_some_and(|k| k.usage == "used");
+            let created = r.created_at.map(ts).or(k.and_then(|k| k.created_at));
+            outcome.recorded.push((i, used, created));
         }
         if !touch_unchanged {
             rows.retain(|i| !unchanged.contains(i));

@@ -429,7 +429,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
     };
 
     // First scan: full (nothing seen before), in batches of 4.
-    let first = scan.run(ScanKind::Incremental).await.unwrap();
+    let (first, _) = scan.run(ScanKind::Incremental).await.unwrap();
     assert_eq!(first.kind, ScanKind::Full);
     assert_eq!(
         (first.counts.seen, first.counts.new, first.counts.refused),
@@ -483,7 +483,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         .unwrap();
     assert!(r.status().is_success());
 
-    let inc = scan.run(ScanKind::Incremental).await.unwrap();
+    let (inc, _) = scan.run(ScanKind::Incremental).await.unwrap();
     assert_eq!(inc.kind, ScanKind::Incremental);
     assert_eq!(
         (inc.counts.new, inc.counts.gone),
@@ -515,7 +515,11 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         "an incremental scan never marks a registration gone"
     );
 
-    let full = scan.run(ScanKind::Full).await.unwrap();
+    let (full, families) = scan.run(ScanKind::Full).await.unwrap();
+    assert!(
+        families.is_some(),
+        "a complete full scan brings the families"
+    );
     assert_eq!(
         (full.counts.seen, full.counts.new, full.counts.gone),
         (17, 0, 1),
@@ -523,9 +527,10 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         full.counts
     );
     // Every real client is recognized for what it is, and none is taken for an impostor.
-    let judged = regwarden::refresh::judge_store(&state, "hydra", &cfg.scorer, Utc::now())
-        .await
-        .unwrap();
+    let judged =
+        regwarden::refresh::judge_store(&state, "hydra", &cfg.scorer, Utc::now(), families)
+            .await
+            .unwrap();
     assert_eq!(judged.judged, 17);
     fn expected(client: &str) -> &str {
         match client {
