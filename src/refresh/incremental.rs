@@ -26,7 +26,7 @@ use crate::score::family::{Family, FamilyId, FamilyIndex, Member, Recount};
 use crate::score::Scorer;
 use crate::state::{Contribution, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Rows per page read.
 const PAGE: u32 = 1000;
@@ -142,12 +142,21 @@ async fn judge_incrementally(
     // Out of the old families, into the new ones; creation times that came or went.
     let mut recounts: HashMap<FamilyId, Recount> = HashMap::new();
     let mut moved: HashMap<FamilyId, Vec<i64>> = HashMap::new();
+    // Registrations that add the same as before (a later use of a used one) leave their
+    // families as they were.
+    let mut unchanged: HashSet<&str> = HashSet::new();
+    let mut was_member: HashMap<&str, (FamilyId, Option<i64>)> = HashMap::new();
     for v in &stale.before {
         let name = v.family.parse().ok().and_then(|id| before.get(&id));
         let Some(old) = name.and_then(|f| stored_member(v, f.name.clone())) else {
             return Ok(None);
         };
         let now_there = stale.fresh.get(&v.client_id);
+        if now_there == Some(&old) {
+            unchanged.insert(v.client_id.as_str());
+            continue;
+        }
+        was_member.insert(v.client_id.as_str(), (old.family, old.created));
         if now_there.map(|m| (m.family, m.created)) != Some((old.family, old.created)) {
             moved.entry(old.family).or_default().extend(old.created);
         }
@@ -157,20 +166,13 @@ async fn judge_incrementally(
         e.sites |= r.sites;
         e.bounds |= r.bounds;
     }
-    let was_member: HashMap<&str, (String, Option<i64>)> = stale
-        .before
-        .iter()
-        .map(|v| {
-            (
-                v.client_id.as_str(),
-                (v.family.clone(), v.judged_created_at),
-            )
-        })
-        .collect();
     let mut contributions = Vec::with_capacity(stale.fresh.len());
     for (client_id, m) in &stale.fresh {
+        if unchanged.contains(client_id.as_str()) {
+            continue;
+        }
         index.add(m);
-        if was_member.get(client_id.as_str()) != Some(&(m.family.to_string(), m.created)) {
+        if was_member.get(client_id.as_str()) != Some(&(m.family, m.created)) {
             moved.entry(m.family).or_default().extend(m.created);
         }
         contributions.push(Contribution {
