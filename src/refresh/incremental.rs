@@ -20,9 +20,10 @@
 //! creation) is counted again from the family's members through an index.
 
 use super::judge::{
-    flags, judge_store, record, split_sites, stored_family, stored_member, Judgement,
+    family_row, flags, join_sites, judge_store, record, split_sites, stored_family, stored_member,
+    Judgement,
 };
-use crate::score::family::{Family, FamilyId, FamilyIndex, Member, Recount};
+use crate::score::family::{Family, FamilyId, FamilyIndex, Member, Recount, BURST_WINDOW};
 use crate::score::Scorer;
 use crate::state::{Contribution, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
@@ -32,8 +33,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 const PAGE: u32 = 1000;
 /// Registrations judged per read.
 const TARGETS_PER_READ: usize = 1000;
-/// Seconds each side of a creation time that the burst note counts (the rules' window).
-const BURST_WINDOW: i64 = 300;
 
 /// Judges what changed since the last judgement, or everything when the scorer changed, no
 /// judgement completed yet, or the stored families do not fit the registrations.
@@ -108,6 +107,16 @@ fn windows(mut times: Vec<i64>, w: i64) -> Vec<(i64, i64)> {
     out
 }
 
+/// The families an incremental judgement works with: the touched ones (those stale
+/// registrations leave or join) as stored and as they are now, and any other it reads.
+struct Families {
+    index: FamilyIndex,
+    before: HashMap<FamilyId, Family>,
+    touched: BTreeSet<String>,
+    /// Creation times that came or went, per family.
+    moved: HashMap<FamilyId, Vec<i64>>,
+}
+
 async fn judge_incrementally(
     state: &State,
     store: &str,
@@ -120,35 +129,80 @@ async fn judge_incrementally(
     let mut phase = |name: &'static str| phases.push((name, started.elapsed()));
     let stale = Stale::read(state, store, scorer).await?;
     phase("stale read");
+    let Some(mut families) = keep_families(state, store, &stale).await? else {
+        return Ok(None);
+    };
+    phase("families kept");
+    let targets = find_targets(state, store, now, &stale, &families).await?;
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    phase("targets found");
+    if !read_families(state, store, &targets, &mut families).await? {
+        return Ok(None);
+    }
+    phase("families read");
 
-    // The families the stale registrations leave or join, as stored.
+    let mut out = Judgement::default();
+    for chunk in targets.chunks(TARGETS_PER_READ) {
+        let mut rows = Vec::new();
+        for j in state.live_by_id(store, chunk).await? {
+            let v = scorer.judge(&j.registration, &families.index, now);
+            record(&mut out, &mut rows, &j, &v);
+        }
+        state.store_verdicts(store, &rows).await?;
+    }
+    state.settle_gone(store).await?;
+    phase("judged");
+
+    store_families(state, store, &families).await?;
+    state
+        .set_judged_with(store, Some(&scorer.fingerprint()))
+        .await?;
+    out.families = state.family_stats(store).await?;
+    phase("families stored");
+    tracing::debug!(store, judged = out.judged, ?phases, "incremental judgement");
+    Ok(Some(out))
+}
+
+/// Takes each stale registration out of the family it was in and puts it into its new one,
+/// records what it adds now, and counts again what removals could not undo. `None` when the
+/// stored families do not fit the registrations.
+async fn keep_families(
+    state: &State,
+    store: &str,
+    stale: &Stale,
+) -> Result<Option<Families>, StateError> {
     let touched: BTreeSet<String> = stale
         .before
         .iter()
         .map(|v| v.family.clone())
         .chain(stale.fresh.values().map(|m| m.family.to_string()))
         .collect();
-    let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
-    let mut index = FamilyIndex::default();
-    let mut before: HashMap<FamilyId, Family> = HashMap::new();
-    for row in state.families_by_id(store, &ids).await? {
+    let rows = {
+        let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
+        state.families_by_id(store, &ids).await?
+    };
+    let mut f = Families {
+        index: FamilyIndex::default(),
+        before: HashMap::new(),
+        touched,
+        moved: HashMap::new(),
+    };
+    for row in rows {
         let Some((id, family)) = stored_family(&row) else {
             return Ok(None);
         };
-        before.insert(id, family.clone());
-        index.insert(id, family);
+        f.before.insert(id, family.clone());
+        f.index.insert(id, family);
     }
 
-    // Out of the old families, into the new ones; creation times that came or went.
     let mut recounts: HashMap<FamilyId, Recount> = HashMap::new();
-    let mut moved: HashMap<FamilyId, Vec<i64>> = HashMap::new();
     // Registrations that add the same as before (a later use of a used one) leave their
     // families as they were.
     let mut unchanged: HashSet<&str> = HashSet::new();
     let mut was_member: HashMap<&str, (FamilyId, Option<i64>)> = HashMap::new();
     for v in &stale.before {
-        let name = v.family.parse().ok().and_then(|id| before.get(&id));
-        let Some(old) = name.and_then(|f| stored_member(v, f.name.clone())) else {
+        let name = v.family.parse().ok().and_then(|id| f.before.get(&id));
+        let Some(old) = name.and_then(|fam| stored_member(v, fam.name.clone())) else {
             return Ok(None);
         };
         let now_there = stale.fresh.get(&v.client_id);
@@ -158,9 +212,9 @@ async fn judge_incrementally(
         }
         was_member.insert(v.client_id.as_str(), (old.family, old.created));
         if now_there.map(|m| (m.family, m.created)) != Some((old.family, old.created)) {
-            moved.entry(old.family).or_default().extend(old.created);
+            f.moved.entry(old.family).or_default().extend(old.created);
         }
-        let r = index.remove(&old);
+        let r = f.index.remove(&old);
         let e = recounts.entry(old.family).or_default();
         e.software |= r.software;
         e.sites |= r.sites;
@@ -171,16 +225,16 @@ async fn judge_incrementally(
         if unchanged.contains(client_id.as_str()) {
             continue;
         }
-        index.add(m);
+        f.index.add(m);
         if was_member.get(client_id.as_str()) != Some(&(m.family, m.created)) {
-            moved.entry(m.family).or_default().extend(m.created);
+            f.moved.entry(m.family).or_default().extend(m.created);
         }
         contributions.push(Contribution {
             client_id: client_id.clone(),
             family: m.family.to_string(),
             software: m.software.clone(),
             judged_created_at: m.created,
-            judged_sites: super::judge::join_sites(m.sites.iter()),
+            judged_sites: join_sites(m.sites.iter()),
             judged_flags: flags(m),
         });
     }
@@ -188,12 +242,12 @@ async fn judge_incrementally(
     state.write_contributions(store, &contributions).await?;
     for (id, r) in recounts {
         let key = id.to_string();
-        let Some(f) = index.get_mut(&id) else {
+        let Some(fam) = f.index.get_mut(&id) else {
             continue;
         };
         if r.software {
             let matches = state.family_software(store, &key).await?;
-            f.recount_software(matches.iter().map(String::as_str));
+            fam.recount_software(matches.iter().map(String::as_str));
         }
         if r.sites {
             let sets: Vec<BTreeSet<String>> = state
@@ -202,22 +256,31 @@ async fn judge_incrementally(
                 .iter()
                 .map(|s| split_sites(Some(s)))
                 .collect();
-            f.recount_sites(sets.iter());
+            fam.recount_sites(sets.iter());
         }
         if r.bounds {
-            (f.first_created, f.last_created) = state.family_bounds(store, &key).await?;
+            (fam.first_created, fam.last_created) = state.family_bounds(store, &key).await?;
         }
     }
+    Ok(Some(f))
+}
 
-    phase("families kept");
-    // Whom to judge again.
+/// Whom to judge again: the stale, the due, burst neighbours of creation times that came or
+/// went, and members that look at namesakes where what one of them shows changed.
+async fn find_targets(
+    state: &State,
+    store: &str,
+    now: DateTime<Utc>,
+    stale: &Stale,
+    f: &Families,
+) -> Result<BTreeSet<String>, StateError> {
     let mut targets: BTreeSet<String> = stale.fresh.keys().cloned().collect();
     targets.extend(state.due(store, now.timestamp()).await?);
-    for (id, times) in moved {
-        if index.get(&id).is_none() {
+    for (id, times) in &f.moved {
+        if f.index.get(id).is_none() {
             continue;
         }
-        let ranges = windows(times, BURST_WINDOW);
+        let ranges = windows(times.clone(), BURST_WINDOW);
         let near = state
             .family_created_in(store, &id.to_string(), &ranges)
             .await?;
@@ -226,135 +289,125 @@ async fn judge_incrementally(
     fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {
         f.map(Family::seen_by_namesakes)
     }
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    for key in &touched {
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for key in &f.touched {
         let Ok(id) = key.parse::<FamilyId>() else {
             continue;
         };
-        let (old, new) = (before.get(&id), index.get(&id));
+        let (old, new) = (f.before.get(&id), f.index.get(&id));
         if shown(old) != shown(new) {
             names.extend(
                 old.or(new)
-                    .map(|f| f.name.clone())
+                    .map(|f| f.name.as_str())
                     .filter(|n| !n.is_empty()),
             );
         }
     }
-    if !names.is_empty() {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        // Families with members that look (touched ones as they are now: their stored rows
-        // are not written yet).
-        let mut looked_at: BTreeSet<String> = BTreeSet::new();
-        for row in state.families_named(store, &names).await? {
-            if row.named > 0 && !touched.contains(&row.id) {
-                looked_at.insert(row.id);
-            }
-        }
-        looked_at.extend(
-            index
-                .iter()
-                .filter(|(_, f)| f.named > 0 && names.contains(&f.name.as_str()))
-                .map(|(id, _)| id.to_string()),
-        );
-        let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
-        targets.extend(state.name_lookers(store, &looked_at).await?);
+    if names.is_empty() {
+        return Ok(targets);
     }
+    let names: Vec<&str> = names.into_iter().collect();
+    // Families with members that look (touched ones as they are now: their stored rows are
+    // not written yet).
+    let mut looked_at: BTreeSet<String> = BTreeSet::new();
+    for row in state.families_named(store, &names).await? {
+        if row.named > 0 && !f.touched.contains(&row.id) {
+            looked_at.insert(row.id);
+        }
+    }
+    looked_at.extend(
+        f.index
+            .iter()
+            .filter(|(_, fam)| fam.named > 0 && names.contains(&fam.name.as_str()))
+            .map(|(id, _)| id.to_string()),
+    );
+    let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
+    targets.extend(state.name_lookers(store, &looked_at).await?);
+    Ok(targets)
+}
 
-    phase("targets found");
-    // The families the targets read: their own (creation times around theirs) and, for
-    // those that look at namesakes, every family of their name.
-    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+/// Reads what the targets' verdicts read of families: their own (with the creation times
+/// around theirs) and, for those that look at namesakes, every family of their name. False
+/// when a stored family does not read back.
+async fn read_families(
+    state: &State,
+    store: &str,
+    targets: &[&str],
+    f: &mut Families,
+) -> Result<bool, StateError> {
     let mut around: HashMap<String, Vec<i64>> = HashMap::new();
     let mut need: BTreeSet<String> = BTreeSet::new();
-    let mut their_names: BTreeSet<String> = BTreeSet::new();
+    let mut looking: BTreeSet<String> = BTreeSet::new();
     for chunk in targets.chunks(TARGETS_PER_READ) {
         for m in state.members_of(store, chunk).await? {
             if let Some(t) = m.judged_created_at {
                 around.entry(m.family.clone()).or_default().push(t);
             }
             if m.judged_flags & 1 != 0 {
-                their_names.insert(m.family.clone());
+                looking.insert(m.family.clone());
             }
             need.insert(m.family);
         }
     }
-    phase("targets' members read");
+    // A touched family is as the index has it; one it no longer has lost its members.
     let missing: Vec<&str> = need
         .iter()
         .map(String::as_str)
-        .filter(|k| !touched.contains(*k))
+        .filter(|k| !f.touched.contains(*k))
         .collect();
-    for row in state.families_by_id(store, &missing).await? {
-        let Some((id, family)) = stored_family(&row) else {
-            return Ok(None);
-        };
-        index.insert(id, family);
-    }
-    let names: BTreeSet<String> = their_names
+    let mut rows = state.families_by_id(store, &missing).await?;
+    let names: BTreeSet<String> = looking
         .iter()
-        .filter_map(|k| k.parse().ok().and_then(|id| index.get(&id)))
-        .map(|f| f.name.clone())
+        .filter_map(|k| k.parse().ok())
+        .filter_map(|id| f.index.get(&id).map(|fam| fam.name.clone()))
+        .chain(
+            rows.iter()
+                .filter(|r| looking.contains(&r.id))
+                .map(|r| r.name.clone()),
+        )
         .filter(|n| !n.is_empty())
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    for row in state.families_named(store, &names).await? {
+    rows.extend(state.families_named(store, &names).await?);
+    for row in rows {
         let Some((id, family)) = stored_family(&row) else {
-            return Ok(None);
+            return Ok(false);
         };
-        // A touched family is as the index has it; one it no longer has lost its members.
-        if !touched.contains(&row.id) {
-            index.insert(id, family);
+        if !f.touched.contains(&row.id) {
+            f.index.insert(id, family);
         }
     }
-    phase("namesakes read");
     for (key, times) in around {
         let Ok(id) = key.parse::<FamilyId>() else {
             continue;
         };
         let ranges = windows(times, BURST_WINDOW);
         let near = state.family_created_in(store, &key, &ranges).await?;
-        if let Some(f) = index.get_mut(&id) {
-            f.created = near.into_iter().map(|(_, t)| t).collect();
+        if let Some(fam) = f.index.get_mut(&id) {
+            fam.created = near.into_iter().map(|(_, t)| t).collect();
         }
     }
-    index.freeze();
-    phase("families read");
+    f.index.freeze();
+    Ok(true)
+}
 
-    let mut out = Judgement::default();
-    for chunk in targets.chunks(TARGETS_PER_READ) {
-        let mut rows = Vec::new();
-        for j in state.live_by_id(store, chunk).await? {
-            let v = scorer.judge(&j.registration, &index, now);
-            record(&mut out, &mut rows, &j, &v);
-        }
-        state.store_verdicts(store, &rows).await?;
-    }
-    state.settle_gone(store).await?;
-    phase("judged");
-
+/// Writes the touched families that changed, and removes those left without members.
+async fn store_families(state: &State, store: &str, f: &Families) -> Result<(), StateError> {
     let (mut changed, mut removed) = (Vec::new(), Vec::new());
-    for key in &touched {
+    for key in &f.touched {
         let Ok(id) = key.parse::<FamilyId>() else {
             continue;
         };
-        match index.get(&id) {
-            Some(f) => {
-                let row = super::judge::family_row(&id, f);
-                let old = before.get(&id).map(|b| super::judge::family_row(&id, b));
-                if old.as_ref() != Some(&row) {
+        match f.index.get(&id) {
+            Some(fam) => {
+                let row = family_row(&id, fam);
+                if f.before.get(&id).map(|b| family_row(&id, b)).as_ref() != Some(&row) {
                     changed.push(row);
                 }
             }
-            None if before.contains_key(&id) => removed.push(key.as_str()),
+            None if f.before.contains_key(&id) => removed.push(key.as_str()),
             None => {}
         }
     }
-    state.update_families(store, &changed, &removed).await?;
-    state
-        .set_judged_with(store, Some(&scorer.fingerprint()))
-        .await?;
-    out.families = state.family_stats(store).await?;
-    phase("families stored");
-    tracing::debug!(store, judged = out.judged, ?phases, "incremental judgement");
-    Ok(Some(out))
+    state.update_families(store, &changed, &removed).await
 }

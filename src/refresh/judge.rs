@@ -77,6 +77,7 @@ pub async fn judge_store(
     state
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;
+    state.refresh_statistics().await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
 }

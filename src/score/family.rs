@@ -132,6 +132,10 @@ pub fn fingerprint_of(facts: &Facts) -> FamilyId {
     FamilyId(id)
 }
 
+/// Seconds each side of a registration's creation that its burst note counts members of its
+/// family in (an incremental judgement reads the same windows).
+pub const BURST_WINDOW: i64 = 300;
+
 /// Most sites kept per family: the smallest, so that which are kept does not depend on the
 /// order members are added in.
 pub const MAX_SITES: usize = 32;

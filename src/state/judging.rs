@@ -334,6 +334,19 @@ impl State {
         Ok(out)
     }
 
+    /// After a full judgement rewrote a store's rows: fresh planner statistics on PostgreSQL,
+    /// whose autovacuum may not have analyzed a table just filled (the incremental
+    /// judgement's index ranges depend on them). SQLite's statements here do not.
+    pub async fn refresh_statistics(&self) -> Result<(), StateError> {
+        if !self.sqlite {
+            sqlx::raw_sql("ANALYZE registrations; ANALYZE families")
+                .execute(self.pool())
+                .await
+                .map_err(q("analyze"))?;
+        }
+        Ok(())
+    }
+
     /// How many registrations of the store are live.
     pub async fn live_count(&self, store: &str) -> Result<u64, StateError> {
         let n: i64 = sqlx::query_scalar(

@@ -7,7 +7,7 @@ use super::{Identity, Reasons};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::facts::Facts;
-use crate::score::family::{sites, Family, FamilyId, FamilyIndex};
+use crate::score::family::{sites, Family, FamilyId, FamilyIndex, BURST_WINDOW};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 const MAX_NAME: usize = 120;
 /// A burst: this many members of one family registered within [`BURST_WINDOW`] seconds.
 const BURST_MIN: usize = 10;
-const BURST_WINDOW: i64 = 300;
 
 pub(super) fn name(r: &mut Reasons, m: &ClientMetadata) {
     let Some(n) = m.client_name.as_deref() else {
