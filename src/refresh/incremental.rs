@@ -23,7 +23,9 @@ use super::judge::{
     family_row, flags, join_sites, judge_store, record, split_sites, stored_family, stored_member,
     Judgement,
 };
-use crate::score::family::{Family, FamilyId, FamilyIndex, Member, Recount, BURST_WINDOW};
+use crate::score::family::{
+    Family, FamilyId, FamilyIndex, Member, Recount, BURST_MIN, BURST_WINDOW,
+};
 use crate::score::Scorer;
 use crate::state::{Contribution, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
@@ -113,8 +115,8 @@ struct Families {
     index: FamilyIndex,
     before: HashMap<FamilyId, Family>,
     touched: BTreeSet<String>,
-    /// Creation times that came or went, per family.
-    moved: HashMap<FamilyId, Vec<i64>>,
+    /// Creation times that came (`true`) or went (`false`), per family.
+    moved: HashMap<FamilyId, Vec<(i64, bool)>>,
 }
 
 async fn judge_incrementally(
@@ -212,7 +214,8 @@ async fn keep_families(
         }
         was_member.insert(v.client_id.as_str(), (old.family, old.created));
         if now_there.map(|m| (m.family, m.created)) != Some((old.family, old.created)) {
-            f.moved.entry(old.family).or_default().extend(old.created);
+            let went = old.created.map(|t| (t, false));
+            f.moved.entry(old.family).or_default().extend(went);
         }
         let r = f.index.remove(&old);
         let e = recounts.entry(old.family).or_default();
@@ -227,7 +230,8 @@ async fn keep_families(
         }
         f.index.add(m);
         if was_member.get(client_id.as_str()) != Some(&(m.family, m.created)) {
-            f.moved.entry(m.family).or_default().extend(m.created);
+            let came = m.created.map(|t| (t, true));
+            f.moved.entry(m.family).or_default().extend(came);
         }
         contributions.push(Contribution {
             client_id: client_id.clone(),
@@ -276,15 +280,11 @@ async fn find_targets(
 ) -> Result<BTreeSet<String>, StateError> {
     let mut targets: BTreeSet<String> = stale.fresh.keys().cloned().collect();
     targets.extend(state.due(store, now.timestamp()).await?);
-    for (id, times) in &f.moved {
+    for (id, moved) in &f.moved {
         if f.index.get(id).is_none() {
             continue;
         }
-        let ranges = windows(times.clone(), BURST_WINDOW);
-        let near = state
-            .family_created_in(store, &id.to_string(), &ranges)
-            .await?;
-        targets.extend(near.into_iter().map(|(client_id, _)| client_id));
+        targets.extend(burst_crossings(state, store, id, moved).await?);
     }
     fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {
         f.map(Family::seen_by_namesakes)
@@ -324,6 +324,44 @@ async fn find_targets(
     let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
     targets.extend(state.name_lookers(store, &looked_at).await?);
     Ok(targets)
+}
+
+/// Members of a family whose burst note a creation time that came or went turns on or off:
+/// those within the window of one, whose count of members around them crosses the
+/// threshold. Reads the family's creation times within two windows of each.
+async fn burst_crossings(
+    state: &State,
+    store: &str,
+    family: &FamilyId,
+    moved: &[(i64, bool)],
+) -> Result<Vec<String>, StateError> {
+    let ranges = windows(moved.iter().map(|(t, _)| *t).collect(), 2 * BURST_WINDOW);
+    let members = state
+        .family_created_in(store, &family.to_string(), &ranges)
+        .await?;
+    let mut times: Vec<i64> = members.iter().map(|(_, t)| *t).collect();
+    times.sort_unstable();
+    let mut moved = moved.to_vec();
+    moved.sort_unstable();
+    let within = |sorted: &[i64], t: i64| {
+        sorted.partition_point(|&x| x <= t + BURST_WINDOW)
+            - sorted.partition_point(|&x| x < t - BURST_WINDOW)
+    };
+    let came: Vec<i64> = moved.iter().filter(|m| m.1).map(|m| m.0).collect();
+    let went: Vec<i64> = moved.iter().filter(|m| !m.1).map(|m| m.0).collect();
+    Ok(members
+        .into_iter()
+        .filter(|&(_, t)| {
+            let (c, w) = (within(&came, t), within(&went, t));
+            if c + w == 0 {
+                return false;
+            }
+            let after = within(&times, t);
+            let before = after + w - c;
+            (before >= BURST_MIN) != (after >= BURST_MIN)
+        })
+        .map(|(client_id, _)| client_id)
+        .collect())
 }
 
 /// Reads what the targets' verdicts read of families: their own (with the creation times

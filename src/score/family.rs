@@ -135,6 +135,9 @@ pub fn fingerprint_of(facts: &Facts) -> FamilyId {
 /// Seconds each side of a registration's creation that its burst note counts members of its
 /// family in (an incremental judgement reads the same windows).
 pub const BURST_WINDOW: i64 = 300;
+/// A burst: at least this many members of a family created within [`BURST_WINDOW`] seconds
+/// of one another's creation.
+pub const BURST_MIN: usize = 10;
 
 /// Most sites kept per family: the smallest, so that which are kept does not depend on the
 /// order members are added in.

@@ -141,7 +141,7 @@ impl Rule {
 
 /// Bumped whenever a rule's outcome or detail changes for the same input, so that stores
 /// judged by an earlier build are judged again in full (see [`Scorer::fingerprint`]).
-pub const RULES_REVISION: u32 = 1;
+pub const RULES_REVISION: u32 = 2;
 
 /// The reason id that shows how much weak or hygiene evidence was capped.
 pub const CAPPED: &str = "score.capped";

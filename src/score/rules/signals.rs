@@ -7,14 +7,12 @@ use super::{Identity, Reasons};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::facts::Facts;
-use crate::score::family::{sites, Family, FamilyId, FamilyIndex, BURST_WINDOW};
+use crate::score::family::{sites, Family, FamilyId, FamilyIndex, BURST_MIN, BURST_WINDOW};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
 /// Names longer than this are absurd for a display name.
 const MAX_NAME: usize = 120;
-/// A burst: this many members of one family registered within [`BURST_WINDOW`] seconds.
-const BURST_MIN: usize = 10;
 
 pub(super) fn name(r: &mut Reasons, m: &ClientMetadata) {
     let Some(n) = m.client_name.as_deref() else {
@@ -151,8 +149,9 @@ pub(super) fn family(
         if near >= BURST_MIN {
             r.add(
                 Rule::Burst,
+                // Not the count itself: it would change with every install around this one.
                 format!(
-                    "one of {near} registrations of its family within {} minutes",
+                    "one of a burst of registrations of its family (at least {BURST_MIN} within {} minutes)",
                     2 * BURST_WINDOW / 60
                 ),
             );
