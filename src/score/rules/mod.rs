@@ -220,9 +220,9 @@ pub(super) fn judge(
     name(&mut r, &facts.meta);
     grants(&mut r, &facts.meta);
     fetched_uris(&mut r, &facts.meta);
-    let family_id = fingerprint_of(&facts);
+    let member = member(reg, &facts, &identity);
     usage(&mut r, reg, now);
-    family(&mut r, reg, &facts, families, family_id, &identity);
+    family(&mut r, reg, &member, families, &identity);
 
     // The catalog vouches for a shape, not for a registration that also breaks the rules.
     if r.has_risk() {
@@ -252,8 +252,8 @@ pub(super) fn judge(
         band: scorer.bands.band(score),
         score,
         reasons: r.list,
-        family: family_id,
-        member: member(reg, &facts, &identity),
+        family: member.family,
+        member,
         software: identity.software,
         due: signals::usage_due(reg, now),
     }

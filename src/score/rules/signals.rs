@@ -6,8 +6,7 @@ use super::hygiene::join;
 use super::{Identity, Reasons};
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
-use crate::score::facts::Facts;
-use crate::score::family::{sites, Family, FamilyId, FamilyIndex, BURST_MIN, BURST_WINDOW};
+use crate::score::family::{Family, FamilyIndex, Member, BURST_MIN, BURST_WINDOW};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
@@ -138,11 +137,11 @@ pub(super) fn usage_due(reg: &Registration, now: DateTime<Utc>) -> Option<i64> {
 pub(super) fn family(
     r: &mut Reasons,
     reg: &Registration,
-    facts: &Facts,
+    member: &Member,
     families: &FamilyIndex,
-    id: FamilyId,
     identity: &Identity,
 ) {
+    let id = member.family;
     let Some(own) = families.get(&id) else { return };
     if let Some(t) = reg.created_at.map(|t| t.timestamp()) {
         let near = own.created_near(t, BURST_WINDOW);
@@ -163,7 +162,7 @@ pub(super) fn family(
     {
         return;
     }
-    let mine = sites(facts);
+    let mine = &member.sites;
     if mine.is_empty() {
         return;
     }
