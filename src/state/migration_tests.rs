@@ -323,24 +323,8 @@ async fn sqlite_migration_keeps_rows_and_refuses_unknown_values() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test.sh"]
 async fn postgres_migration_keeps_rows_and_refuses_unknown_values() {
-    let base = std::env::var("REGWARDEN_TEST_PG_URL").expect(
-        "REGWARDEN_TEST_PG_URL is not set: it names the PostgreSQL this test runs on; \
-         `eval \"$(scripts/services.sh start)\"` sets it, scripts/test.sh runs everything",
-    );
-    sqlx::any::install_default_drivers();
-    let admin = AnyPool::connect(&base).await.unwrap();
-    let name = format!(
-        "rw_state_checks_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&base).unwrap();
-    url.set_path(&name);
-    old_rows_survive_and_unknown_values_are_refused(url.as_str(), &POSTGRES_MIGRATIONS).await;
+    let (admin, name, url) = super::testing::postgres_database("rw_state_checks").await;
+    old_rows_survive_and_unknown_values_are_refused(&url, &POSTGRES_MIGRATIONS).await;
     let _ = sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&admin)
         .await;

@@ -312,6 +312,13 @@ pub(crate) mod testing {
     /// A fresh PostgreSQL state database on `REGWARDEN_TEST_PG_URL` (tests that call it are
     /// ignored unless scripts/test.sh runs them with the services up).
     pub async fn postgres() -> State {
+        let (_, _, url) = postgres_database("rw_state").await;
+        State::connect(&Secret::new(url)).await.unwrap()
+    }
+
+    /// A new, empty PostgreSQL database named after `prefix`: the server's pool, its name
+    /// and its URL.
+    pub async fn postgres_database(prefix: &str) -> (AnyPool, String, String) {
         let base = std::env::var("REGWARDEN_TEST_PG_URL").expect(
             "REGWARDEN_TEST_PG_URL is not set: `eval \"$(scripts/services.sh start)\"` sets it, \
              scripts/test.sh runs everything",
@@ -319,7 +326,7 @@ pub(crate) mod testing {
         sqlx::any::install_default_drivers();
         let admin = AnyPool::connect(&base).await.unwrap();
         let name = format!(
-            "rw_state_{}_{}",
+            "{prefix}_{}_{}",
             std::process::id(),
             chrono::Utc::now().timestamp_micros()
         );
@@ -329,6 +336,6 @@ pub(crate) mod testing {
             .unwrap();
         let mut url = url::Url::parse(&base).unwrap();
         url.set_path(&name);
-        State::connect(&Secret::new(url.to_string())).await.unwrap()
+        (admin, name, url.to_string())
     }
 }
