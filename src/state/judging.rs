@@ -128,29 +128,16 @@ impl State {
             .await
             .map_err(q("begin contributions"))?;
         for chunk in rows.chunks(IN_CHUNK) {
-            let mut p = self.placeholders();
-            let set: Vec<String> = chunk
-                .iter()
-                .map(|_| {
-                    let cols = [
-                        "client_id",
-                        "family",
-                        "software",
-                        "judged_created_at",
-                        "judged_sites",
-                        "judged_flags",
-                    ];
-                    let set: Vec<String> = cols.iter().map(|c| format!("{} AS {c}", p())).collect();
-                    format!("SELECT {}", set.join(", "))
-                })
-                .collect();
-            let store_param = p();
-            let sql = format!(
-                "UPDATE registrations SET family = v.family, software = v.software,
-                     judged_created_at = v.judged_created_at, judged_sites = v.judged_sites,
-                     judged_flags = v.judged_flags
-                 FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
-                set.join(" UNION ALL ")
+            let sql = self.update_from_rows(
+                &[
+                    "family",
+                    "software",
+                    "judged_created_at",
+                    "judged_sites",
+                    "judged_flags",
+                ],
+                "",
+                chunk.len(),
             );
             let mut query = sqlx::query(&sql);
             for c in chunk {

@@ -150,6 +150,30 @@ impl State {
         }
     }
 
+    /// One statement updating `rows` registrations of a store from a row set (SQLite 3.33+,
+    /// PostgreSQL): `SET col = v.col` for each of `cols`, then `also` (more assignments, or
+    /// nothing). Bound in order: per row its client_id and then `cols`, last the store.
+    pub(crate) fn update_from_rows(&self, cols: &[&str], also: &str, rows: usize) -> String {
+        let mut p = self.placeholders();
+        let set: Vec<String> = (0..rows)
+            .map(|_| {
+                let values: Vec<String> = std::iter::once("client_id")
+                    .chain(cols.iter().copied())
+                    .map(|c| format!("{} AS {c}", p()))
+                    .collect();
+                format!("SELECT {}", values.join(", "))
+            })
+            .collect();
+        let store = p();
+        let assign: Vec<String> = cols.iter().map(|c| format!("{c} = v.{c}")).collect();
+        format!(
+            "UPDATE registrations SET {}{also}
+             FROM ({}) AS v WHERE registrations.store = {store} AND registrations.client_id = v.client_id",
+            assign.join(", "),
+            set.join(" UNION ALL ")
+        )
+    }
+
     /// Answers whether the database is reachable (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StateError> {
         sqlx::query("SELECT 1")

@@ -138,35 +138,20 @@ impl State {
         }
         let mut tx = self.pool().begin().await.map_err(q("begin verdicts"))?;
         for chunk in rows.chunks(VERDICT_CHUNK) {
-            // One statement per chunk: UPDATE ... FROM a row set (SQLite 3.33+, PostgreSQL).
-            // Placeholders are bound in the order they appear: the row set, then the store.
-            let mut p = self.placeholders();
-            let set: Vec<String> = chunk
-                .iter()
-                .map(|_| {
-                    let cols = [
-                        "client_id",
-                        "band",
-                        "score",
-                        "reasons",
-                        "family",
-                        "software",
-                        "due_at",
-                        "judged_created_at",
-                        "judged_sites",
-                        "judged_flags",
-                    ];
-                    let set: Vec<String> = cols.iter().map(|c| format!("{} AS {c}", p())).collect();
-                    format!("SELECT {}", set.join(", "))
-                })
-                .collect();
-            let store_param = p();
-            let sql = format!(
-                "UPDATE registrations SET band = v.band, score = v.score, reasons = v.reasons, family = v.family,
-                     software = v.software, due_at = v.due_at, judged_created_at = v.judged_created_at,
-                     judged_sites = v.judged_sites, judged_flags = v.judged_flags, stale = 0
-                 FROM ({}) AS v WHERE registrations.store = {store_param} AND registrations.client_id = v.client_id",
-                set.join(" UNION ALL ")
+            let sql = self.update_from_rows(
+                &[
+                    "band",
+                    "score",
+                    "reasons",
+                    "family",
+                    "software",
+                    "due_at",
+                    "judged_created_at",
+                    "judged_sites",
+                    "judged_flags",
+                ],
+                ", stale = 0",
+                chunk.len(),
             );
             let mut query = sqlx::query(&sql);
             for v in chunk {
