@@ -32,6 +32,7 @@ pub async fn judge_store(
     families: Option<FamilyIndex>,
 ) -> Result<Judgement, StateError> {
     state.set_judged_with(store, None).await?;
+    state.drop_judging_indexes().await?;
     let started = std::time::Instant::now();
     let families = match families {
         Some(f) => f,
@@ -67,11 +68,14 @@ pub async fn judge_store(
 
     let rows: Vec<FamilyRow> = families.iter().map(|(id, f)| family_row(id, f)).collect();
     state.replace_families(store, &rows).await?;
+    let stored = started.elapsed();
+    state.build_judging_indexes().await?;
     tracing::debug!(
         store,
         families = ?folded,
         verdicts = ?(judged - folded),
-        stored = ?(started.elapsed() - judged),
+        stored = ?(stored - judged),
+        indexed = ?(started.elapsed() - stored),
         "full judgement"
     );
     state

@@ -7,6 +7,7 @@ use super::{judge_changes, judge_store};
 use crate::demo::Rng;
 use crate::model::{ClientMetadata, Origin, Registration, ScanKind, Usage};
 use crate::score::Scorer;
+use crate::secret::Secret;
 use crate::state::{testing, Recorded, State};
 use chrono::{DateTime, Duration, Utc};
 
@@ -168,9 +169,46 @@ async fn judging_what_changed_gives_the_verdicts_of_a_full_judgement() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run scripts/test.sh"]
 async fn judging_what_changed_on_postgres_gives_the_verdicts_of_a_full_judgement() {
-    let state = testing::postgres().await;
+    let (_, _, url) = testing::postgres_database("rw_state").await;
+    let state = State::connect(&Secret::new(url.clone())).await.unwrap();
+    indexes_come_back(&state, &url).await;
     rounds(&state, 7).await;
     departures(&state).await;
+}
+
+#[tokio::test]
+async fn a_full_judgement_leaves_the_indexes_the_migrations_made() {
+    let (state, dir) = testing::sqlite().await;
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    indexes_come_back(&state, &url).await;
+}
+
+/// A full judgement drops the indexes only incremental judging reads and builds them again;
+/// one interrupted in between leaves them to the next connection.
+async fn indexes_come_back(state: &State, url: &str) {
+    let migrated = testing::registration_indexes(state).await;
+    assert!(
+        migrated
+            .iter()
+            .any(|d| d.starts_with("registrations_family: ")),
+        "{migrated:?}"
+    );
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    state.ensure_store("inc", "jsonl", now).await.unwrap();
+    state.ensure_store("full", "jsonl", now).await.unwrap();
+    let mut rng = Rng(5);
+    let regs: Vec<Registration> = (0..20).map(|i| registration(&mut rng, i, now)).collect();
+    scan(state, &regs, ScanKind::Full, now).await;
+    let j = judge_store(state, "full", &Scorer::with_defaults(), now, None)
+        .await
+        .unwrap();
+    assert_eq!(j.judged, 20);
+    assert_eq!(testing::registration_indexes(state).await, migrated);
+
+    state.drop_judging_indexes().await.unwrap();
+    assert_ne!(testing::registration_indexes(state).await, migrated);
+    let again = State::connect(&Secret::new(url.to_owned())).await.unwrap();
+    assert_eq!(testing::registration_indexes(&again).await, migrated);
 }
 
 async fn rounds(state: &State, seed: u64) {

@@ -126,7 +126,9 @@ impl State {
             .run(&pool)
             .await
             .map_err(|source| StateError::Migrate { url: shown, source })?;
-        Ok(State { pool, sqlite })
+        let state = State { pool, sqlite };
+        state.build_judging_indexes().await?;
+        Ok(state)
     }
 
     /// Only `state` runs statements on the pool.
@@ -361,5 +363,24 @@ pub(crate) mod testing {
         let mut url = url::Url::parse(&base).unwrap();
         url.set_path(&name);
         (admin, name, url.to_string())
+    }
+
+    /// The state database's indexes on registrations, each as name and definition with its
+    /// whitespace folded: what a test compares before and after a full judgement.
+    pub async fn registration_indexes(state: &State) -> Vec<String> {
+        let sql = if state.sqlite {
+            "SELECT name || ': ' || sql AS d FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = 'registrations' AND sql IS NOT NULL ORDER BY name"
+        } else {
+            "SELECT indexname || ': ' || indexdef AS d FROM pg_indexes
+             WHERE tablename = 'registrations' ORDER BY indexname"
+        };
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(state.pool())
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
     }
 }
