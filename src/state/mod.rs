@@ -335,13 +335,6 @@ pub(crate) mod testing {
         (State::connect(&Secret::new(url)).await.unwrap(), dir)
     }
 
-    /// A fresh PostgreSQL state database on `REGWARDEN_TEST_PG_URL` (tests that call it are
-    /// ignored unless scripts/test.sh runs them with the services up).
-    pub async fn postgres() -> State {
-        let (_, _, url) = postgres_database("rw_state").await;
-        State::connect(&Secret::new(url)).await.unwrap()
-    }
-
     /// A new, empty PostgreSQL database named after `prefix`: the server's pool, its name
     /// and its URL.
     pub async fn postgres_database(prefix: &str) -> (AnyPool, String, String) {
