@@ -7,7 +7,7 @@ use crate::escape::esc;
 use crate::metrics::SOFTWARE_OTHER;
 use crate::score::family::FamilyIndex;
 use crate::score::Scorer;
-use crate::source::{Source, SourceError};
+use crate::source::{Batch, Source, SourceError};
 use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
 use chrono::Utc;
 use std::collections::{BTreeMap, HashMap};
@@ -125,7 +125,6 @@ impl Scan<'_> {
         // A full scan records every live registration once: their families come with it.
         let mut families = (kind == ScanKind::Full).then(FamilyIndex::default);
         let mut members = 0u64;
-        let counts = &mut report.counts;
         // A full scan re-reads usage for every client; incremental usage follows on from here.
         let usage_mark = if kind == ScanKind::Full {
             self.source.usage_mark().await?
@@ -135,7 +134,10 @@ impl Scan<'_> {
         let mut pager = self.source.pager(kind, cursor).await?;
         let reading = Instant::now();
         let mut read = 0u64;
-        while let Some(batch) = pager.next_batch().await? {
+        // The next batch is read from the store while this one is normalized and recorded:
+        // the authorization server's database, the state database and this task work at once.
+        let mut next = pager.next_batch().await?;
+        while let Some(batch) = next {
             if self.cancel.is_cancelled() {
                 return Err(ScanError::Cancelled);
             }
@@ -143,67 +145,17 @@ impl Scan<'_> {
             if let Some(limit) = self.store.rows_per_second {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
-            for refused in &batch.refused {
-                counts.refused += 1;
-                tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
-            }
-            let mut recorded = Vec::with_capacity(batch.records.len());
-            for rec in batch.records {
-                let locator = rec.locator.clone();
-                match rec.into_registration() {
-                    Ok((registration, warnings)) => {
-                        for w in &warnings {
-                            counts.warnings += 1;
-                            let id = esc(&registration.client_id);
-                            if counts.warnings <= LOGGED_WARNINGS {
-                                tracing::warn!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
-                            } else {
-                                tracing::debug!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
-                            }
-                        }
-                        recorded.push(Recorded {
-                            registration,
-                            warnings,
-                        });
-                    }
-                    Err(e) => {
-                        counts.refused += 1;
-                        tracing::warn!(store = %name, at = %locator, reason = %e, "record refused");
-                    }
-                }
-            }
-            let outcome = state
-                .record_batch(name, scan, Utc::now(), &recorded, kind == ScanKind::Full)
-                .await?;
-            counts.seen += recorded.len() as u64;
-            counts.new += outcome.new.len() as u64;
-            counts.changed += outcome.changed;
-            let mut software_of_new = HashMap::new();
-            if let Some(families) = &mut families {
-                for &(i, used, created) in &outcome.recorded {
-                    // As the state now holds it: uses and creation times on record kept.
-                    let mut m = self.scorer.member(&recorded[i].registration);
-                    (m.used, m.created) = (used, created);
-                    families.add(&m);
-                    members += 1;
-                    software_of_new.insert(i, m.software);
-                }
-            }
-            for &i in &outcome.new {
-                let software = match software_of_new.remove(&i) {
-                    Some(s) => s,
-                    None => self.scorer.classify(&recorded[i].registration).1,
-                };
-                *report
-                    .new_by_software
-                    .entry(software.unwrap_or_else(|| SOFTWARE_OTHER.to_owned()))
-                    .or_default() += 1;
-            }
-            (self.progress)(counts.seen + counts.refused);
+            let (fetched, recorded) = tokio::join!(
+                pager.next_batch(),
+                self.record(kind, scan, batch, families.as_mut(), &mut *report)
+            );
+            members += recorded?;
+            next = fetched?;
         }
         let (updated_at, id) = pager.position();
         drop(pager);
-        let mut next = StoreCursor {
+        let counts = &mut report.counts;
+        let mut reached = StoreCursor {
             updated_at: updated_at.or_else(|| cursor.updated_at.clone()),
             id: id.or_else(|| cursor.id.clone()),
             usage: usage_mark.or_else(|| cursor.usage.clone()),
@@ -222,19 +174,93 @@ impl Scan<'_> {
                 let (uses, mark) = self.source.usage_since(cursor.usage.as_deref()).await?;
                 // A use moving forward is a change of the registration's facts.
                 counts.changed += state.apply_usage(name, &uses).await?;
-                next.usage = mark.or(next.usage);
+                reached.usage = mark.or(reached.usage);
             }
         }
         if self.cancel.is_cancelled() {
             return Err(ScanError::Cancelled);
         }
         state
-            .finish_scan(name, scan, kind, *counts, &next, Utc::now())
+            .finish_scan(name, scan, kind, *counts, &reached, Utc::now())
             .await?;
         if let Some(f) = &mut families {
             f.freeze();
         }
         Ok(families)
+    }
+
+    /// Normalizes and records one batch; with `families` (a full scan), adds what it
+    /// recorded to them and returns how many members that was.
+    async fn record(
+        &self,
+        kind: ScanKind,
+        scan: i64,
+        batch: Batch,
+        mut families: Option<&mut FamilyIndex>,
+        report: &mut ScanReport,
+    ) -> Result<u64, ScanError> {
+        let name = self.store.name.as_str();
+        let counts = &mut report.counts;
+        for refused in &batch.refused {
+            counts.refused += 1;
+            tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
+        }
+        let mut recorded = Vec::with_capacity(batch.records.len());
+        for rec in batch.records {
+            let locator = rec.locator.clone();
+            match rec.into_registration() {
+                Ok((registration, warnings)) => {
+                    for w in &warnings {
+                        counts.warnings += 1;
+                        let id = esc(&registration.client_id);
+                        if counts.warnings <= LOGGED_WARNINGS {
+                            tracing::warn!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
+                        } else {
+                            tracing::debug!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
+                        }
+                    }
+                    recorded.push(Recorded {
+                        registration,
+                        warnings,
+                    });
+                }
+                Err(e) => {
+                    counts.refused += 1;
+                    tracing::warn!(store = %name, at = %locator, reason = %e, "record refused");
+                }
+            }
+        }
+        let outcome = self
+            .state
+            .record_batch(name, scan, Utc::now(), &recorded, kind == ScanKind::Full)
+            .await?;
+        counts.seen += recorded.len() as u64;
+        counts.new += outcome.new.len() as u64;
+        counts.changed += outcome.changed;
+        let mut members = 0;
+        let mut software_of_new = HashMap::new();
+        if let Some(families) = &mut families {
+            for &(i, used, created) in &outcome.recorded {
+                // As the state now holds it: uses and creation times on record kept.
+                let mut m = self.scorer.member(&recorded[i].registration);
+                (m.used, m.created) = (used, created);
+                families.add(&m);
+                members += 1;
+                software_of_new.insert(i, m.software);
+            }
+        }
+        for &i in &outcome.new {
+            let software = match software_of_new.remove(&i) {
+                Some(s) => s,
+                None => self.scorer.classify(&recorded[i].registration).1,
+            };
+            *report
+                .new_by_software
+                .entry(software.unwrap_or_else(|| SOFTWARE_OTHER.to_owned()))
+                .or_default() += 1;
+        }
+        (self.progress)(counts.seen + counts.refused);
+        Ok(members)
     }
 }
 
