@@ -9,6 +9,8 @@ use crate::score::{Scorer, Verdict};
 use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// What judging a store changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,15 +56,44 @@ pub async fn judge_store(
         full: true,
         ..Judgement::default()
     };
-    let mut pages = state.live_pages(store);
-    while let Some(page) = pages.next().await? {
+    // Pages are read ahead and verdicts written behind by tasks of their own, so that this
+    // one scores while the state database reads and writes (a page in flight each way).
+    let (pages_tx, mut pages_rx) = mpsc::channel(1);
+    let reader = tokio::spawn({
+        let mut pages = state.live_pages(store);
+        async move {
+            while let Some(page) = pages.next().await? {
+                if pages_tx.send(page).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    });
+    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictRow>>(1);
+    let writer = tokio::spawn({
+        let (state, store) = (state.clone(), store.to_owned());
+        async move {
+            while let Some(rows) = rows_rx.recv().await {
+                state.store_verdicts(&store, &rows).await?;
+            }
+            Ok(())
+        }
+    });
+    while let Some(page) = pages_rx.recv().await {
         let mut rows = Vec::new();
         for j in &page {
             let v = scorer.judge(&j.registration, &families, now);
             record(&mut out, &mut rows, j, &v);
         }
-        state.store_verdicts(store, &rows).await?;
+        // A writer that failed has stopped receiving: its error is returned below.
+        if rows_tx.send(rows).await.is_err() {
+            break;
+        }
     }
+    drop((pages_rx, rows_tx));
+    finished(reader).await?;
+    finished(writer).await?;
     state.settle_gone(store).await?;
     let judged = started.elapsed();
 
@@ -84,6 +115,14 @@ pub async fn judge_store(
     state.refresh_statistics().await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
+}
+
+/// What a task of the judgement returned (its panic goes on).
+async fn finished(task: JoinHandle<Result<(), StateError>>) -> Result<(), StateError> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Counts a verdict and queues its row when it or the registration's contribution differs

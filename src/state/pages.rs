@@ -6,27 +6,28 @@ use super::{Judged, State, StateError};
 /// Rows per page.
 const PAGE: u32 = 1000;
 
-/// A cursor over a store's live registrations.
-pub struct LivePages<'a> {
-    state: &'a State,
-    store: &'a str,
+/// A cursor over a store's live registrations (owning its handle, so a task of its own can
+/// read ahead).
+pub struct LivePages {
+    state: State,
+    store: String,
     after: Option<String>,
     done: bool,
 }
 
 impl State {
     /// Every live registration of `store`, with its stored verdict, a page at a time.
-    pub fn live_pages<'a>(&'a self, store: &'a str) -> LivePages<'a> {
+    pub fn live_pages(&self, store: &str) -> LivePages {
         LivePages {
-            state: self,
-            store,
+            state: self.clone(),
+            store: store.to_owned(),
             after: None,
             done: false,
         }
     }
 }
 
-impl LivePages<'_> {
+impl LivePages {
     /// The next page, or `None` after the last.
     pub async fn next(&mut self) -> Result<Option<Vec<Judged>>, StateError> {
         if self.done {
@@ -34,7 +35,7 @@ impl LivePages<'_> {
         }
         let page = self
             .state
-            .live_page(self.store, self.after.as_deref(), PAGE)
+            .live_page(&self.store, self.after.as_deref(), PAGE)
             .await?;
         match page.last() {
             Some(last) => {
