@@ -232,30 +232,34 @@ check_helm() {
   local tmp chart
   tmp=$(mktemp -d)
   # Package first: files/ links to dashboards/, and `helm package` puts the linked files in.
-  "$HELM" package deploy/helm/regwarden -d "$tmp" >/dev/null
+  "$HELM" package deploy/helm/regwarden -d "$tmp" >/dev/null 2>&1
   chart=$(ls "$tmp"/regwarden-*.tgz)
   local on=(--set serviceMonitor.enabled=true --set prometheusRule.enabled=true
     --set grafanaDashboard.enabled=true --set secret.data.database-url=postgres://u:p@db/hydra)
   local pg=(--set state.postgres=true --set secret.existingSecret=regwarden-secrets)
-  "$HELM" lint --strict deploy/helm/regwarden >"$tmp/lint" || { cat "$tmp/lint" >&2; die "helm lint --strict"; }
-  "$HELM" lint --strict "$chart" "${on[@]}" >>"$tmp/lint" || { cat "$tmp/lint" >&2; die "helm lint --strict (options on)"; }
+  "$HELM" lint --strict deploy/helm/regwarden >"$tmp/lint" 2>&1 || { cat "$tmp/lint" >&2; die "helm lint --strict"; }
+  "$HELM" lint --strict "$chart" "${on[@]}" >>"$tmp/lint" 2>&1 || { cat "$tmp/lint" >&2; die "helm lint --strict (options on)"; }
   echo "helm: helm lint --strict: $(grep -c 'chart(s) linted, 0 chart(s) failed' "$tmp/lint") of 2 passed"
-  "$HELM" template rw "$chart" >"$tmp/default.yaml"
-  "$HELM" template rw "$chart" "${on[@]}" >"$tmp/options.yaml"
-  "$HELM" template rw "$chart" "${on[@]}" "${pg[@]}" >"$tmp/postgres.yaml"
-  if "$HELM" template rw "$chart" --set replicaCount=2 >/dev/null 2>&1; then
+  # Rendered for each Kubernetes version validated below (Helm checks the chart's kubeVersion).
+  local v f
+  for v in "${KUBE_VERSIONS[@]}"; do
+    "$HELM" template rw "$chart" --kube-version "$v" >"$tmp/default-$v.yaml"
+    "$HELM" template rw "$chart" --kube-version "$v" "${on[@]}" >"$tmp/options-$v.yaml"
+    "$HELM" template rw "$chart" --kube-version "$v" "${on[@]}" "${pg[@]}" >"$tmp/postgres-$v.yaml"
+  done
+  v=${KUBE_VERSIONS[-1]}
+  if "$HELM" template rw "$chart" --kube-version "$v" --set replicaCount=2 >/dev/null 2>&1; then
     die "helm template accepted replicaCount=2 on SQLite state"
   fi
-  local f
   for f in default options postgres; do
-    grep -q 'readOnlyRootFilesystem: true' "$tmp/$f.yaml" || die "$f: no read-only root filesystem"
+    grep -q 'readOnlyRootFilesystem: true' "$tmp/$f-$v.yaml" || die "$f: no read-only root filesystem"
   done
-  echo "helm: helm template: $(grep -c '^kind:' "$tmp/options.yaml") manifests with every option on"
+  echo "helm: helm template: $(grep '^kind:' "$tmp/options-$v.yaml" | sort | uniq -c | awk '{printf "%s%s", sep, $3; sep=", "}') with every option on"
 
   # The alert rules in the PrometheusRule are Prometheus rules: promtool checks them.
   if command -v promtool >/dev/null; then
     # Its spec is a rule file, indented by two.
-    "$HELM" template rw "$chart" "${on[@]}" --show-only templates/prometheusrule.yaml |
+    "$HELM" template rw "$chart" --kube-version "$v" "${on[@]}" --show-only templates/prometheusrule.yaml |
       awk 'f { print substr($0, 3) } /^spec:/ { f = 1 }' >"$tmp/rules.yml"
     promtool check rules "$tmp/rules.yml" >&2
     echo "helm: promtool check rules on the PrometheusRule: $(grep -c 'alert:' "$tmp/rules.yml") rules"
@@ -265,14 +269,13 @@ check_helm() {
 
   [[ -x $KUBECONFORM ]] || { missing kubeconform "validation of the rendered manifests"; return 0; }
   [[ -d $SCHEMAS ]] || { missing "Kubernetes JSON schemas" "validation of the rendered manifests"; return 0; }
-  local v
   for v in "${KUBE_VERSIONS[@]}"; do
     # ServiceMonitor and PrometheusRule are the Prometheus Operator's CRDs, with no schema
     # here; their rules are checked by promtool above.
     "$KUBECONFORM" -strict -summary -kubernetes-version "$v" \
       -skip ServiceMonitor,PrometheusRule \
       -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-      "$tmp/default.yaml" "$tmp/options.yaml" "$tmp/postgres.yaml" >"$tmp/kc" 2>&1 ||
+      "$tmp/default-$v.yaml" "$tmp/options-$v.yaml" "$tmp/postgres-$v.yaml" >"$tmp/kc" 2>&1 ||
       { cat "$tmp/kc" >&2; die "kubeconform (Kubernetes $v) rejected the rendered chart"; }
     echo "helm: kubeconform -strict, Kubernetes $v: $(tail -n1 "$tmp/kc")"
   done

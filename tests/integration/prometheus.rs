@@ -21,8 +21,8 @@ const CONTRACT: &str = "registrations registrations_created_total clusters
 
 /// Panels whose every query must return series from a freshly scanned demo store.
 #[rustfmt::skip]
-const CORE_PANELS: [&str; 13] = [
-    "Registrations", "Registrations by band", "Registrations by origin", "Stores", "Unused share",
+const CORE_PANELS: [&str; 15] = [
+    "Registrations", "Capacity used", "Capacity headroom", "Registrations by band", "Registrations by origin", "Stores", "Unused share",
     "Suspicious and malicious over time", "Malicious now", "Unused and inactive",
     "Scan duration", "Time since last successful scan", "Scan errors per hour",
     "Scans per hour, by kind", "regwarden version",
