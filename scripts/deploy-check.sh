@@ -142,19 +142,19 @@ base_image() {
   tmp=$(mktemp -d)
   log "building $BASE_IMAGE's stand-in from Debian $DEBIAN_SUITE packages (mmdebstrap)"
   nice -n 19 mmdebstrap --quiet --variant=extract --include=libc6,libgcc-s1,netbase \
-    "$DEBIAN_SUITE" "$tmp/base.tar" "deb http://deb.debian.org/debian $DEBIAN_SUITE main" >&2
-  mkdir -p "$tmp/add/etc" "$tmp/add/home/nonroot" "$tmp/add/tmp"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
-    >"$tmp/add/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' >"$tmp/add/etc/group"
-  chmod 1777 "$tmp/add/tmp"
+    "$DEBIAN_SUITE" "$tmp/root" "deb http://deb.debian.org/debian $DEBIAN_SUITE main" >&2
+  local r=$tmp/root
   # The extract variant leaves apt's and dpkg's own files, which a distroless base has not.
-  tar --delete -f "$tmp/base.tar" --wildcards './etc/apt*' './var/lib/apt*' './var/cache/apt*' \
-    './etc/dpkg*' 2>/dev/null || true
-  tar --append -f "$tmp/base.tar" -C "$tmp/add" --owner=0 --group=0 --numeric-owner \
-    --mtime="@$SOURCE_DATE_EPOCH" ./etc/passwd ./etc/group ./tmp
-  tar --append -f "$tmp/base.tar" -C "$tmp/add" --owner=65532 --group=65532 --numeric-owner \
-    --mtime="@$SOURCE_DATE_EPOCH" --no-recursion ./home ./home/nonroot
+  rm -rf "$r"/etc/apt "$r"/var/lib/apt "$r"/var/cache/apt "$r"/etc/dpkg "$r"/var/lib/dpkg \
+    "$r"/var/log/apt
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
+    >"$r/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$r/etc/group"
+  mkdir -p "$r/home/nonroot" "$r/tmp" "$r/root"
+  chown 65532:65532 "$r/home/nonroot"
+  chmod 1777 "$r/tmp"
+  chmod 700 "$r/root"
+  tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --numeric-owner -C "$r" -cf "$tmp/base.tar" .
   podman import --quiet --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
     "$tmp/base.tar" "$BASE_IMAGE" >/dev/null
   rm -rf "$tmp"
@@ -196,7 +196,7 @@ check_image() {
   local cid
   cid=$(podman create "$IMAGE")
   podman export "$cid" | tar -x -C "$root"
-  podman rm "$cid" >/dev/null
+  podman rm "$cid" >/dev/null 2>&1 || die "podman rm $cid failed"
   for f in usr/local/bin/regwarden etc/regwarden/regwarden.toml usr/share/regwarden/known-clients.toml; do
     [[ -f $root/$f ]] || die "the image has no /$f"
   done
