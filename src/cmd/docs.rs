@@ -53,10 +53,11 @@ fn main_page(cmd: clap::Command) -> std::io::Result<Vec<u8>> {
         let title = lines.next().unwrap_or_default().trim_end_matches(':');
         writeln!(out, ".SH {}", roff(&title.to_uppercase()))?;
         for line in lines {
+            // "  TERM  text": a tagged paragraph; lines indented deeper continue the text.
+            let continued = line.starts_with("   ");
             let line = line.trim_start();
             match line.split_once("  ") {
-                // "TERM  text": a tagged paragraph; indented lines continue the text.
-                Some((term, text)) if !term.is_empty() && !line.starts_with(' ') => {
+                Some((term, text)) if !continued => {
                     writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(term), roff(text.trim()))?
                 }
                 _ => writeln!(out, "{}", roff(line))?,

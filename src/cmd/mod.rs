@@ -23,12 +23,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// regwarden keeps an OAuth authorization server's dynamically registered clients clean:
-/// it reads the server's client store (Ory Hydra, or RFC 7591 JSON Lines), records every
-/// registration with its origin and last use, and exports Prometheus metrics.
-///
-/// Start with `regwarden demo`: it needs no services and leaves a config to try every
-/// other command on.
 /// The version and the commit it was built from (build.rs), as `--version` prints them.
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -46,12 +40,18 @@ Exit status:
   2  bad usage or configuration: the message names the option or configuration key
 
 Environment:
-  REGWARDEN_CONFIG           the configuration file, as --config
-  REGWARDEN_<SECTION>__<KEY> overrides one configuration key (see config/regwarden.toml)
-  RUST_LOG                   log filter, wins over [log] level
-  NO_COLOR                   when set and not empty, no colours in help or logs
+  REGWARDEN_CONFIG             the configuration file, as --config
+  REGWARDEN_<SECTION>__<KEY>   overrides one configuration key (see config/regwarden.toml)
+  RUST_LOG                     log filter, wins over [log] level
+  NO_COLOR                     when set and not empty, no colours in help or logs
   NOTIFY_SOCKET, WATCHDOG_USEC  set by systemd for Type=notify and WatchdogSec= (run)";
 
+/// regwarden keeps an OAuth authorization server's dynamically registered clients clean:
+/// it reads the server's client store (Ory Hydra, Keycloak, or RFC 7591 JSON Lines), records
+/// every registration with its origin and last use, and exports Prometheus metrics.
+///
+/// Start with `regwarden demo`: it needs no services and leaves a config to try every
+/// other command on.
 #[derive(Debug, Parser)]
 #[command(
     name = "regwarden",
