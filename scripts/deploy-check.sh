@@ -219,7 +219,8 @@ check_image() {
 EOF
   "${in_image[@]}" score --input /tmp/check/in.jsonl --now 2026-01-01T00:00:00Z >"$tmp/scored"
   [[ $(wc -l <"$tmp/scored") == 2 ]] || die "score: $(cat "$tmp/scored")"
-  grep -q '"client_id":"a2".*"band":"malicious"' "$tmp/scored" || die "score: $(cat "$tmp/scored")"
+  grep '"client_id":"a2"' "$tmp/scored" | grep -q '"band":"malicious"' || die "score: $(cat "$tmp/scored")"
+  grep '"client_id":"a1"' "$tmp/scored" | grep -q '"band":"trusted"' || die "score: $(cat "$tmp/scored")"
   echo "image: regwarden score on 2 registrations: $(grep -o '"band":"[a-z]*"' "$tmp/scored" | tr '\n' ' ')"
   echo "image: size $((size / 1000000)) MB ($size bytes; binary $(stat -c %s "$root/usr/local/bin/regwarden") bytes)"
   rm -rf "$tmp"
@@ -261,7 +262,7 @@ check_helm() {
     # Its spec is a rule file, indented by two.
     "$HELM" template rw "$chart" --kube-version "$v" "${on[@]}" --show-only templates/prometheusrule.yaml |
       awk 'f { print substr($0, 3) } /^spec:/ { f = 1 }' >"$tmp/rules.yml"
-    promtool check rules "$tmp/rules.yml" >&2
+    promtool check rules "$tmp/rules.yml" >"$tmp/promtool" 2>&1 || { cat "$tmp/promtool" >&2; die "promtool check rules"; }
     echo "helm: promtool check rules on the PrometheusRule: $(grep -c 'alert:' "$tmp/rules.yml") rules"
   else
     missing promtool "promtool on the chart's PrometheusRule"
