@@ -177,7 +177,7 @@ check_image() {
   cp -r deploy/Containerfile deploy/container "$ctx/deploy/"
   cp "$binary" "$ctx/regwarden"
   log "podman build --target prebuilt"
-  nice -n 19 podman build --quiet --format docker --pull=never --target prebuilt \
+  nice -n 19 podman build --quiet --layers=false --format docker --pull=never --target prebuilt \
     --build-arg BINARY=regwarden -f "$ctx/deploy/Containerfile" -t "$IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
 
@@ -224,6 +224,8 @@ EOF
   echo "image: regwarden score on 2 registrations: $(grep -o '"band":"[a-z]*"' "$tmp/scored" | tr '\n' ' ')"
   echo "image: size $((size / 1000000)) MB ($size bytes; binary $(stat -c %s "$root/usr/local/bin/regwarden") bytes)"
   rm -rf "$tmp"
+  # The base stays cached; the image under test goes, so runs do not pile images up.
+  podman rmi --force "$IMAGE" >/dev/null 2>&1 || true
 }
 
 # --- Helm chart ------------------------------------------------------------------------------
