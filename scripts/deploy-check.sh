@@ -3,8 +3,10 @@
 #
 #   scripts/deploy-check.sh tools            install and build the tools (cached); run it early,
 #                                            beside the cargo build
-#   scripts/deploy-check.sh systemd BINARY   deploy/regwarden.service: systemd-analyze verify, and
-#                                            security --offline=yes at exposure <= 2.0
+#   scripts/deploy-check.sh systemd BINARY   deploy/regwarden.service: systemd-analyze verify,
+#                                            security --offline=yes at exposure <= 2.0, and its
+#                                            SystemCallFilter= against the calls BINARY makes
+#                                            (strace)
 #   scripts/deploy-check.sh image BINARY     deploy/Containerfile: base root filesystem from Debian's
 #                                            packages (mmdebstrap), podman build, then the exported
 #                                            image's contents, run with chroot
@@ -14,7 +16,7 @@
 #   scripts/deploy-check.sh all BINARY       all three
 #
 # BINARY is a regwarden built from this tree (CI: the debug binary `cargo test` built).
-# Tools come from Debian (systemd, podman, mmdebstrap, promtool), the Go module proxy (Helm,
+# Tools come from Debian (systemd, podman, mmdebstrap, strace, promtool), the Go module proxy (Helm,
 # kubeconform) and PyPI (the Kubernetes JSON schemas vendored by kubernetes-validate), cached
 # under ${REGWARDEN_CACHE:-~/.cache/regwarden}/deploy-tools. A check whose tool is missing and
 # cannot be installed prints a SKIPPED line, unless REGWARDEN_REQUIRE_SERVICES is set: then it
@@ -100,7 +102,7 @@ z.extractall(sys.argv[3], [n for n in z.namelist() if n.startswith(sys.argv[2])]
 }
 
 tools() {
-  apt_install systemd-analyze:systemd podman:podman mmdebstrap:mmdebstrap promtool:prometheus \
+  apt_install systemd-analyze:systemd podman:podman mmdebstrap:mmdebstrap strace:strace promtool:prometheus \
     pip3:python3-pip
   mkdir -p "$CACHE"
   go_tool "$HELM" helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
@@ -128,6 +130,76 @@ check_systemd() {
     { echo "$out" >&2; die "deploy/regwarden.service: exposure above 2.0"; }
   level=$(sed -n 's/.*Overall exposure level for regwarden.service: \([0-9.]*\).*/\1/p' <<<"$out")
   echo "systemd: systemd-analyze security --offline=yes: overall exposure $level (at most 2.0)"
+  rm -rf "$tmp"
+  check_syscalls "$binary"
+}
+
+# The unit's SystemCallFilter= against what the daemon really calls: `demo --serve` (build a
+# store, scan, judge, plan, serve HTTP, answer a health check, stop on SIGINT) under strace,
+# as an unprivileged user like the unit's DynamicUser.
+check_syscalls() {
+  local binary=$1 tmp pid
+  command -v strace >/dev/null || { missing strace "the system call filter check"; return 0; }
+  is_root && command -v setpriv >/dev/null || { missing "root and setpriv" "the system call filter check"; return 0; }
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"
+  install -m 755 "$binary" "$tmp/regwarden"
+  install -d -o 65534 -g 65534 "$tmp/run"
+  local port=$((20000 + RANDOM % 20000))
+  strace -f -qq -o "$tmp/trace" setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$tmp/regwarden" demo --registrations 300 --dir "$tmp/run/demo" --serve "127.0.0.1:$port" \
+    >/dev/null 2>&1 &
+  pid=$!
+  local up=0
+  for _ in $(seq 120); do
+    if "$binary" healthcheck --url "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.5
+  done
+  ((up)) || { kill "$pid" 2>/dev/null; die "the traced demo did not serve /healthz"; }
+  sleep 2
+  kill -INT "$(pgrep -P "$pid")" 2>/dev/null || true
+  wait "$pid" || true
+  # setpriv's own calls come before its execve of regwarden: only what follows counts.
+  systemd-analyze syscall-filter >"$tmp/groups" 2>/dev/null
+  python3 - "$tmp/trace" "$tmp/groups" deploy/regwarden.service <<'PY'
+import re, sys
+trace, groups_file, unit = sys.argv[1:]
+groups, cur = {}, None
+for line in open(groups_file):
+    s = line.strip()
+    if not s or s.startswith("#"):
+        continue
+    if not line.startswith(" ") and s.startswith("@"):
+        cur = groups.setdefault(s, [])
+    elif cur is not None:
+        cur.append(s)
+def expand(names):
+    out = set()
+    for n in names:
+        out |= expand(groups.get(n, [])) if n.startswith("@") else {n}
+    return out
+allowed, denied = set(), set()
+for line in open(unit):
+    m = re.match(r"SystemCallFilter=(~?)(.*)", line.strip())
+    if m:
+        (denied if m.group(1) else allowed).update(expand(m.group(2).split()))
+used, started = set(), False
+for line in open(trace):
+    m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+    if not m:
+        continue
+    if started:
+        used.add(m.group(1))
+    elif re.search(r'execve\("[^"]*/regwarden"', line):
+        started = True
+bad = sorted(c for c in used if c not in allowed or c in denied)
+if not used:
+    sys.exit("no system calls of regwarden in the trace")
+if bad:
+    sys.exit("regwarden calls what deploy/regwarden.service forbids: " + " ".join(bad))
+print(f"systemd: SystemCallFilter= allows every one of the {len(used)} system calls "
+      "regwarden made (demo --serve under strace, unprivileged)")
+PY
   rm -rf "$tmp"
 }
 

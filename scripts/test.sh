@@ -24,6 +24,7 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v podman >/dev/null || need_apt+=(podman)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v strace >/dev/null || need_apt+=(strace)
 command -v pip3 >/dev/null || command -v pip >/dev/null || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
