@@ -327,8 +327,14 @@ check_helm() {
     die "helm template accepted replicaCount=2 on SQLite state"
   fi
   for f in default options postgres; do
-    grep -q 'readOnlyRootFilesystem: true' "$tmp/$f-$v.yaml" || die "$f: no read-only root filesystem"
+    for want in 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' 'runAsNonRoot: true' \
+      '- ALL' 'path: /healthz' 'path: /readyz'; do
+      grep -qF -- "$want" "$tmp/$f-$v.yaml" || die "helm template ($f): no '$want'"
+    done
   done
+  grep -qF 'grafana_dashboard: "1"' "$tmp/options-$v.yaml" || die "the dashboard ConfigMap lacks the sidecar label"
+  grep -qF '"uid": "regwarden"' "$tmp/options-$v.yaml" || die "the dashboard ConfigMap lacks the dashboard"
+  grep -qF 'name: REGWARDEN_STATE__URL' "$tmp/postgres-$v.yaml" || die "state.postgres sets no state URL"
   echo "helm: helm template: $(grep '^kind:' "$tmp/options-$v.yaml" | sort | uniq -c | awk '{printf "%s%s", sep, $3; sep=", "}') with every option on"
 
   # The alert rules in the PrometheusRule are Prometheus rules: promtool checks them.
