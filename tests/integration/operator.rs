@@ -23,7 +23,11 @@ fn version_names_the_commit_it_was_built_from() {
     assert_eq!(code, 0);
     let v = out.trim();
     let commit = v
-        .strip_prefix(concat!("regwarden ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .strip_prefix(concat!(
+            "regwarden ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        ))
         .and_then(|c| c.strip_suffix(')'))
         .unwrap_or_else(|| panic!("{v}"));
     let hex = commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit());
@@ -57,7 +61,10 @@ fn completions_and_man_pages_are_generated_from_the_commands() {
     assert!(main.contains(".SH EXIT STATUS"));
 
     let (_, help, _) = output(regwarden().arg("--help"));
-    assert!(help.contains("Exit status:") && help.contains("2  bad usage"), "{help}");
+    assert!(
+        help.contains("Exit status:") && help.contains("2  bad usage"),
+        "{help}"
+    );
 }
 
 #[test]
