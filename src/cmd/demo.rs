@@ -73,8 +73,11 @@ pub(super) async fn demo(
     };
     let config_path = dir.join("regwarden.toml");
     let listen = serve.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464)));
-    std::fs::write(&config_path, demo_config(listen, kind, store_file))
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    std::fs::write(
+        &config_path,
+        demo_config(listen, kind, store_file, registrations),
+    )
+    .with_context(|| format!("cannot write {}", config_path.display()))?;
     let cfg = config::load(&config_path).map_err(|e| anyhow::anyhow!(describe_config_error(&e)))?;
     init_logging(&cfg, serve.is_some());
 
@@ -155,9 +158,19 @@ async fn demo_plan_summary(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo_config(listen: SocketAddr, kind: DemoKind, store_file: &str) -> String {
+fn demo_config(
+    listen: SocketAddr,
+    kind: DemoKind,
+    store_file: &str,
+    registrations: usize,
+) -> String {
     let store = match kind {
-        DemoKind::Hydra => format!("kind = \"hydra\"\ndatabase_url = \"sqlite://{store_file}\""),
+        // Hydra has no cap of its own; the demo sets one (the store about 80% full) so the
+        // dashboard's capacity panels have data, as an operator's `capacity` would give.
+        DemoKind::Hydra => format!(
+            "kind = \"hydra\"\ndatabase_url = \"sqlite://{store_file}\"\ncapacity = {}",
+            demo_capacity(registrations)
+        ),
         DemoKind::Keycloak => format!(
             "kind = \"keycloak\"\nrealm = \"{}\"\ndatabase_url = \"sqlite://{store_file}\"",
             crate::demo::KEYCLOAK_REALM
@@ -176,4 +189,28 @@ name = "demo"
 {store}
 "#
     )
+}
+
+/// A round cap the demo's Hydra store fills to about 80%.
+fn demo_capacity(registrations: usize) -> usize {
+    (registrations * 5 / 4).div_ceil(100).max(1) * 100
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_hydra_store_has_a_capacity_it_does_not_fill() {
+        assert_eq!(demo_capacity(2500), 3200);
+        assert_eq!(demo_capacity(2000), 2500);
+        assert_eq!(demo_capacity(1), 100);
+        let cfg = demo_config(
+            "127.0.0.1:1".parse().unwrap(),
+            DemoKind::Hydra,
+            "h.db",
+            2000,
+        );
+        assert!(cfg.contains("capacity = 2500"), "{cfg}");
+    }
 }

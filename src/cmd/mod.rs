@@ -5,7 +5,9 @@
 mod act;
 mod check_config;
 mod demo;
+mod docs;
 mod explain;
+mod healthcheck;
 mod report;
 mod run;
 mod scan;
@@ -21,14 +23,42 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The version and the commit it was built from (build.rs), as `--version` prints them.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("REGWARDEN_COMMIT"),
+    ")"
+);
+
+/// Exit status and environment, for `--help` and the man page.
+const AFTER_HELP: &str = "\
+Exit status:
+  0  success (check-config: the configuration is valid; healthcheck: /healthz answered)
+  1  runtime failure: a store, the state database or the admin API failed, a scan was
+     incomplete, a health check failed
+  2  bad usage or configuration: the message names the option or configuration key
+
+Environment:
+  REGWARDEN_CONFIG             the configuration file, as --config
+  REGWARDEN_<SECTION>__<KEY>   overrides one configuration key (see config/regwarden.toml)
+  RUST_LOG                     log filter, wins over [log] level
+  NO_COLOR                     when set and not empty, no colours in help or logs
+  NOTIFY_SOCKET, WATCHDOG_USEC  set by systemd for Type=notify and WatchdogSec= (run)";
+
 /// regwarden keeps an OAuth authorization server's dynamically registered clients clean:
-/// it reads the server's client store (Ory Hydra, or RFC 7591 JSON Lines), records every
-/// registration with its origin and last use, and exports Prometheus metrics.
+/// it reads the server's client store (Ory Hydra, Keycloak, or RFC 7591 JSON Lines), records
+/// every registration with its origin and last use, and exports Prometheus metrics.
 ///
 /// Start with `regwarden demo`: it needs no services and leaves a config to try every
 /// other command on.
 #[derive(Debug, Parser)]
-#[command(name = "regwarden", version, max_term_width = 100)]
+#[command(
+    name = "regwarden",
+    version = VERSION,
+    max_term_width = 100,
+    after_long_help = AFTER_HELP
+)]
 pub struct Cli {
     /// Configuration file (see config/regwarden.toml for every key) [default: regwarden.toml]
     #[arg(long, global = true, env = "REGWARDEN_CONFIG")]
@@ -139,6 +169,29 @@ pub enum Command {
     },
     /// Check the configuration; print every problem with its key (exit status 2 if any).
     CheckConfig,
+    /// Ask a running daemon's /healthz (for container health checks: the image has no curl
+    /// and no shell). Exit status 0 when it answers 200, 1 otherwise.
+    Healthcheck {
+        /// The URL to ask [default: /healthz on the configuration's `[http] listen`, on
+        /// loopback when that is a wildcard address].
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// e.g. `regwarden completions bash > /usr/share/bash-completion/completions/regwarden`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into DIR.
+    ///
+    /// e.g. `regwarden man | gzip > /usr/share/man/man1/regwarden.1.gz`.
+    Man {
+        /// Write regwarden.1 and regwarden-COMMAND.1 for every command into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -182,6 +235,18 @@ pub async fn main(cli: Cli) -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     let result = match cli.command {
         Command::CheckConfig => return check_config::check_config(&path).await,
+        Command::Completions { shell } => return docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(u) => u,
+                None => match load_config(&path) {
+                    Ok(cfg) => healthcheck::default_url(cfg.listen),
+                    Err(code) => return code,
+                },
+            };
+            return healthcheck::healthcheck(&url).await;
+        }
         Command::Demo {
             registrations,
             serve,
@@ -232,9 +297,12 @@ pub async fn main(cli: Cli) -> ExitCode {
                     }
                     Command::Apply { yes, store } => act::apply(&cfg, yes, store.as_deref()).await,
                     Command::Restore { action_id } => act::restore(&cfg, action_id).await,
-                    Command::Demo { .. } | Command::CheckConfig | Command::Score { .. } => {
-                        unreachable!("handled above")
-                    }
+                    Command::Demo { .. }
+                    | Command::CheckConfig
+                    | Command::Score { .. }
+                    | Command::Completions { .. }
+                    | Command::Man { .. }
+                    | Command::Healthcheck { .. } => unreachable!("handled above"),
                 }
             }
         },
@@ -300,6 +368,7 @@ fn init_logging(cfg: &Config, daemon: bool) {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let builder = tracing_subscriber::fmt()
+        .with_ansi(colour(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
@@ -307,4 +376,10 @@ fn init_logging(cfg: &Config, daemon: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// Whether to colour what goes to `stream`: only a terminal, and never when NO_COLOR is set
+/// to anything but the empty string (no-color.org).
+fn colour(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -3,7 +3,8 @@
 //!
 //! - `harness`: services from the environment, databases, a running Hydra, DCR through the SDK.
 //! - `corpus`: the labeled scoring corpus and the held-out corpus (`tests/heldout`).
-//! - `cli`, `daemon`: the binary as an operator runs it.
+//! - `cli`, `daemon`: the binary as an operator runs it; `operator`: version, completions, man
+//!   page, NO_COLOR, health check and systemd's notify protocol.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
 //! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on;
 //!   its admin REST API client on its own (`keycloak::admin_api`).
@@ -21,5 +22,6 @@ mod hydra_stores;
 mod keycloak;
 mod metamorphic;
 mod metrics;
+mod operator;
 mod prometheus;
 mod scoring;

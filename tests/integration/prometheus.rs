@@ -1,7 +1,9 @@
 //! The monitoring contract (dashboards/): the dashboard and the alert rules use only the
 //! metrics of README.md's Metrics table, the rules pass promtool's checks and unit tests, and
 //! a real Prometheus scraping a running `regwarden demo` loads the rules and evaluates every
-//! panel query and alert expression without error, with series behind the core panels.
+//! panel query and alert expression without error, with series behind the core panels (the
+//! capacity ones included: the demo sets a capacity), and its /metrics passes `promtool check
+//! metrics`.
 //! Binaries: REGWARDEN_PROMTOOL and REGWARDEN_PROMETHEUS, else `promtool` and `prometheus`
 //! from PATH (Debian's prometheus package, which scripts/test.sh installs).
 
@@ -21,8 +23,8 @@ const CONTRACT: &str = "registrations registrations_created_total clusters
 
 /// Panels whose every query must return series from a freshly scanned demo store.
 #[rustfmt::skip]
-const CORE_PANELS: [&str; 13] = [
-    "Registrations", "Registrations by band", "Registrations by origin", "Stores", "Unused share",
+const CORE_PANELS: [&str; 15] = [
+    "Registrations", "Capacity used", "Capacity headroom", "Registrations by band", "Registrations by origin", "Stores", "Unused share",
     "Suspicious and malicious over time", "Malicious now", "Unused and inactive",
     "Scan duration", "Time since last successful scan", "Scan errors per hour",
     "Scans per hour, by kind", "regwarden version",
@@ -195,6 +197,34 @@ macro_rules! eventually {
     }};
 }
 
+/// Prometheus's own linter on regwarden's exposition (names, types, HELP, units).
+fn promtool_check_metrics(body: &str) {
+    use std::io::Write;
+    let mut check = Command::new(binary("REGWARDEN_PROMTOOL", "promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs Prometheus: run scripts/test.sh"]
 async fn prometheus_evaluates_every_panel_and_alert_against_a_running_regwarden() {
@@ -213,11 +243,12 @@ async fn prometheus_evaluates_every_panel_and_alert_against_a_running_regwarden(
         .env("REGWARDEN_SCHEDULE__RECONCILE", "*/10 * * * * *");
     let mut procs = vec![Proc::spawn("regwarden", rw, tmp.path())];
     let metrics = format!("http://{rw_addr}/metrics");
-    eventually!("scan in regwarden's metrics", 300, procs, {
+    let body = eventually!("scan in regwarden's metrics", 300, procs, {
         let body = get(&http, &metrics).await.unwrap_or_default();
         let scanned = body.contains("regwarden_last_successful_scan_timestamp_seconds{");
-        scanned.then_some(())
+        scanned.then_some(body)
     });
+    promtool_check_metrics(&body);
 
     let prom_addr = format!("127.0.0.1:{}", free_port());
     let prom = format!("http://{prom_addr}");
