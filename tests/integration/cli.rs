@@ -6,17 +6,7 @@ use serde_json::Value;
 use std::path::Path;
 
 fn run(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out = regwarden()
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    output(regwarden().args(args).arg("--config").arg(config))
 }
 
 #[test]

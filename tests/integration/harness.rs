@@ -363,6 +363,16 @@ pub fn regwarden() -> Command {
     Command::new(env!("CARGO_BIN_EXE_regwarden"))
 }
 
+/// Runs a command to its end: exit status (-1 when killed by a signal), stdout, stderr.
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// The same story on every backend: real MCP clients register through DCR, an operator adds
 /// a client through the admin API, some registrations get real tokens; regwarden must see
 /// every one with the right origin and last use, follow changes incrementally, and mark a

@@ -103,17 +103,12 @@ pub async fn full_scan(cfg: &regwarden::config::Config, state: &State) {
 }
 
 pub fn run_cli(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out = regwarden()
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env_remove("REGWARDEN_CONFIG")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    output(
+        regwarden()
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env_remove("REGWARDEN_CONFIG"),
     )
 }
 
