@@ -134,6 +134,8 @@ impl Scan<'_> {
         let mut pager = self.source.pager(kind, cursor).await?;
         let reading = Instant::now();
         let mut read = 0u64;
+        // Time spent normalizing and recording, overlapping the reads.
+        let mut recording = Duration::ZERO;
         // The next batch is read from the store while this one is normalized and recorded:
         // the authorization server's database, the state database and this task work at once.
         let mut next = pager.next_batch().await?;
@@ -145,15 +147,22 @@ impl Scan<'_> {
             if let Some(limit) = self.store.rows_per_second {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
-            let (fetched, recorded) = tokio::join!(
-                pager.next_batch(),
-                self.record(kind, scan, batch, families.as_mut(), &mut *report)
-            );
+            let (fetched, recorded) = tokio::join!(pager.next_batch(), async {
+                let started = Instant::now();
+                let recorded = self
+                    .record(kind, scan, batch, families.as_mut(), &mut *report)
+                    .await;
+                recording += started.elapsed();
+                recorded
+            });
             members += recorded?;
             next = fetched?;
         }
         let (updated_at, id) = pager.position();
         drop(pager);
+        // Cumulative times, logged at debug: where an incremental scan spends its time.
+        let mut phases: Vec<(&str, Duration)> =
+            vec![("recording", recording), ("read", reading.elapsed())];
         let counts = &mut report.counts;
         let mut reached = StoreCursor {
             updated_at: updated_at.or_else(|| cursor.updated_at.clone()),
@@ -164,6 +173,7 @@ impl Scan<'_> {
         match kind {
             ScanKind::Full => {
                 counts.gone = state.mark_gone(name, scan, Utc::now()).await?;
+                phases.push(("gone marked", reading.elapsed()));
                 // A client_id read in two batches (JSON Lines allows it) would count twice:
                 // then the judgement builds the families itself.
                 if state.live_count(name).await? != members {
@@ -172,8 +182,10 @@ impl Scan<'_> {
             }
             ScanKind::Incremental => {
                 let (uses, mark) = self.source.usage_since(cursor.usage.as_deref()).await?;
+                phases.push(("usage read", reading.elapsed()));
                 // A use moving forward is a change of the registration's facts.
                 counts.changed += state.apply_usage(name, &uses).await?;
+                phases.push(("usage recorded", reading.elapsed()));
                 reached.usage = mark.or(reached.usage);
             }
         }
@@ -183,6 +195,8 @@ impl Scan<'_> {
         state
             .finish_scan(name, scan, kind, *counts, &reached, Utc::now())
             .await?;
+        phases.push(("finished", reading.elapsed()));
+        tracing::debug!(store = %name, kind = kind.as_str(), read, ?phases, "scan phases");
         if let Some(f) = &mut families {
             f.freeze();
         }

@@ -1,8 +1,10 @@
 //! Ory Hydra (v2.x) store reader: streams `hydra_client` read-only from PostgreSQL,
 //! MySQL/MariaDB or SQLite, as Hydra's own migrations create it.
 //!
-//! Full scans page by client id; incremental scans page by `(updated_at, id)` after the last
-//! position seen. Every column is read as text so one code path serves three backends;
+//! Full scans page by client id. Incremental scans find what changed after the last position
+//! seen as a window of `(updated_at, id)` keys (one statement: Hydra has no index on
+//! `updated_at`, so each such statement reads the whole table), then read those clients by
+//! primary key, a batch at a time. Every column is read as text so one code path serves three backends;
 //! timestamps and JSON are parsed by us, and a bad value is a warning on that record only.
 //! Last use comes from the token and flow tables, which Hydra indexes by `(client_id, nid)`
 //! and by `requested_at`.
@@ -23,7 +25,7 @@ use record::{record_from_row, COLUMNS};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Tables whose `requested_at` is a use of the client.
 const USAGE_TABLES: [&str; 3] = [
@@ -31,6 +33,11 @@ const USAGE_TABLES: [&str; 3] = [
     "hydra_oauth2_refresh",
     "hydra_oauth2_flow",
 ];
+
+/// An incremental window holds the keys of this many batches ...
+const WINDOW_BATCHES: u32 = 20;
+/// ... and at most this many keys (unless one batch is larger).
+const MAX_WINDOW: u32 = 50_000;
 
 pub struct HydraSource {
     pool: AnyPool,
@@ -85,33 +92,72 @@ impl HydraSource {
             kind,
             after_id: None,
             after,
+            keys: VecDeque::new(),
+            last_window: false,
             seen: None,
             done: false,
         }
     }
 
-    fn select(&self, kind: ScanKind, has_cursor: bool) -> String {
+    /// The next page of a full scan, by id.
+    fn page_select(&self, has_cursor: bool) -> String {
         let d = self.dialect;
         let cols: Vec<String> = COLUMNS.iter().map(|c| d.text(c)).collect();
-        let nid = d.param(1, ParamType::Uuid);
-        let limit = self.batch_size;
-        match (kind, has_cursor) {
-            (ScanKind::Full, false) => format!("SELECT {} FROM hydra_client WHERE nid = {nid} ORDER BY id LIMIT {limit}", cols.join(", ")),
-            (ScanKind::Full, true) => {
-                format!("SELECT {} FROM hydra_client WHERE nid = {nid} AND id > {} ORDER BY id LIMIT {limit}", cols.join(", "), d.param(2, ParamType::Text))
-            }
-            (ScanKind::Incremental, false) => {
-                format!("SELECT {} FROM hydra_client WHERE nid = {nid} ORDER BY updated_at, id LIMIT {limit}", cols.join(", "))
-            }
-            (ScanKind::Incremental, true) => format!(
-                "SELECT {} FROM hydra_client WHERE nid = {nid} AND (updated_at > {} OR (updated_at = {} AND id > {}))
-                 ORDER BY updated_at, id LIMIT {limit}",
-                cols.join(", "),
+        let after = if has_cursor {
+            format!("AND id > {}", d.param(2, ParamType::Text))
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT {} FROM hydra_client WHERE nid = {} {after} ORDER BY id LIMIT {}",
+            cols.join(", "),
+            d.param(1, ParamType::Uuid),
+            self.batch_size
+        )
+    }
+
+    /// The keys of the next window of changed clients, in `(updated_at, id)` order.
+    fn window_select(&self, has_cursor: bool) -> String {
+        let d = self.dialect;
+        let (nid, limit) = (d.param(1, ParamType::Uuid), self.window_size());
+        let after = if has_cursor {
+            format!(
+                "AND (updated_at > {} OR (updated_at = {} AND id > {}))",
                 d.param(2, ParamType::Timestamp),
                 d.param(2, ParamType::Timestamp),
                 d.param(3, ParamType::Text),
-            ),
-        }
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            // Named apart from the columns, so ORDER BY sorts the columns, not their text.
+            "SELECT {} AS window_id, {} AS window_updated_at FROM hydra_client WHERE nid = {nid} {after}
+             ORDER BY updated_at, id LIMIT {limit}",
+            d.text("id"),
+            d.text("updated_at")
+        )
+    }
+
+    /// The given clients, read by primary key.
+    fn by_id_select(&self, n: usize) -> String {
+        let d = self.dialect;
+        let cols: Vec<String> = COLUMNS.iter().map(|c| d.text(c)).collect();
+        let ids: Vec<String> = (0..n).map(|i| d.param(i + 2, ParamType::Text)).collect();
+        format!(
+            "SELECT {} FROM hydra_client WHERE nid = {} AND id IN ({})",
+            cols.join(", "),
+            d.param(1, ParamType::Uuid),
+            ids.join(",")
+        )
+    }
+
+    /// Keys per window: many batches, so a store without an index on `updated_at` is read
+    /// whole once per window rather than once per batch, and bounded, so memory stays flat.
+    fn window_size(&self) -> u32 {
+        (self.batch_size.saturating_mul(WINDOW_BATCHES))
+            .min(MAX_WINDOW)
+            .max(self.batch_size)
     }
 
     /// Last use of each given client, from the token and flow tables.
@@ -254,8 +300,12 @@ pub struct HydraPager<'a> {
     kind: ScanKind,
     /// Full scans: the last id read.
     after_id: Option<String>,
-    /// Incremental scans: where the next page starts, (updated_at, id).
+    /// Incremental scans: where the next window starts, (updated_at, id).
     after: Option<(String, String)>,
+    /// Incremental scans: ids of the current window not read yet.
+    keys: VecDeque<String>,
+    /// Incremental scans: the current window is the last (it was not full).
+    last_window: bool,
     /// The greatest (updated_at, id) read so far.
     seen: Option<(String, String)>,
     done: bool,
@@ -273,65 +323,35 @@ impl HydraPager<'_> {
         if self.done {
             return Ok(None);
         }
-        let src = self.src;
         let rows = match self.kind {
-            ScanKind::Full => {
-                let sql = src.select(ScanKind::Full, self.after_id.is_some());
-                let mut query = sqlx::query(&sql).bind(&src.nid);
-                if let Some(id) = &self.after_id {
-                    query = query.bind(id);
-                }
-                query.fetch_all(&src.pool).await
-            }
-            ScanKind::Incremental => {
-                let sql = src.select(ScanKind::Incremental, self.after.is_some());
-                let mut query = sqlx::query(&sql).bind(&src.nid);
-                if let Some((u, id)) = &self.after {
-                    query = query.bind(u);
-                    if src.dialect != Dialect::Postgres {
-                        query = query.bind(u); // Positional parameters: bind it again.
-                    }
-                    query = query.bind(id);
-                }
-                query.fetch_all(&src.pool).await
-            }
-        }
-        .map_err(|source| SourceError::Query {
-            what: "hydra_client",
-            source,
-        })?;
-        if rows.len() < src.batch_size as usize {
+            ScanKind::Full => self.next_page().await?,
+            ScanKind::Incremental => self.next_changed().await?,
+        };
+        let Some(rows) = rows else {
             self.done = true;
-        }
-        if rows.is_empty() {
             return Ok(None);
-        }
+        };
 
         let mut batch = Batch::default();
         let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
             let text = |i: usize| column_text(row, i);
             let Some(id) = text(0) else { continue };
-            // Track the position in the store's own text form, whatever the record holds.
-            self.after_id = Some(id.clone());
             if let Some(updated) = text(16) {
                 // The position kept for the next incremental scan is the greatest
-                // (updated_at, id) read: anywhere in a full scan (which pages by id).
+                // (updated_at, id) read, in the store's own text form.
                 let newer = match &self.seen {
                     None => true,
                     Some((u, i)) => (parse_time(&updated), &id) > (parse_time(u), i),
                 };
                 if newer {
-                    self.seen = Some((updated.clone(), id.clone()));
-                }
-                if self.kind == ScanKind::Incremental {
-                    self.after = Some((updated, id.clone()));
+                    self.seen = Some((updated, id.clone()));
                 }
             }
             ids.push(id);
             batch.records.push(record_from_row(&text));
         }
-        let uses = src.last_use(&ids).await?;
+        let uses = self.src.last_use(&ids).await?;
         for r in &mut batch.records {
             let id = r
                 .doc
@@ -344,6 +364,71 @@ impl HydraPager<'_> {
                 .unwrap_or(Usage::Never);
         }
         Ok(Some(batch))
+    }
+
+    /// Full scans: the next page by id; `None` after the last.
+    async fn next_page(&mut self) -> Result<Option<Vec<AnyRow>>, SourceError> {
+        let src = self.src;
+        let sql = src.page_select(self.after_id.is_some());
+        let mut query = sqlx::query(&sql).bind(&src.nid);
+        if let Some(id) = &self.after_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&src.pool).await.map_err(client_query)?;
+        if rows.len() < src.batch_size as usize {
+            self.done = true;
+        }
+        if let Some(id) = rows.last().and_then(|r| column_text(r, 0)) {
+            self.after_id = Some(id);
+        }
+        Ok((!rows.is_empty()).then_some(rows))
+    }
+
+    /// Incremental scans: the next batch of changed clients, read by primary key from the
+    /// current window of keys (the next window read when it is used up); `None` at the end.
+    async fn next_changed(&mut self) -> Result<Option<Vec<AnyRow>>, SourceError> {
+        let src = self.src;
+        while self.keys.is_empty() {
+            if self.last_window {
+                return Ok(None);
+            }
+            let sql = src.window_select(self.after.is_some());
+            let mut query = sqlx::query(&sql).bind(&src.nid);
+            if let Some((u, id)) = &self.after {
+                query = query.bind(u);
+                if src.dialect != Dialect::Postgres {
+                    query = query.bind(u); // Positional parameters: bind it again.
+                }
+                query = query.bind(id);
+            }
+            let keys = query.fetch_all(&src.pool).await.map_err(client_query)?;
+            self.last_window = keys.len() < src.window_size() as usize;
+            for key in &keys {
+                if let (Some(id), Some(updated)) = (column_text(key, 0), column_text(key, 1)) {
+                    self.after = Some((updated, id.clone()));
+                    self.keys.push_back(id);
+                }
+            }
+        }
+        let n = self.keys.len().min(src.batch_size as usize);
+        let ids: Vec<String> = self.keys.drain(..n).collect();
+        let sql = src.by_id_select(ids.len());
+        let mut query = sqlx::query(&sql).bind(&src.nid);
+        for id in &ids {
+            query = query.bind(id);
+        }
+        // A client deleted since its key was read is simply not there: only a full scan
+        // tells what is gone.
+        Ok(Some(
+            query.fetch_all(&src.pool).await.map_err(client_query)?,
+        ))
+    }
+}
+
+fn client_query(source: sqlx::Error) -> SourceError {
+    SourceError::Query {
+        what: "hydra_client",
+        source,
     }
 }
 
