@@ -107,6 +107,12 @@ impl State {
                     if sqlite {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // A scan or judgement rewrites rows all over the file: pages
+                        // written again before a checkpoint are copied to the database
+                        // once, not once per thousand pages of log (SQLite's default).
+                        // The log is cut back to this size after each checkpoint.
+                        conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                     }
                     Ok(())
                 })
