@@ -24,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
+pub mod fetch;
 pub mod http;
 pub mod metrics;
 pub mod model;

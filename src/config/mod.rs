@@ -4,11 +4,13 @@
 //! keys refused) → [`RawConfig::validate`], which reports every problem with its key at once.
 //! Cron expressions, addresses and durations are parsed here, never at run time.
 
+mod fetch;
 mod layers;
 mod policy;
 mod raw;
 mod stores;
 
+pub use fetch::FetchConfig;
 pub use raw::RawConfig;
 pub use stores::{KeycloakAdmin, StoreKind};
 
@@ -83,6 +85,8 @@ pub struct Config {
     /// When the daemon plans, and in enforce mode acts (`[actions] schedule`), in either mode.
     pub actions_schedule: CronSchedule,
     pub stores: Vec<StoreConfig>,
+    /// Outbound fetches (`[fetch]`): off unless enabled.
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,6 +411,39 @@ mod tests {
                 "config/regwarden.toml does not list {line}"
             );
         }
+    }
+
+    #[test]
+    fn fetching_is_off_unless_enabled_and_its_limits_are_checked() {
+        let c = load("", &[]).unwrap();
+        assert!(!c.fetch.enabled);
+        assert_eq!(c.fetch.settings, crate::fetch::Settings::default());
+        let c = load(
+            "[fetch]\nenabled = true\ntimeout = \"5s\"\nconnect_timeout = \"1s\"\nmax_concurrent = 2\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.fetch.enabled);
+        assert_eq!(c.fetch.settings.timeout, Duration::from_secs(5));
+        assert_eq!(c.fetch.settings.max_concurrent, 2);
+        assert_eq!(
+            problems(load(
+                "[fetch]\ntimeout = \"2m\"\nconnect_timeout = \"x\"\nmax_concurrent = 0\nproxy = \"p\"\n",
+                &[]
+            )),
+            ["fetch.proxy"]
+        );
+        assert_eq!(
+            problems(load(
+                "[fetch]\ntimeout = \"2m\"\nconnect_timeout = \"x\"\nmax_concurrent = 0\n",
+                &[]
+            )),
+            [
+                "fetch.connect_timeout",
+                "fetch.timeout",
+                "fetch.max_concurrent"
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub publishers: Vec<RawPublisher>,
     #[serde(default)]
+    pub fetch: super::fetch::RawFetch,
+    #[serde(default)]
     pub actions: super::policy::RawActions,
     #[serde(default)]
     pub allow: Vec<super::policy::RawMatcher>,
@@ -293,6 +295,7 @@ impl RawConfig {
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);
+        let fetch = super::fetch::build(&self.fetch, &mut problems);
         let (policy, mode, actions_schedule) = super::policy::build(
             &self.expiry,
             &self.actions,
@@ -319,6 +322,7 @@ impl RawConfig {
             mode,
             actions_schedule,
             stores,
+            fetch,
         })
     }
 }
