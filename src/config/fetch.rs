@@ -69,3 +69,18 @@ pub(super) fn build(raw: &RawFetch, problems: &mut Vec<Problem>) -> FetchConfig 
         },
     }
 }
+
+impl FetchConfig {
+    /// The CIMD checker the daemon and the scanning commands judge with: `None` unless
+    /// fetching is enabled. `counter` counts its fetches by outcome.
+    pub fn cimd(
+        &self,
+        counter: Option<prometheus::IntCounterVec>,
+    ) -> Result<Option<crate::fetch::Cimd>, crate::fetch::FetchError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let fetcher = crate::fetch::Fetcher::new(self.settings)?;
+        Ok(Some(crate::fetch::Cimd::new(fetcher, counter)))
+    }
+}

@@ -216,21 +216,21 @@ impl Cimd {
         client_id: &str,
         reg: Option<&ClientMetadata>,
     ) -> Result<Document, CimdError> {
-        let doc = match self.cached(client_id) {
-            Some(doc) => doc,
-            None => {
-                let fetched = self.fetch(client_id).await;
-                self.count(match &fetched {
-                    Ok(_) => Outcome::Verified,
-                    Err(e) => e.outcome(),
-                });
-                fetched?
-            }
+        let (doc, fetched) = match self.cached(client_id) {
+            Some(doc) => (Ok(doc), false),
+            None => (self.fetch(client_id).await, true),
         };
-        match reg {
-            Some(m) => consistent(&doc, m).map(|()| doc),
-            None => Ok(doc),
+        let checked = doc.and_then(|d| match reg {
+            Some(m) => consistent(&d, m).map(|()| d),
+            None => Ok(d),
+        });
+        if fetched {
+            self.count(match &checked {
+                Ok(_) => Outcome::Verified,
+                Err(e) => e.outcome(),
+            });
         }
+        checked
     }
 
     fn cached(&self, url: &str) -> Option<Document> {

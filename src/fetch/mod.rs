@@ -16,4 +16,6 @@ pub use client::{
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;
