@@ -286,13 +286,29 @@ pub async fn main(cli: Cli) -> ExitCode {
             // Scoring settings are optional here: defaults unless a config is at hand.
             match optional_config(explicit, &path) {
                 Err(code) => return code,
-                Ok(cfg) => score::score(&cfg, &input, now).await,
+                Ok(cfg) => match with_publisher_keys(cfg).await {
+                    Ok(cfg) => score::score(&cfg, &input, now).await,
+                    Err(e) => Err(e),
+                },
             }
         }
         command => match load_config(&path) {
             Err(code) => return code,
             Ok(cfg) => {
                 init_logging(&cfg, matches!(command, Command::Run));
+                // Commands that judge need every publisher's keys first.
+                let judges = matches!(
+                    command,
+                    Command::Run | Command::Scan { .. } | Command::Apply { .. }
+                );
+                let cfg = if judges {
+                    match with_publisher_keys(cfg).await {
+                        Ok(cfg) => cfg,
+                        Err(e) => return fail(e),
+                    }
+                } else {
+                    cfg
+                };
                 match command {
                     Command::Run => run::run(cfg).await,
                     Command::Scan { store, full } => scan::scan(&cfg, store.as_deref(), full).await,
@@ -347,6 +363,16 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
         eprintln!("regwarden: {}", describe_config_error(&e));
         ExitCode::from(EXIT_CONFIG)
     })
+}
+
+/// The configuration with the keys of publishers configured by URL (`jwks_uri`) fetched
+/// and added to the scorer.
+async fn with_publisher_keys(mut cfg: Config) -> anyhow::Result<Config> {
+    if !cfg.publisher_keys.is_empty() {
+        let fetcher = crate::fetch::Fetcher::new(cfg.fetch.settings)?;
+        cfg.fetch_publisher_keys(&fetcher).await?;
+    }
+    Ok(cfg)
 }
 
 /// The configuration when one is named or ./regwarden.toml exists, the defaults otherwise

@@ -1,6 +1,6 @@
 //! `[fetch]`: the outbound client (invariant 8). Off unless `enabled = true`.
 
-use super::raw::parse_duration;
+use super::raw::{parse_duration, RawPublisher};
 use super::{problem, Problem};
 use crate::fetch::Settings;
 use serde::Deserialize;
@@ -82,5 +82,87 @@ impl FetchConfig {
         }
         let fetcher = crate::fetch::Fetcher::new(self.settings)?;
         Ok(Some(crate::fetch::Cimd::new(fetcher, counter)))
+    }
+}
+
+/// The publishers configured by `jwks_uri`: (issuer, URL), each URL checked as the client will
+/// (https, a DNS name, no user information); they need fetching enabled.
+pub(super) fn publisher_urls(
+    publishers: &[RawPublisher],
+    fetch: &FetchConfig,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, p) in publishers.iter().enumerate() {
+        let (Some(issuer), None, Some(url)) = (&p.issuer, &p.jwks, &p.jwks_uri) else {
+            continue;
+        };
+        let key = format!("publishers[{i}].jwks_uri");
+        if let Err(r) = crate::fetch::check_url(url) {
+            problems.push(problem(&key, format!("refused: {r}")));
+        } else if !fetch.enabled {
+            problems.push(problem(
+                &key,
+                "needs [fetch] enabled = true (nothing is fetched otherwise); or give jwks",
+            ));
+        } else {
+            out.push((issuer.clone(), url.clone()));
+        }
+    }
+    out
+}
+
+/// Why a publisher's keys could not be had; names the publisher's key in the config.
+#[derive(Debug, thiserror::Error)]
+#[error("publishers[{index}].jwks_uri ({issuer}): {reason}")]
+pub struct PublisherKeysError {
+    pub index: usize,
+    pub issuer: String,
+    pub reason: String,
+}
+
+/// The most bytes a publisher's key set may have.
+const JWKS_MAX_BYTES: usize = 64 * 1024;
+
+impl super::Config {
+    /// Fetches the key set of every publisher configured by `jwks_uri` and adds it to the
+    /// scorer, before anything is judged. A key set that cannot be fetched or read is an
+    /// error: judging without it would turn that publisher's verified statements into
+    /// unverifiable ones.
+    pub async fn fetch_publisher_keys(
+        &mut self,
+        fetcher: &crate::fetch::Fetcher,
+    ) -> Result<(), PublisherKeysError> {
+        let accept = "application/jwk-set+json, application/json";
+        let mut sets = Vec::new();
+        for (index, (issuer, url)) in self.publisher_keys.iter().enumerate() {
+            let failed = |reason: String| PublisherKeysError {
+                index,
+                issuer: issuer.clone(),
+                reason,
+            };
+            let got = fetcher
+                .get(url, accept, JWKS_MAX_BYTES)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let text = String::from_utf8(got.body).map_err(|_| failed("not UTF-8".into()))?;
+            sets.push((index, issuer.clone(), text));
+        }
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let mut scorer = crate::score::Scorer::clone(&self.scorer);
+        for (index, issuer, text) in sets {
+            scorer
+                .publishers
+                .add(&issuer, &text)
+                .map_err(|reason| PublisherKeysError {
+                    index,
+                    issuer,
+                    reason,
+                })?;
+        }
+        self.scorer = std::sync::Arc::new(scorer);
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod policy;
 mod raw;
 mod stores;
 
-pub use fetch::FetchConfig;
+pub use fetch::{FetchConfig, PublisherKeysError};
 pub use raw::RawConfig;
 pub use stores::{KeycloakAdmin, StoreKind};
 
@@ -87,6 +87,9 @@ pub struct Config {
     pub stores: Vec<StoreConfig>,
     /// Outbound fetches (`[fetch]`): off unless enabled.
     pub fetch: FetchConfig,
+    /// Publishers whose keys are fetched (`[[publishers]] jwks_uri`): (issuer, URL). Added
+    /// to the scorer by [`Config::fetch_publisher_keys`] before anything is judged.
+    pub publisher_keys: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +218,9 @@ pub fn load_str(
         })?;
     raw.validate(path, &base)
 }
+
+#[cfg(test)]
+mod fetch_tests;
 
 #[cfg(test)]
 mod tests {
@@ -411,39 +417,6 @@ mod tests {
                 "config/regwarden.toml does not list {line}"
             );
         }
-    }
-
-    #[test]
-    fn fetching_is_off_unless_enabled_and_its_limits_are_checked() {
-        let c = load("", &[]).unwrap();
-        assert!(!c.fetch.enabled);
-        assert_eq!(c.fetch.settings, crate::fetch::Settings::default());
-        let c = load(
-            "[fetch]\nenabled = true\ntimeout = \"5s\"\nconnect_timeout = \"1s\"\nmax_concurrent = 2\n",
-            &[],
-        )
-        .unwrap();
-        assert!(c.fetch.enabled);
-        assert_eq!(c.fetch.settings.timeout, Duration::from_secs(5));
-        assert_eq!(c.fetch.settings.max_concurrent, 2);
-        assert_eq!(
-            problems(load(
-                "[fetch]\ntimeout = \"2m\"\nconnect_timeout = \"x\"\nmax_concurrent = 0\nproxy = \"p\"\n",
-                &[]
-            )),
-            ["fetch.proxy"]
-        );
-        assert_eq!(
-            problems(load(
-                "[fetch]\ntimeout = \"2m\"\nconnect_timeout = \"x\"\nmax_concurrent = 0\n",
-                &[]
-            )),
-            [
-                "fetch.connect_timeout",
-                "fetch.timeout",
-                "fetch.max_concurrent"
-            ]
-        );
     }
 
     #[test]

@@ -211,7 +211,7 @@ impl Bands {
 }
 
 /// The configured scorer: catalog, publisher keys, weights and bands.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Scorer {
     pub catalog: Catalog,
     pub publishers: Publishers,
