@@ -122,3 +122,55 @@ fn usage_and_configuration_errors_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("fetch.timeout"), "{err}");
 }
+
+/// The daemon with fetching on: it fetches the CIMD clients of a JSON Lines store when it
+/// judges them, refuses the one whose name resolves to loopback, and counts both outcomes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_fetches_cimd_documents_and_counts_each_outcome() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let line = |id: &str| {
+        format!(
+            r#"{{"client_id":"{id}","client_name":"Tools","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}}"#
+        )
+    };
+    let clients = [
+        line("https://localhost/client.json"),
+        line("https://no-such-host.invalid/client.json"),
+        line("plain-dcr-client"),
+    ];
+    std::fs::write(dir.join("clients.jsonl"), clients.join("\n")).unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let cfg = dir.join("regwarden.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\nurl = \"sqlite://state.db\"\n[http]\nlisten = \"{http}\"\n\
+             [fetch]\nenabled = true\ntimeout = \"3s\"\nconnect_timeout = \"2s\"\n\
+             [[stores]]\nname = \"file\"\nkind = \"jsonl\"\npath = \"clients.jsonl\"\n"
+        ),
+    )
+    .unwrap();
+    let _daemon = Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let series = |o: &str| format!(r#"regwarden_cimd_fetches_total{{outcome="{o}"}}"#);
+    let text = wait_for(
+        &format!("http://{http}/metrics"),
+        "both CIMD clients fetched",
+        std::time::Duration::from_secs(30),
+        |_, b| {
+            metric(b, &series("refused")).unwrap_or(0.0) >= 1.0
+                && metric(b, &series("failed")).unwrap_or(0.0) >= 1.0
+        },
+    )
+    .await;
+    assert_eq!(metric(&text, &series("verified")), Some(0.0), "{text}");
+    assert_eq!(metric(&text, &series("mismatch")), Some(0.0), "{text}");
+}
