@@ -209,6 +209,14 @@ impl Cimd {
         }
     }
 
+    /// How long the documents of one page of registrations may take together: twice the
+    /// timeout of one fetch. Registrations whose fetch has not finished by then are judged
+    /// as not fetched, so hosts that answer slowly (or a flood of registrations naming them)
+    /// delay a judgement by this much per page at most.
+    pub fn page_budget(&self) -> std::time::Duration {
+        self.fetcher.settings().timeout * 2
+    }
+
     /// The verified document for a CIMD client_id, checked against the registration when
     /// one is given: from the cache while fresh, fetched otherwise.
     pub async fn check(

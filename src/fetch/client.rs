@@ -188,6 +188,10 @@ impl Fetcher {
         Self::build(settings, b).expect("test client")
     }
 
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
     fn build(settings: Settings, b: reqwest::ClientBuilder) -> Result<Fetcher, FetchError> {
         let client = b.build().map_err(|e| FetchError::Network {
             url: String::new(),

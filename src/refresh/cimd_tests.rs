@@ -1,7 +1,7 @@
 //! A refresh with fetching on: CIMD clients' documents are fetched from a real local https
 //! server before their page is judged, and what they show lands in the stored verdicts.
 
-use crate::fetch::testkit::{fetcher, ok, resolver, serve_with};
+use crate::fetch::testkit::{fetcher, ok, resolver, serve_with, Reply};
 use crate::fetch::{Cimd, Settings};
 use crate::model::ScanKind;
 use crate::score::Scorer;
@@ -111,4 +111,55 @@ async fn a_refresh_judges_cimd_clients_with_their_fetched_documents() {
     assert_eq!(again.judgement.changed, 0, "{again:?}");
     assert_eq!(server.accepted.load(Ordering::SeqCst), 4);
     assert_eq!(count("failed"), 2);
+}
+
+#[tokio::test]
+async fn slow_documents_delay_a_page_by_its_budget_at_most() {
+    let cert = crate::fetch::testkit::certificate();
+    let server = serve_with("127.0.0.1", &cert, |port| {
+        (0..4)
+            .map(|i| {
+                let path: &'static str = ["/0.json", "/1.json", "/2.json", "/3.json"][i];
+                let body = format!(
+                    r#"{{"client_id":"https://good.test:{port}{path}","redirect_uris":["http://127.0.0.1/cb"]}}"#
+                );
+                let slow = Reply {
+                    delay: std::time::Duration::from_millis(1500),
+                    ..ok(&body, &[])
+                };
+                (path, slow)
+            })
+            .collect()
+    })
+    .await;
+    let (lookup, _) = resolver(&[("good.test", vec![vec!["127.0.0.1"]])]);
+    // One fetch at a time, 2 s each at most: the page may take 4 s, so two of the four
+    // documents (1.5 s each) arrive in time and the others are judged as not fetched.
+    let settings = Settings {
+        connect_timeout: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(2),
+        max_concurrent: 1,
+    };
+    let cimd = Cimd::new(fetcher(lookup, &cert, settings), None);
+    let regs: Vec<crate::model::Registration> = (0..4)
+        .map(|i| crate::model::Registration {
+            client_id: format!("https://good.test:{}/{i}.json", server.port),
+            metadata: crate::model::ClientMetadata {
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                token_endpoint_auth_method: "none".into(),
+                ..Default::default()
+            },
+            created_at: None,
+            created_from: None,
+            updated_at: None,
+            usage: crate::model::Usage::Unknown,
+            origin: crate::model::Origin::Cimd,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let evidence = super::judge::cimd_evidence(Some(&cimd), regs.iter()).await;
+    let took = started.elapsed();
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(took >= std::time::Duration::from_secs(4), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
 }

@@ -125,7 +125,8 @@ pub async fn judge_store(
 
 /// What fetching the metadata documents of the CIMD clients among `regs` showed, by
 /// client_id (fetched concurrently, as many at once as the client allows). A refused or
-/// failed fetch is no evidence either way: the registration is judged as if not fetched.
+/// failed fetch is no evidence either way: the registration is judged as if not fetched, and
+/// so is one not done within the page's budget ([`Cimd::page_budget`]).
 pub(super) async fn cimd_evidence<'a>(
     cimd: Option<&Cimd>,
     regs: impl Iterator<Item = &'a Registration>,
@@ -133,15 +134,23 @@ pub(super) async fn cimd_evidence<'a>(
     let Some(cimd) = cimd else {
         return HashMap::new();
     };
+    let deadline = tokio::time::Instant::now() + cimd.page_budget();
     let checks = regs
         .filter(|r| r.origin == Origin::Cimd && r.client_id.starts_with("https://"))
-        .map(|r| async move { (r, cimd.check(&r.client_id, Some(&r.metadata)).await) });
+        .map(|r| async move {
+            let check = cimd.check(&r.client_id, Some(&r.metadata));
+            (r, tokio::time::timeout_at(deadline, check).await)
+        });
     let mut out = HashMap::new();
     for (r, checked) in futures_util::future::join_all(checks).await {
         let evidence = match checked {
-            Ok(_) => CimdEvidence::Verified,
-            Err(CimdError::Mismatch(why)) => CimdEvidence::Mismatch(why),
-            Err(e) => {
+            Ok(Ok(_)) => CimdEvidence::Verified,
+            Ok(Err(CimdError::Mismatch(why))) => CimdEvidence::Mismatch(why),
+            Err(_) => {
+                tracing::debug!(client_id = %crate::escape::esc(&r.client_id), "CIMD fetch not done within the page's budget");
+                continue;
+            }
+            Ok(Err(e)) => {
                 tracing::debug!(client_id = %crate::escape::esc(&r.client_id), error = %e, "no CIMD evidence");
                 continue;
             }
