@@ -171,25 +171,24 @@ pub fn read_document(url: &str, body: &[u8]) -> Result<Document, CimdError> {
 }
 
 /// Whether a registration stored under the document's client_id agrees with it: every
-/// redirect URI it holds is one the document lists, and it uses no shared secret.
+/// redirect URI it holds is one the document lists (compared as the URL standard
+/// serializes them, so `HTTPS://App.example/cb` is `https://app.example/cb`). The stored
+/// auth method is not compared: a store may show its own default where the document said
+/// nothing.
 pub fn consistent(doc: &Document, reg: &ClientMetadata) -> Result<(), CimdError> {
-    if let Some(u) = reg
+    let canonical = |u: &str| url::Url::parse(u).map_or_else(|_| u.to_owned(), String::from);
+    let listed: Vec<String> = doc.redirect_uris.iter().map(|u| canonical(u)).collect();
+    match reg
         .redirect_uris
         .iter()
-        .find(|u| !doc.redirect_uris.contains(u))
+        .find(|u| !listed.contains(&canonical(u)))
     {
-        return Err(CimdError::Mismatch(format!(
+        Some(u) => Err(CimdError::Mismatch(format!(
             "the registration redirects to {}, which its document does not list",
             esc(u)
-        )));
+        ))),
+        None => Ok(()),
     }
-    if reg.token_endpoint_auth_method.starts_with("client_secret_") {
-        return Err(CimdError::Mismatch(format!(
-            "the registration uses shared-secret authentication ({})",
-            esc(&reg.token_endpoint_auth_method)
-        )));
-    }
-    Ok(())
 }
 
 /// Documents fetched and verified, by URL, until their freshness runs out.

@@ -305,9 +305,9 @@ fn builder(settings: Settings, lookup: Lookup, exempt: Option<IpAddr>) -> reqwes
         .user_agent(concat!("regwarden/", env!("CARGO_PKG_VERSION")))
 }
 
-/// How long a response may be reused per its caching headers (RFC 9111): `no-store`,
-/// `no-cache` and `private`-less oddities aside, `max-age` wins over `Expires`; `None`
-/// means not at all.
+/// How long a response may be reused per its caching headers (RFC 9111): not at all
+/// (`None`) with `no-store` or `no-cache`; else `max-age` less `Age`, else `Expires` less
+/// `Date`.
 pub fn freshness(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     use reqwest::header::{CACHE_CONTROL, DATE, EXPIRES};
     let text = |h| headers.get(h).and_then(|v| v.to_str().ok());
@@ -322,7 +322,10 @@ pub fn freshness(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         }
     }
     if let Some(secs) = max_age {
-        return (secs > 0).then(|| Duration::from_secs(secs));
+        // What a cache on the way already used up (RFC 9111 section 4.2.3).
+        let age = text(reqwest::header::AGE).and_then(|a| a.trim().parse::<u64>().ok());
+        let left = secs.saturating_sub(age.unwrap_or(0));
+        return (left > 0).then(|| Duration::from_secs(left));
     }
     let date = |h| text(h).and_then(|t| chrono::DateTime::parse_from_rfc2822(t).ok());
     let expires = date(EXPIRES)?;

@@ -91,6 +91,11 @@ fn caching_headers_give_freshness() {
     );
     assert_eq!(h(&[("cache-control", "no-store, max-age=300")]), None);
     assert_eq!(h(&[("cache-control", "no-cache")]), None);
+    assert_eq!(
+        h(&[("cache-control", "max-age=300"), ("age", "100")]),
+        Some(Duration::from_secs(200))
+    );
+    assert_eq!(h(&[("cache-control", "max-age=300"), ("age", "400")]), None);
     assert_eq!(h(&[("cache-control", "max-age=0")]), None);
     assert_eq!(h(&[("cache-control", "max-age=abc")]), None);
     assert_eq!(h(&[]), None);
@@ -155,4 +160,36 @@ fn documents_are_checked_against_their_url() {
         read_document(url, b"[]"),
         Err(CimdError::Failed(_))
     ));
+}
+
+#[test]
+fn a_registration_agrees_with_its_document_when_its_redirects_are_listed() {
+    use super::cimd::consistent;
+    let doc = read_document(
+        "https://app.example/c.json",
+        br#"{"client_id":"https://app.example/c.json","redirect_uris":["HTTPS://App.Example/cb","http://127.0.0.1/callback"]}"#,
+    )
+    .unwrap();
+    let reg = |uris: &[&str], method: &str| crate::model::ClientMetadata {
+        redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+        token_endpoint_auth_method: method.into(),
+        ..Default::default()
+    };
+    assert!(consistent(&doc, &reg(&["https://app.example/cb"], "none")).is_ok());
+    // A store's default auth method is not the client's claim.
+    assert!(consistent(
+        &doc,
+        &reg(&["http://127.0.0.1/callback"], "client_secret_basic")
+    )
+    .is_ok());
+    assert!(consistent(&doc, &reg(&[], "none")).is_ok());
+    let e = consistent(
+        &doc,
+        &reg(
+            &["https://app.example/cb", "https://evil.example/cb"],
+            "none",
+        ),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("https://evil.example/cb"), "{e}");
 }
