@@ -51,6 +51,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
+    let cimd = config
+        .fetch
+        .cimd(Some(metrics.cimd_fetches_total.clone()))?
+        .map(Arc::new);
     let tracker = TaskTracker::new();
     let now = Utc::now();
     for store in &config.stores {
@@ -123,6 +127,7 @@ pub async fn run(
             state: state.clone(),
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            cimd: cimd.clone(),
         };
         tracker.spawn(looper.run(shutdown.clone()));
     }
@@ -156,6 +161,8 @@ struct StoreLoop {
     state: State,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    /// CIMD documents, fetched and cached for every store (`[fetch] enabled`).
+    cimd: Option<Arc<crate::fetch::Cimd>>,
 }
 
 impl StoreLoop {
@@ -284,6 +291,7 @@ impl StoreLoop {
             store: &self.store,
             source: src,
             scorer: &self.config.scorer,
+            cimd: self.cimd.as_deref(),
             cancel: shutdown,
             progress: &no_progress,
         };

@@ -11,7 +11,8 @@
 //! - [`config`]: the TOML configuration, checked whole at load.
 //! - Adapters: [`source`] reads a store read-only in bounded batches (Hydra, JSON Lines);
 //!   [`state`] is the state database (SQLite or PostgreSQL) and owns every statement on it;
-//!   [`act`] acts through the AS's admin API, journaled and reversible.
+//!   [`act`] acts through the AS's admin API, journaled and reversible; [`fetch`] is the one
+//!   SSRF-safe outbound client, and checks Client ID Metadata Documents with it.
 //! - Orchestration: [`refresh`] takes a store to judged state (scan, then judge) for every
 //!   caller; [`daemon`] schedules it with [`http`] and [`metrics`]; [`report`], [`offline`]
 //!   and [`demo`] summarize, score files and build the demo store; [`systemd`] tells the
@@ -24,6 +25,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
+pub mod fetch;
 pub mod http;
 pub mod metrics;
 pub mod model;

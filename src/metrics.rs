@@ -29,6 +29,7 @@ pub struct Metrics {
     pub actions_total: IntCounterVec,
     pub actions_pending: IntGaugeVec,
     pub plan_refused_total: IntCounterVec,
+    pub cimd_fetches_total: IntCounterVec,
     pub build_info: IntGaugeVec,
 }
 
@@ -159,6 +160,14 @@ impl Metrics {
                 &["store"],
             )
             .expect("valid metric"),
+            cimd_fetches_total: IntCounterVec::new(
+                opts(
+                    "cimd_fetches_total",
+                    "Client ID Metadata Document fetches, by outcome (verified, mismatch, refused, failed).",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
             build_info: IntGaugeVec::new(
                 opts(
                     "build_info",
@@ -185,6 +194,7 @@ impl Metrics {
             Box::new(m.actions_total.clone()),
             Box::new(m.actions_pending.clone()),
             Box::new(m.plan_refused_total.clone()),
+            Box::new(m.cimd_fetches_total.clone()),
             Box::new(m.build_info.clone()),
         ] {
             m.registry.register(c).expect("metric names are unique");
@@ -192,6 +202,9 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for o in crate::fetch::Outcome::ALL {
+            m.cimd_fetches_total.with_label_values(&[o.as_str()]);
+        }
         m
     }
 
@@ -300,6 +313,8 @@ mod tests {
             "regwarden_last_successful_scan_timestamp_seconds{store=\"s\"} 1",
             "regwarden_build_info{version=",
             "regwarden_plan_refused_total{store=\"s\"} 0",
+            "regwarden_cimd_fetches_total{outcome=\"verified\"} 0",
+            "regwarden_cimd_fetches_total{outcome=\"refused\"} 0",
             "regwarden_actions_total{action=\"delete\",mode=\"enforce\",outcome=\"error\",store=\"s\"} 0",
             "regwarden_actions_pending{action=\"quarantine\",store=\"s\"} 0",
         ] {

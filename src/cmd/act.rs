@@ -139,6 +139,7 @@ async fn full_refresh(
     store: &crate::config::StoreConfig,
 ) -> anyhow::Result<()> {
     let source = Source::open(store).await?;
+    let cimd = cfg.fetch.cimd(None)?;
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(super::run::stop_on_signal(cancel.clone()));
     let scan = Scan {
@@ -146,6 +147,7 @@ async fn full_refresh(
         store,
         source: &source,
         scorer: &cfg.scorer,
+        cimd: cimd.as_ref(),
         cancel: &cancel,
         progress: &no_progress,
     };

@@ -26,6 +26,18 @@ pub(super) async fn check_config(path: &Path) -> ExitCode {
                 p.allow.len(),
                 p.deny.len()
             );
+            let f = &cfg.fetch;
+            if f.enabled {
+                println!(
+                    "  fetch: on: CIMD documents and {} publisher key set(s) by URL; timeouts {:?} to connect, {:?} in all; {} at once",
+                    cfg.publisher_keys.len(),
+                    f.settings.connect_timeout,
+                    f.settings.timeout,
+                    f.settings.max_concurrent
+                );
+            } else {
+                println!("  fetch: off (no metadata document or key set is fetched)");
+            }
             for s in &cfg.stores {
                 let read = if s.kind.api_only() {
                     ", read through its admin API"

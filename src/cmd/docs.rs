@@ -101,6 +101,7 @@ mod tests {
             "healthcheck",
             "explain",
             "restore",
+            "cimd",
         ] {
             assert!(page.contains(command), "{command} missing");
         }

@@ -4,6 +4,7 @@
 
 mod act;
 mod check_config;
+mod cimd;
 mod demo;
 mod docs;
 mod explain;
@@ -34,9 +35,10 @@ pub const VERSION: &str = concat!(
 /// Exit status and environment, for `--help` and the man page.
 const AFTER_HELP: &str = "\
 Exit status:
-  0  success (check-config: the configuration is valid; healthcheck: /healthz answered)
+  0  success (check-config: the configuration is valid; healthcheck: /healthz answered;
+     cimd: the document was fetched and verified)
   1  runtime failure: a store, the state database or the admin API failed, a scan was
-     incomplete, a health check failed
+     incomplete, a health check failed, a metadata document was refused or not verified
   2  bad usage or configuration: the message names the option or configuration key
 
 Environment:
@@ -169,6 +171,18 @@ pub enum Command {
     },
     /// Check the configuration; print every problem with its key (exit status 2 if any).
     CheckConfig,
+    /// Fetch and check one Client ID Metadata Document as the daemon would; print the
+    /// verdict, or the rule that refused it (exit status 1 when refused or not verified).
+    ///
+    /// The URL must be https with a path, a DNS name for a host (no IP literal in any
+    /// notation) and no user information; a name that resolves to a loopback, private,
+    /// link-local, metadata or other special-use address is refused before connecting.
+    /// Uses `[fetch]` timeouts from --config when given (or when ./regwarden.toml exists);
+    /// runs whether or not `[fetch] enabled` is set.
+    Cimd {
+        /// The CIMD client_id (the document's URL).
+        url: String,
+    },
     /// Ask a running daemon's /healthz (for container health checks: the image has no curl
     /// and no shell). Exit status 0 when it answers 200, 1 otherwise.
     Healthcheck {
@@ -253,6 +267,10 @@ pub async fn main(cli: Cli) -> ExitCode {
             dir,
             kind,
         } => demo::demo(registrations, serve, &dir, kind).await,
+        Command::Cimd { url } => match optional_config(explicit, &path) {
+            Err(code) => return code,
+            Ok(cfg) => cimd::cimd(&cfg.fetch, &url).await,
+        },
         Command::Score { input, now } => {
             let now = match now
                 .as_deref()
@@ -266,23 +284,31 @@ pub async fn main(cli: Cli) -> ExitCode {
                 }
             };
             // Scoring settings are optional here: defaults unless a config is at hand.
-            let cfg = if explicit || path.exists() {
-                load_config(&path)
-            } else {
-                config::load_str("", None, &std::env::vars().collect::<Vec<_>>()).map_err(|e| {
-                    eprintln!("regwarden: {}", describe_config_error(&e));
-                    ExitCode::from(EXIT_CONFIG)
-                })
-            };
-            match cfg {
+            match optional_config(explicit, &path) {
                 Err(code) => return code,
-                Ok(cfg) => score::score(&cfg, &input, now).await,
+                Ok(cfg) => match with_publisher_keys(cfg).await {
+                    Ok(cfg) => score::score(&cfg, &input, now).await,
+                    Err(e) => Err(e),
+                },
             }
         }
         command => match load_config(&path) {
             Err(code) => return code,
             Ok(cfg) => {
                 init_logging(&cfg, matches!(command, Command::Run));
+                // Commands that judge need every publisher's keys first.
+                let judges = matches!(
+                    command,
+                    Command::Run | Command::Scan { .. } | Command::Apply { .. }
+                );
+                let cfg = if judges {
+                    match with_publisher_keys(cfg).await {
+                        Ok(cfg) => cfg,
+                        Err(e) => return fail(e),
+                    }
+                } else {
+                    cfg
+                };
                 match command {
                     Command::Run => run::run(cfg).await,
                     Command::Scan { store, full } => scan::scan(&cfg, store.as_deref(), full).await,
@@ -300,6 +326,7 @@ pub async fn main(cli: Cli) -> ExitCode {
                     Command::Demo { .. }
                     | Command::CheckConfig
                     | Command::Score { .. }
+                    | Command::Cimd { .. }
                     | Command::Completions { .. }
                     | Command::Man { .. }
                     | Command::Healthcheck { .. } => unreachable!("handled above"),
@@ -333,6 +360,28 @@ fn selected(only: Option<&str>, name: &str) -> bool {
 
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     config::load(path).map_err(|e| {
+        eprintln!("regwarden: {}", describe_config_error(&e));
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// The configuration with the keys of publishers configured by URL (`jwks_uri`) fetched
+/// and added to the scorer.
+async fn with_publisher_keys(mut cfg: Config) -> anyhow::Result<Config> {
+    if !cfg.publisher_keys.is_empty() {
+        let fetcher = crate::fetch::Fetcher::new(cfg.fetch.settings)?;
+        cfg.fetch_publisher_keys(&fetcher).await?;
+    }
+    Ok(cfg)
+}
+
+/// The configuration when one is named or ./regwarden.toml exists, the defaults otherwise
+/// (for commands whose settings are optional: `score`, `cimd`).
+fn optional_config(explicit: bool, path: &Path) -> Result<Config, ExitCode> {
+    if explicit || path.exists() {
+        return load_config(path);
+    }
+    config::load_str("", None, &std::env::vars().collect::<Vec<_>>()).map_err(|e| {
         eprintln!("regwarden: {}", describe_config_error(&e));
         ExitCode::from(EXIT_CONFIG)
     })

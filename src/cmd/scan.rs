@@ -17,6 +17,7 @@ pub(super) async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow
         )
     })?;
     let state = State::connect(&cfg.state_url).await?;
+    let cimd = cfg.fetch.cimd(None)?;
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signal(cancel.clone()));
     let mut failed = false;
@@ -42,6 +43,7 @@ pub(super) async fn scan(cfg: &Config, only: Option<&str>, full: bool) -> anyhow
                 store,
                 source: &source,
                 scorer: &cfg.scorer,
+                cimd: cimd.as_ref(),
                 cancel: &cancel,
                 progress: &progress,
             };

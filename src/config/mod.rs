@@ -4,11 +4,13 @@
 //! keys refused) → [`RawConfig::validate`], which reports every problem with its key at once.
 //! Cron expressions, addresses and durations are parsed here, never at run time.
 
+mod fetch;
 mod layers;
 mod policy;
 mod raw;
 mod stores;
 
+pub use fetch::{FetchConfig, PublisherKeysError};
 pub use raw::RawConfig;
 pub use stores::{KeycloakAdmin, StoreKind};
 
@@ -83,6 +85,11 @@ pub struct Config {
     /// When the daemon plans, and in enforce mode acts (`[actions] schedule`), in either mode.
     pub actions_schedule: CronSchedule,
     pub stores: Vec<StoreConfig>,
+    /// Outbound fetches (`[fetch]`): off unless enabled.
+    pub fetch: FetchConfig,
+    /// Publishers whose keys are fetched (`[[publishers]] jwks_uri`): (issuer, URL). Added
+    /// to the scorer by [`Config::fetch_publisher_keys`] before anything is judged.
+    pub publisher_keys: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +218,9 @@ pub fn load_str(
         })?;
     raw.validate(path, &base)
 }
+
+#[cfg(test)]
+mod fetch_tests;
 
 #[cfg(test)]
 mod tests {

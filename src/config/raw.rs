@@ -29,6 +29,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub publishers: Vec<RawPublisher>,
     #[serde(default)]
+    pub fetch: super::fetch::RawFetch,
+    #[serde(default)]
     pub actions: super::policy::RawActions,
     #[serde(default)]
     pub allow: Vec<super::policy::RawMatcher>,
@@ -53,6 +55,7 @@ pub struct RawScore {
 pub struct RawPublisher {
     pub issuer: Option<String>,
     pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -293,6 +296,8 @@ impl RawConfig {
             });
         }
         let scorer = build_scorer(&self.score, &self.publishers, base, &mut problems);
+        let fetch = super::fetch::build(&self.fetch, &mut problems);
+        let publisher_keys = super::fetch::publisher_urls(&self.publishers, &fetch, &mut problems);
         let (policy, mode, actions_schedule) = super::policy::build(
             &self.expiry,
             &self.actions,
@@ -319,6 +324,8 @@ impl RawConfig {
             mode,
             actions_schedule,
             stores,
+            fetch,
+            publisher_keys,
         })
     }
 }
@@ -386,16 +393,22 @@ fn build_scorer(
     });
     let mut keys = Publishers::default();
     for (i, p) in publishers.iter().enumerate() {
-        match (&p.issuer, &p.jwks) {
-            (Some(issuer), Some(jwks)) => {
+        match (&p.issuer, &p.jwks, &p.jwks_uri) {
+            (Some(issuer), Some(jwks), None) => {
                 if let Err(e) = keys.add(issuer, jwks) {
                     problems.push(problem(format!("publishers[{i}].jwks"), e));
                 }
             }
-            (None, _) => problems.push(problem(format!("publishers[{i}].issuer"), "is required")),
-            (_, None) => problems.push(problem(
+            (None, ..) => problems.push(problem(format!("publishers[{i}].issuer"), "is required")),
+            (_, Some(_), Some(_)) => problems.push(problem(
+                format!("publishers[{i}].jwks_uri"),
+                "give jwks or jwks_uri, not both",
+            )),
+            // Fetched before judging: see super::fetch::publisher_urls.
+            (Some(_), None, Some(_)) => {}
+            (_, None, None) => problems.push(problem(
                 format!("publishers[{i}].jwks"),
-                "is required (or jwks_file)",
+                "is required (or jwks_file, or jwks_uri)",
             )),
         }
     }

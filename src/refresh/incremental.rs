@@ -20,9 +20,10 @@
 //! creation) is counted again from the family's members through an index.
 
 use super::judge::{
-    family_row, flags, join_sites, judge_store, record, split_sites, stored_family, stored_member,
-    Judgement,
+    cimd_evidence, family_row, flags, join_sites, judge_store, record, split_sites, stored_family,
+    stored_member, Judgement,
 };
+use crate::fetch::Cimd;
 use crate::score::family::{
     Family, FamilyId, FamilyIndex, Member, Recount, BURST_MIN, BURST_WINDOW,
 };
@@ -43,10 +44,11 @@ pub async fn judge_changes(
     store: &str,
     scorer: &Scorer,
     now: DateTime<Utc>,
+    cimd: Option<&Cimd>,
 ) -> Result<Judgement, StateError> {
     let fingerprint = scorer.fingerprint();
     if state.judged_with(store).await?.as_deref() != Some(fingerprint.as_str()) {
-        return judge_store(state, store, scorer, now, None).await;
+        return judge_store(state, store, scorer, now, None, cimd).await;
     }
     if !state.judging_due(store, now).await? {
         return Ok(Judgement {
@@ -54,14 +56,14 @@ pub async fn judge_changes(
             ..Judgement::default()
         });
     }
-    match judge_incrementally(state, store, scorer, now).await? {
+    match judge_incrementally(state, store, scorer, now, cimd).await? {
         Some(judgement) => Ok(judgement),
         None => {
             tracing::warn!(
                 store,
                 "stored families do not fit the registrations: judging in full"
             );
-            judge_store(state, store, scorer, now, None).await
+            judge_store(state, store, scorer, now, None, cimd).await
         }
     }
 }
@@ -124,6 +126,7 @@ async fn judge_incrementally(
     store: &str,
     scorer: &Scorer,
     now: DateTime<Utc>,
+    cimd: Option<&Cimd>,
 ) -> Result<Option<Judgement>, StateError> {
     state.set_judged_with(store, None).await?;
     let started = std::time::Instant::now();
@@ -146,9 +149,12 @@ async fn judge_incrementally(
     let mut out = Judgement::default();
     for chunk in targets.chunks(TARGETS_PER_READ) {
         let mut rows = Vec::new();
-        for j in state.live_by_id(store, chunk).await? {
-            let v = scorer.judge(&j.registration, &families.index, now);
-            record(&mut out, &mut rows, &j, &v);
+        let page = state.live_by_id(store, chunk).await?;
+        let evidence = cimd_evidence(cimd, page.iter().map(|j| &j.registration)).await;
+        for j in &page {
+            let r = &j.registration;
+            let v = scorer.judge_with(r, &families.index, now, evidence.get(&r.client_id));
+            record(&mut out, &mut rows, j, &v);
         }
         state.store_verdicts(store, &rows).await?;
     }

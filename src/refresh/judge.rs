@@ -4,11 +4,13 @@
 //! and so does any judgement after the scorer changed (or one that never finished); other
 //! judgements re-score only what changed ([`super::incremental`]).
 
+use crate::fetch::{Cimd, CimdError};
+use crate::model::{Origin, Registration};
 use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
-use crate::score::{Scorer, Verdict};
+use crate::score::{CimdEvidence, Scorer, Verdict};
 use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -25,13 +27,15 @@ pub struct Judgement {
 }
 
 /// Judges every live registration. `families`, when a complete full scan built them from
-/// what it recorded, spare the first pass.
+/// what it recorded, spare the first pass. With `cimd`, CIMD clients' metadata documents are
+/// fetched (or taken from its cache) before their page is judged.
 pub async fn judge_store(
     state: &State,
     store: &str,
     scorer: &Scorer,
     now: DateTime<Utc>,
     families: Option<FamilyIndex>,
+    cimd: Option<&Cimd>,
 ) -> Result<Judgement, StateError> {
     state.set_judged_with(store, None).await?;
     state.drop_judging_indexes().await?;
@@ -82,8 +86,10 @@ pub async fn judge_store(
     });
     while let Some(page) = pages_rx.recv().await {
         let mut rows = Vec::new();
+        let evidence = cimd_evidence(cimd, page.iter().map(|j| &j.registration)).await;
         for j in &page {
-            let v = scorer.judge(&j.registration, &families, now);
+            let r = &j.registration;
+            let v = scorer.judge_with(r, &families, now, evidence.get(&r.client_id));
             record(&mut out, &mut rows, j, &v);
         }
         // A writer that failed has stopped receiving: its error is returned below.
@@ -115,6 +121,43 @@ pub async fn judge_store(
     state.refresh_statistics().await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
+}
+
+/// What fetching the metadata documents of the CIMD clients among `regs` showed, by
+/// client_id (fetched concurrently, as many at once as the client allows). A refused or
+/// failed fetch is no evidence either way: the registration is judged as if not fetched, and
+/// so is one not done within the page's budget ([`Cimd::page_budget`]).
+pub(super) async fn cimd_evidence<'a>(
+    cimd: Option<&Cimd>,
+    regs: impl Iterator<Item = &'a Registration>,
+) -> HashMap<String, CimdEvidence> {
+    let Some(cimd) = cimd else {
+        return HashMap::new();
+    };
+    let deadline = tokio::time::Instant::now() + cimd.page_budget();
+    let checks = regs
+        .filter(|r| r.origin == Origin::Cimd && r.client_id.starts_with("https://"))
+        .map(|r| async move {
+            let check = cimd.check(&r.client_id, Some(&r.metadata));
+            (r, tokio::time::timeout_at(deadline, check).await)
+        });
+    let mut out = HashMap::new();
+    for (r, checked) in futures_util::future::join_all(checks).await {
+        let evidence = match checked {
+            Ok(Ok(_)) => CimdEvidence::Verified,
+            Ok(Err(CimdError::Mismatch(why))) => CimdEvidence::Mismatch(why),
+            Err(_) => {
+                tracing::debug!(client_id = %crate::escape::esc(&r.client_id), "CIMD fetch not done within the page's budget");
+                continue;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(client_id = %crate::escape::esc(&r.client_id), error = %e, "no CIMD evidence");
+                continue;
+            }
+        };
+        out.insert(r.client_id.clone(), evidence);
+    }
+    out
 }
 
 /// What a task of the judgement returned (its panic goes on).

@@ -32,10 +32,10 @@ pub async fn refresh(
     let (report, families) = scan.run(kind).await?;
     // A full scan judges everything (it refreshes what depends on the clock alone, such as an
     // expiring software statement); an incremental one what changed (invariant 12).
-    let (state, store, scorer) = (scan.state, &scan.store.name, scan.scorer);
+    let (state, store, scorer, cimd) = (scan.state, &scan.store.name, scan.scorer, scan.cimd);
     let judgement = match report.kind {
-        ScanKind::Full => judge_store(state, store, scorer, now, families).await?,
-        ScanKind::Incremental => judge_changes(state, store, scorer, now).await?,
+        ScanKind::Full => judge_store(state, store, scorer, now, families, cimd).await?,
+        ScanKind::Incremental => judge_changes(state, store, scorer, now, cimd).await?,
     };
     Ok(Refreshed {
         scan: report,
@@ -43,5 +43,7 @@ pub async fn refresh(
     })
 }
 
+#[cfg(test)]
+mod cimd_tests;
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,8 @@ pub struct Scan<'a> {
     pub store: &'a StoreConfig,
     pub source: &'a Source,
     pub scorer: &'a Scorer,
+    /// Fetches CIMD clients' metadata documents for the judgement (`[fetch] enabled`).
+    pub cimd: Option<&'a crate::fetch::Cimd>,
     pub cancel: &'a CancellationToken,
     pub progress: Progress<'a>,
 }

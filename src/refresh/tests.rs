@@ -199,7 +199,7 @@ async fn indexes_come_back(state: &State, url: &str) {
     let mut rng = Rng(5);
     let regs: Vec<Registration> = (0..20).map(|i| registration(&mut rng, i, now)).collect();
     scan(state, &regs, ScanKind::Full, now).await;
-    let j = judge_store(state, "full", &Scorer::with_defaults(), now, None)
+    let j = judge_store(state, "full", &Scorer::with_defaults(), now, None, None)
         .await
         .unwrap();
     assert_eq!(j.judged, 20);
@@ -221,9 +221,11 @@ async fn rounds(state: &State, seed: u64) {
     let mut rng = Rng(seed);
     let mut regs: Vec<Registration> = (0..400).map(|i| registration(&mut rng, i, now)).collect();
     scan(&state, &regs, ScanKind::Full, now).await;
-    let first = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    let first = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
     assert!(first.full, "nothing judged yet: a full judgement");
-    judge_store(&state, "full", &scorer, now, None)
+    judge_store(&state, "full", &scorer, now, None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -265,8 +267,10 @@ async fn rounds(state: &State, seed: u64) {
         } else {
             scan(&state, &changed, ScanKind::Incremental, now).await;
         }
-        let inc = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-        judge_store(&state, "full", &scorer, now, None)
+        let inc = judge_changes(&state, "inc", &scorer, now, None)
+            .await
+            .unwrap();
+        judge_store(&state, "full", &scorer, now, None, None)
             .await
             .unwrap();
         assert_same(&state, &format!("seed {seed}, round {round}")).await;
@@ -286,8 +290,12 @@ async fn rounds(state: &State, seed: u64) {
     );
 
     // Nothing changed, nothing due: nothing judged, nothing written.
-    let quiet = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    let again = judge_changes(&state, "inc", &scorer, now).await.unwrap();
+    let quiet = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    let again = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
     assert_eq!(
         (again.judged, again.full),
         (0, false),
@@ -306,13 +314,13 @@ async fn another_scorer_or_an_unfinished_judgement_judges_everything() {
     scan(&state, &regs, ScanKind::Full, now).await;
     let scorer = Scorer::with_defaults();
     assert!(
-        judge_changes(&state, "inc", &scorer, now)
+        judge_changes(&state, "inc", &scorer, now, None)
             .await
             .unwrap()
             .full
     );
     assert!(
-        !judge_changes(&state, "inc", &scorer, now)
+        !judge_changes(&state, "inc", &scorer, now, None)
             .await
             .unwrap()
             .full
@@ -325,12 +333,16 @@ async fn another_scorer_or_an_unfinished_judgement_judges_everything() {
         Default::default(),
     );
     assert_ne!(heavier.fingerprint(), scorer.fingerprint());
-    let j = judge_changes(&state, "inc", &heavier, now).await.unwrap();
+    let j = judge_changes(&state, "inc", &heavier, now, None)
+        .await
+        .unwrap();
     assert!(j.full && j.judged == 50, "{j:?}");
 
     // A judgement that stopped half-way left no fingerprint: the next one is full.
     state.set_judged_with("inc", None).await.unwrap();
-    let j = judge_changes(&state, "inc", &heavier, now).await.unwrap();
+    let j = judge_changes(&state, "inc", &heavier, now, None)
+        .await
+        .unwrap();
     assert!(j.full, "{j:?}");
 }
 
@@ -364,8 +376,10 @@ async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
         app(3, "evil.example", 20),
     ];
     scan(&state, &regs, ScanKind::Full, now).await;
-    judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now, None)
+    judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(&state, "full", &scorer, now, None, None)
         .await
         .unwrap();
     let rules = |s: String| s.contains("family.name_shared");
@@ -376,8 +390,10 @@ async fn a_change_in_one_family_reaches_the_namesakes_that_look_at_it() {
     regs[0].origin = Origin::Admin;
     regs[0].updated_at = Some(now);
     scan(&state, &regs[..1], ScanKind::Incremental, now).await;
-    let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now, None)
+    let j = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(&state, "full", &scorer, now, None, None)
         .await
         .unwrap();
     let (inc, _) = everything(&state, "inc").await;
@@ -456,8 +472,10 @@ async fn departures(state: &State) {
         now,
     ));
     scan(&state, &regs, ScanKind::Full, now).await;
-    judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now, None)
+    judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(&state, "full", &scorer, now, None, None)
         .await
         .unwrap();
     assert_same(&state, "first judgement").await;
@@ -474,8 +492,10 @@ async fn departures(state: &State) {
     // incremental judgement follows it here.
     regs.retain(|r| !["c000", "c001", "c002", "c060"].contains(&r.client_id.as_str()));
     scan(&state, &regs, ScanKind::Full, now).await;
-    let j = judge_changes(&state, "inc", &scorer, now).await.unwrap();
-    judge_store(&state, "full", &scorer, now, None)
+    let j = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(&state, "full", &scorer, now, None, None)
         .await
         .unwrap();
     assert!(!j.full, "{j:?}");
@@ -530,12 +550,15 @@ async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTi
         store: &store,
         source: &source,
         scorer,
+        cimd: None,
         cancel: &cancel,
         progress: &super::no_progress,
     };
     let done = super::refresh(&scan, ScanKind::Full, now).await.unwrap();
     let families = state.families("file").await.unwrap();
-    let again = judge_store(state, "file", scorer, now, None).await.unwrap();
+    let again = judge_store(state, "file", scorer, now, None, None)
+        .await
+        .unwrap();
     assert_eq!(again.changed, 0, "the two-pass judgement changed verdicts");
     let mut after = state.families("file").await.unwrap();
     let mut before = families;

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// One publisher's keys, from `[[publishers]]` in the config.
+#[derive(Clone)]
 struct PublisherKey {
     kid: Option<String>,
     key: DecodingKey,
@@ -15,7 +16,7 @@ struct PublisherKey {
 }
 
 /// Keys by issuer.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Publishers {
     by_issuer: HashMap<String, Vec<PublisherKey>>,
     /// Issuers and key sets as added, hashed: part of the scorer's fingerprint.

@@ -31,3 +31,15 @@ impl<'a> Facts<'a> {
             .zip(&self.urls)
     }
 }
+
+/// What fetching a CIMD client's metadata document showed, gathered before judging (the
+/// scorer itself never fetches). `None` where nothing was fetched: fetching is off, the
+/// fetch failed or was refused, or the registration is not a CIMD client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CimdEvidence {
+    /// The document at the client_id URL names that URL and agrees with the registration:
+    /// whoever controls the URL's host publishes this client.
+    Verified,
+    /// The document breaks the CIMD rules or contradicts the registration; why.
+    Mismatch(String),
+}

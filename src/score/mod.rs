@@ -22,6 +22,7 @@ pub mod vouch;
 
 pub use attestation::{Attestation, Publishers};
 pub use catalog::{Catalog, KnownClient};
+pub use facts::CimdEvidence;
 
 use crate::model::{Band, Registration};
 use family::{fingerprint_of, FamilyId, FamilyIndex, Member};
@@ -71,6 +72,7 @@ rules! {
     CatalogSignature = "catalog.signature", Trust, -30, "matches the redirect signature of the known client it names";
     AttestationVerified = "attestation.verified", Trust, -60, "carries a software statement signed by a configured publisher";
     OriginAdmin = "origin.admin", Trust, -20, "was created by an administrator, not through open registration";
+    CimdVerified = "cimd.verified", Trust, -30, "its client_id's metadata document was fetched and agrees with it (the URL host's owner publishes it)";
     CimdClientId = "cimd.client_id", Note, 0, "client_id is a Client ID Metadata Document URL";
     RecentlyUsed = "usage.recent", Note, 0, "was used within the last 30 days (anyone can use their own registration)";
     Burst = "behaviour.burst", Note, 0, "one of a burst of near-identical registrations (normal for MCP clients)";
@@ -82,6 +84,7 @@ rules! {
     RedirectDangerousScheme = "redirect.dangerous_scheme", Strong, 100, "a redirect URI runs script or opens local content";
     RedirectAmbiguousHost = "redirect.ambiguous_host", Strong, 70, "a redirect host that URL parsers read differently (numeric, encoded, mapped, backslash)";
     AttestationForged = "attestation.forged", Strong, 70, "a software statement in a configured publisher's name that does not verify";
+    CimdMismatch = "cimd.mismatch", Strong, 70, "its client_id's metadata document contradicts it or breaks the CIMD rules";
     FetchMetadataAddress = "fetch.metadata_address", Strong, 70, "jwks_uri, sector_identifier_uri or request_uris aim at a cloud metadata address";
     ImpersonationDisplay = "impersonation.display_metadata", Hygiene, 40, "a known client's registration whose logo, home, policy or terms URI is on a foreign host";
     RedirectHttp = "redirect.http_not_loopback", Hygiene, 40, "a redirect URI uses plain http on a non-loopback host";
@@ -208,7 +211,7 @@ impl Bands {
 }
 
 /// The configured scorer: catalog, publisher keys, weights and bands.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Scorer {
     pub catalog: Catalog,
     pub publishers: Publishers,
@@ -321,7 +324,18 @@ impl Scorer {
         families: &FamilyIndex,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Verdict {
-        rules::judge(self, reg, families, now)
+        rules::judge(self, reg, families, now, None)
+    }
+
+    /// As [`Scorer::judge`], with what fetching its metadata document showed (CIMD clients).
+    pub fn judge_with(
+        &self,
+        reg: &Registration,
+        families: &FamilyIndex,
+        now: chrono::DateTime<chrono::Utc>,
+        cimd: Option<&CimdEvidence>,
+    ) -> Verdict {
+        rules::judge(self, reg, families, now, cimd)
     }
 }
 
@@ -342,6 +356,9 @@ pub fn judge_all(
         .collect();
     (families, verdicts)
 }
+
+#[cfg(test)]
+mod evidence_tests;
 
 #[cfg(test)]
 mod tests {

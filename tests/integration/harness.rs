@@ -434,6 +434,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
         store,
         source: &source,
         scorer: &cfg.scorer,
+        cimd: None,
         cancel: &cancel,
         progress: &no_progress,
     };
@@ -538,7 +539,7 @@ pub async fn hydra_scenario(hydra: &Hydra, mcp: &str, store_url: &str, dir: &std
     );
     // Every real client is recognized for what it is, and none is taken for an impostor.
     let judged =
-        regwarden::refresh::judge_store(&state, "hydra", &cfg.scorer, Utc::now(), families)
+        regwarden::refresh::judge_store(&state, "hydra", &cfg.scorer, Utc::now(), families, None)
             .await
             .unwrap();
     assert_eq!(judged.judged, 17);

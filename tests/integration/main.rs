@@ -3,7 +3,7 @@
 //!
 //! - `harness`: services from the environment, databases, a running Hydra, DCR through the SDK.
 //! - `corpus`: the labeled scoring corpus and the held-out corpus (`tests/heldout`).
-//! - `cli`, `daemon`: the binary as an operator runs it; `operator`: version, completions, man
+//! - `cli`, `cimd`, `daemon`: the binary as an operator runs it; `operator`: version, completions, man
 //!   page, NO_COLOR, health check and systemd's notify protocol.
 //! - `hydra_stores`: reading a real Hydra on PostgreSQL, MariaDB and SQLite.
 //! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on;
@@ -15,6 +15,7 @@
 mod harness;
 
 mod actions;
+mod cimd;
 mod cli;
 mod corpus;
 mod daemon;

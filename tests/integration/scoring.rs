@@ -194,8 +194,8 @@ fn the_corpus_exercises_every_rule() {
         .iter()
         .flat_map(|v| v.reasons.iter().map(|r| r.rule))
         .collect();
-    // Burst and never-used need time-spread populations, and an admin origin is not written
-    // in JSON Lines; the scorer's unit tests cover them.
+    // Burst and never-used need time-spread populations, an admin origin is not written in
+    // JSON Lines, and CIMD evidence comes from fetching; the scorer's unit tests cover them.
     let untested: Vec<&str> = RULES
         .iter()
         .map(|r| r.1)
@@ -208,6 +208,9 @@ fn the_corpus_exercises_every_rule() {
                     "origin.admin",
                     "impersonation.operator_app",
                     "attestation.unverified",
+                    // Need a fetched metadata document; unit tests in score::evidence_tests.
+                    "cimd.verified",
+                    "cimd.mismatch",
                 ]
                 .contains(id)
         })

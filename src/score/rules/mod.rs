@@ -12,7 +12,7 @@ use signals::{family, grants, name, usage};
 
 use super::attestation::Attestation;
 use super::catalog::canonical_redirect;
-use super::facts::Facts;
+use super::facts::{CimdEvidence, Facts};
 use super::text::skeleton;
 use super::uri::{embedded_url, host_kind, HostKind};
 use super::{Reason, Rule, Scorer, Tier, Verdict, CAPPED};
@@ -197,6 +197,7 @@ pub(super) fn judge(
     reg: &Registration,
     families: &FamilyIndex,
     now: DateTime<Utc>,
+    evidence: Option<&CimdEvidence>,
 ) -> Verdict {
     let mut r = Reasons {
         scorer,
@@ -209,7 +210,7 @@ pub(super) fn judge(
     }
     let facts = facts_with(reg, attest.as_ref());
     let identity = identify(scorer, reg, &facts);
-    cimd(&mut r, reg, &identity, scorer);
+    cimd(&mut r, reg, &identity, scorer, evidence);
     impersonation(&mut r, scorer, &facts, &identity);
     let redirect_sites = redirects(&mut r, scorer, &facts);
     if identity.fits {
@@ -224,15 +225,14 @@ pub(super) fn judge(
     usage(&mut r, reg, now);
     family(&mut r, reg, &member, families, &identity);
 
-    // The catalog vouches for a shape, not for a registration that also breaks the rules.
+    // The catalog vouches for a shape, and a document for its host's owner, not for a
+    // registration that also breaks the rules.
     if r.has_risk() {
-        if let Some(i) = r
-            .list
-            .iter()
-            .position(|x| x.rule == Rule::CatalogSignature.id())
-        {
-            r.list.remove(i);
-            r.tiers.remove(i);
+        for rule in [Rule::CatalogSignature, Rule::CimdVerified] {
+            if let Some(i) = r.list.iter().position(|x| x.rule == rule.id()) {
+                r.list.remove(i);
+                r.tiers.remove(i);
+            }
         }
     }
     let (score, capped) =
@@ -276,7 +276,13 @@ pub(super) fn member(reg: &Registration, facts: &Facts, identity: &Identity) -> 
     }
 }
 
-fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Scorer) {
+fn cimd(
+    r: &mut Reasons,
+    reg: &Registration,
+    identity: &Identity,
+    scorer: &Scorer,
+    evidence: Option<&CimdEvidence>,
+) {
     let id = reg.client_id.as_str();
     if !id.starts_with("https://") && !id.starts_with("http://") {
         return;
@@ -302,6 +308,15 @@ fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Score
             None
         }
     };
+    if problem.is_none() {
+        if let Some(CimdEvidence::Mismatch(why)) = evidence {
+            r.add(
+                Rule::CimdMismatch,
+                format!("metadata document {}: {why}", esc(id)),
+            );
+        }
+    }
+    let verified = evidence == Some(&CimdEvidence::Verified);
     match problem {
         Some(p) => r.add(Rule::CimdInvalid, format!("client_id {} {p}", esc(id))),
         None => {
@@ -314,11 +329,19 @@ fn cimd(r: &mut Reasons, reg: &Registration, identity: &Identity, scorer: &Score
                     Rule::CatalogSignature,
                     format!("client_id is {}'s published metadata document", k.name),
                 ),
+                None if verified => r.add(
+                    Rule::CimdVerified,
+                    format!(
+                        "the metadata document at {} was fetched and agrees with the registration; it vouches for its host's owner, not for a name",
+                        esc(id)
+                    ),
+                ),
                 None => r.add(
                     Rule::CimdClientId,
                     format!(
-                        "client_id {} is a metadata document URL (not fetched)",
-                        esc(id)
+                        "client_id {} is a metadata document URL{}",
+                        esc(id),
+                        if evidence.is_some() { "" } else { " (not fetched)" }
                     ),
                 ),
             }

@@ -94,6 +94,7 @@ pub async fn full_scan(cfg: &regwarden::config::Config, state: &State) {
         store,
         source: &source,
         scorer: &cfg.scorer,
+        cimd: None,
         cancel: &cancel,
         progress: &no_progress,
     };
