@@ -4,8 +4,8 @@
 use crate::model::{Band, Origin};
 use crate::state::{FamilyStats, LiveCounts};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The `software` label of registrations that match no catalog client.
@@ -30,6 +30,8 @@ pub struct Metrics {
     pub actions_pending: IntGaugeVec,
     pub plan_refused_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// 1 while this process leads (scans and acts), 0 while it stands by.
+    pub leader: IntGauge,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -167,6 +169,11 @@ impl Metrics {
                 &["version"],
             )
             .expect("valid metric"),
+            leader: IntGauge::with_opts(opts(
+                "leader",
+                "1 while this process is the replica that scans and acts (always, on a SQLite state database); 0 while it stands by.",
+            ))
+            .expect("valid metric"),
         };
         for c in [
             Box::new(m.registrations.clone()) as Box<dyn prometheus::core::Collector>,
@@ -186,6 +193,7 @@ impl Metrics {
             Box::new(m.actions_pending.clone()),
             Box::new(m.plan_refused_total.clone()),
             Box::new(m.build_info.clone()),
+            Box::new(m.leader.clone()),
         ] {
             m.registry.register(c).expect("metric names are unique");
         }

@@ -91,20 +91,27 @@ impl State {
         i: &Intent<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
-        sqlx::query_scalar(
-            "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(i.store)
-        .bind(i.client_id)
-        .bind(i.action)
-        .bind(i.mode)
-        .bind(i.reason)
-        .bind(i.snapshot)
-        .bind(ts(now))
-        .fetch_one(self.pool())
-        .await
-        .map_err(q("journal intent"))
+        let mut tx = self.pool().begin().await.map_err(q("journal intent"))?;
+        let id = match &self.fence {
+            Some(fence) => self.insert_fenced_intent(fence, i, now, &mut tx).await?,
+            None => sqlx::query_scalar(
+                "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(i.store)
+            .bind(i.client_id)
+            .bind(i.action)
+            .bind(i.mode)
+            .bind(i.reason)
+            .bind(i.snapshot)
+            .bind(ts(now))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("journal intent"))?,
+        };
+        crate::crash::point("intent-uncommitted");
+        tx.commit().await.map_err(q("journal intent"))?;
+        Ok(id)
     }
 
     /// Records the outcome of an intent.
@@ -116,6 +123,7 @@ impl State {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
+        let mut tx = self.pool().begin().await.map_err(q("journal outcome"))?;
         sqlx::query(
             "UPDATE actions SET outcome = $2, error = $3, attempts = $4, outcome_at = $5 WHERE id = $1",
         )
@@ -124,9 +132,11 @@ impl State {
         .bind(error)
         .bind(i64::from(attempts))
         .bind(ts(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(q("journal outcome"))?;
+        crate::crash::point("outcome-uncommitted");
+        tx.commit().await.map_err(q("journal outcome"))?;
         Ok(())
     }
 
