@@ -92,23 +92,23 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
         let mut tx = self.pool().begin().await.map_err(q("journal intent"))?;
-        let id = match &self.fence {
-            Some(fence) => self.insert_fenced_intent(fence, i, now, &mut tx).await?,
-            None => sqlx::query_scalar(
-                "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(i.store)
-            .bind(i.client_id)
-            .bind(i.action)
-            .bind(i.mode)
-            .bind(i.reason)
-            .bind(i.snapshot)
-            .bind(ts(now))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("journal intent"))?,
-        };
+        if let Some(fence) = &self.fence {
+            self.check_fence(fence, true, &mut tx).await?;
+        }
+        let id = sqlx::query_scalar(
+            "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(i.store)
+        .bind(i.client_id)
+        .bind(i.action)
+        .bind(i.mode)
+        .bind(i.reason)
+        .bind(i.snapshot)
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("journal intent"))?;
         crate::crash::point("intent-uncommitted");
         tx.commit().await.map_err(q("journal intent"))?;
         Ok(id)
@@ -124,6 +124,9 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
         let mut tx = self.pool().begin().await.map_err(q("journal outcome"))?;
+        if let Some(fence) = &self.fence {
+            self.check_fence(fence, false, &mut tx).await?;
+        }
         sqlx::query(
             "UPDATE actions SET outcome = $2, error = $3, attempts = $4, outcome_at = $5 WHERE id = $1",
         )

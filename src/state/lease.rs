@@ -1,13 +1,13 @@
 //! The `leader_lease` table: leader election between replicas that share a PostgreSQL state
-//! database, and the fence every journal intent is written under. One row; whoever holds it
-//! unexpired leads. Every new leader gets a higher `epoch`; an intent is inserted only in the
-//! same statement that finds the writer's (holder, epoch) still the unexpired lease, with the
-//! row locked against a concurrent takeover, so a leader that lost its lease (paused, cut off
-//! from the database) cannot journal, and so cannot act. Times are the database's clock, in
-//! milliseconds, so replicas need not agree on the time.
+//! database, and the fence every journal write of the leader is made under. One row; whoever
+//! holds it unexpired leads. Every new leader gets a higher `epoch`; an intent or outcome is
+//! written only in a transaction that finds the writer's (holder, epoch) still the unexpired
+//! lease and holds the row locked against a takeover until it commits, so a leader that lost
+//! its lease (paused, cut off from the database) cannot journal an intent, and so cannot act,
+//! nor settle another leader's intent. Times are the database's clock, in milliseconds, so
+//! replicas need not agree on the time.
 
-use super::{q, ts, Intent, State, StateError};
-use chrono::{DateTime, Utc};
+use super::{q, State, StateError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -123,46 +123,42 @@ impl State {
         .map_err(q("read the leader lease"))
     }
 
-    /// Inserts an intent only if `fence` is still the unexpired lease, the lease row locked
-    /// (FOR SHARE) so a takeover waits for this statement or makes it insert nothing.
-    pub(super) async fn insert_fenced_intent(
+    /// Checks, in the transaction `tx` about to write the journal, that `fence` is still the
+    /// unexpired lease, and locks the lease row (FOR SHARE) until `tx` ends: a takeover waits
+    /// for the write, or the write finds the new epoch and is refused. `margin`: also refuse
+    /// when less than the fence's margin of the lease is left (before starting an action).
+    pub(super) async fn check_fence(
         &self,
         fence: &Fence,
-        i: &Intent<'_>,
-        now: DateTime<Utc>,
+        margin: bool,
         tx: &mut sqlx::AnyConnection,
-    ) -> Result<i64, StateError> {
-        if !fence.fresh() {
+    ) -> Result<(), StateError> {
+        let left = fence.valid_until().checked_duration_since(Instant::now());
+        if left.is_none() || (margin && !fence.fresh()) {
             return Err(StateError::Fenced {
                 why: "the lease ran out before it could be renewed".into(),
             });
         }
-        let id: Option<i64> = sqlx::query_scalar(&format!(
-            "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7 FROM leader_lease
-             WHERE name = $8 AND holder = $9 AND epoch = $10 AND expires_at > {NOW_MS}
-             FOR SHARE
-             RETURNING id"
+        let held: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT epoch FROM leader_lease
+             WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > {NOW_MS}
+             FOR SHARE"
         ))
-        .bind(i.store)
-        .bind(i.client_id)
-        .bind(i.action)
-        .bind(i.mode)
-        .bind(i.reason)
-        .bind(i.snapshot)
-        .bind(ts(now))
         .bind(LEASE)
         .bind(fence.holder.as_str())
         .bind(fence.epoch)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(q("journal intent"))?;
-        id.ok_or_else(|| StateError::Fenced {
-            why: format!(
-                "the lease of {} (epoch {}) is no longer held",
-                fence.holder, fence.epoch
-            ),
-        })
+        .map_err(q("check the leader lease"))?;
+        match held {
+            Some(_) => Ok(()),
+            None => Err(StateError::Fenced {
+                why: format!(
+                    "the lease of {} (epoch {}) is no longer held",
+                    fence.holder, fence.epoch
+                ),
+            }),
+        }
     }
 }
 
@@ -170,6 +166,8 @@ impl State {
 mod tests {
     use super::*;
     use crate::secret::Secret;
+    use crate::state::{Intent, Outcome};
+    use chrono::Utc;
     use std::sync::Arc;
 
     fn intent(client: &str) -> Intent<'_> {
@@ -218,6 +216,13 @@ mod tests {
             Err(StateError::Fenced { why }) => assert!(why.contains("no longer held"), "{why}"),
             other => panic!("a deposed leader journaled: {other:?}"),
         }
+        // Nor write an outcome (its intent stays open for the leader to reconcile).
+        assert!(matches!(
+            stale
+                .journal_outcome(id, Outcome::ReconciledNotDone, None, 1, Utc::now())
+                .await,
+            Err(StateError::Fenced { .. })
+        ));
         // A local deadline that passed refuses before asking the database.
         let late = a.fenced(Arc::new(Fence::new(
             "b".into(),

@@ -8,6 +8,7 @@
 mod daemon;
 mod enforce;
 mod quarantine;
+mod replicas;
 mod restart;
 
 use crate::harness::*;
