@@ -1,5 +1,6 @@
 //! The HTTP endpoints: `/metrics`, `/healthz` (the process answers) and `/readyz` (the state
-//! database answers and every store had a successful scan within two scan intervals).
+//! database answers and every store had a successful scan within two scan intervals; on a
+//! standby replica, only the state database is judged: it scans nothing while another leads).
 
 use crate::metrics::Metrics;
 use crate::state::State;
