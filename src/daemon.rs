@@ -219,13 +219,20 @@ impl StoreLoop {
             .full_scans
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut not_before = DateTime::<Utc>::MIN_UTC;
         let mut next_actions = self
             .config
             .actions_schedule
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
-            let due = next_scan.min(next_full_scan).min(next_actions);
+            // After a failure nothing runs before its retry (the backoff, or the next scheduled
+            // scan if sooner), even what stays due: a failed full scan before a planning run
+            // is retried as one then, not at once in a loop.
+            let due = next_scan
+                .min(next_full_scan)
+                .min(next_actions)
+                .max(not_before);
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -286,6 +293,7 @@ impl StoreLoop {
                         .incremental_scans
                         .next_after(now)
                         .map_or(retry, |t| t.min(retry));
+                    not_before = next_scan;
                 }
             }
         }
