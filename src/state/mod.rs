@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -115,6 +115,20 @@ impl State {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
+                })
+            })
+            // A connection handed back still inside a transaction (a COMMIT that failed, on a
+            // full disk say, then a ROLLBACK that failed too) is closed, which rolls it back:
+            // reused, every later statement would run in that transaction and never reach
+            // the disk, while reporting success. The ping first lets a queued rollback run.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("state database connection left inside a failed transaction: closed, its work rolled back");
+                    }
+                    Ok(clean)
                 })
             })
             .connect(&connect_url)

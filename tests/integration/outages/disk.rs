@@ -99,7 +99,10 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
         "state disk: recovered {:?} after space came back",
         lifted.elapsed()
     );
-    drop(d);
+    let log_text = d.log();
+    // SIGKILL: what is on disk is all there is.
+    d.proc.0.kill().unwrap();
+    d.proc.0.wait().unwrap();
     let mut c = sqlx::SqliteConnection::connect(&state_url).await.unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&mut c)
@@ -111,4 +114,12 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
         .unwrap();
     let all: Vec<String> = first.iter().chain(&second).cloned().collect();
     env.agree(&state, &all).await;
+    // Every action the daemon reported done is in the journal on disk (a commit that failed
+    // once must not leave later writes in a transaction that never reaches the disk).
+    let reported = log_text
+        .lines()
+        .filter(|l| l.contains("action done"))
+        .count();
+    let journaled = state.recent_actions("hydra", 1000).await.unwrap();
+    assert_eq!(reported, journaled.len(), "{journaled:#?}\n{log_text}");
 }
