@@ -90,11 +90,10 @@ pub async fn run(
     // still waits for each store's first successful scan (on the leader).
     crate::systemd::ready();
     let elector = crate::leader::Elector::new(&state, config.lease);
-    let mut initialized = single;
     while let Some(term) = elector.campaign(&shutdown).await {
-        if !initialized {
+        if !single {
+            // Each term starts from zero: the series were dropped when the last one ended.
             init_store_metrics(&config, &metrics);
-            initialized = true;
         }
         metrics.leader.set(1);
         readiness.set_standby(false);
@@ -106,6 +105,8 @@ pub async fn run(
         if !lost {
             break;
         }
+        // Standing by: the store series are the new leader's.
+        metrics.clear_stores();
     }
     tracker.close();
     tracker.wait().await;

@@ -203,6 +203,27 @@ impl Metrics {
         m
     }
 
+    /// Drops every store series (a replica that lost its leadership): what it last scanned
+    /// or did is the new leader's to report, and a stale copy would be counted twice.
+    pub fn clear_stores(&self) {
+        self.registrations.reset();
+        self.registrations_created_total.reset();
+        self.clusters.reset();
+        self.duplicate_registrations.reset();
+        self.largest_cluster_size.reset();
+        self.store_capacity.reset();
+        self.store_capacity_used.reset();
+        self.registration_rate_ratio.reset();
+        self.unused_registrations.reset();
+        self.inactive_registrations.reset();
+        self.scan_duration_seconds.reset();
+        self.scan_errors_total.reset();
+        self.last_successful_scan_timestamp_seconds.reset();
+        self.actions_total.reset();
+        self.actions_pending.reset();
+        self.plan_refused_total.reset();
+    }
+
     /// Makes a store's series exist from start-up, so alerts see zero rather than nothing.
     /// `software` is every label value `registrations_created_total` can take (the catalog's
     /// ids and `other`): zero series let `rate()` and `increase()` see the first event.
