@@ -1,6 +1,7 @@
 //! SIGKILL at three steps of a quarantine (a disable, on Keycloak) against a real Keycloak,
 //! with the debug build's `REGWARDEN_CRASH_AT` (src/crash.rs): after the call, after the
-//! intent, with the outcome's UPDATE not committed. Each restart settles the open intent from
+//! intent, with the outcome's UPDATE not committed (the reconciliation's own, and an
+//! action's). Each restart settles the open intent from
 //! what Keycloak shows (disabled or not) before planning; in the end every denied client is
 //! disabled by exactly one quarantine that took effect, none is open, the rest is untouched.
 
@@ -62,11 +63,14 @@ async fn sigkill_mid_quarantine_on_keycloak_is_settled_from_the_store() {
         let (kc, realm, c) = (kc.clone(), realm.name.clone(), c.to_owned());
         async move { kc.client(&realm, &c).await.expect("client exists")["enabled"].as_bool() }
     };
-    // (crash point, whether the open intent's call reached Keycloak)
+    // (crash point, whether the open intent's call reached Keycloak). A restart first settles
+    // the open intent (an outcome write: `outcome-uncommitted:1` kills it while it does, so
+    // the same intent stays open for the next one), then plans and acts.
     for (point, called) in [
         ("after-call:1", true),
         ("after-intent:2", false),
-        ("outcome-uncommitted:1", true),
+        ("outcome-uncommitted:1", false),
+        ("outcome-uncommitted:2", true),
     ] {
         let (status, err) = apply(&cfg, Some(point));
         assert_eq!(
