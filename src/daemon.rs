@@ -57,15 +57,14 @@ pub async fn run(
         .map(Arc::new);
     let tracker = TaskTracker::new();
     let now = Utc::now();
+    // One process on a SQLite state database, always the leader; replicas sharing a
+    // PostgreSQL one elect theirs (crate::leader) and stand by until then.
+    let single = config.state_url.expose().starts_with("sqlite:");
+    if single {
+        init_store_metrics(&config, &metrics);
+    }
+    readiness.set_standby(!single);
     for store in &config.stores {
-        let software: Vec<String> = config
-            .scorer
-            .catalog
-            .clients()
-            .iter()
-            .map(|c| c.id.clone())
-            .collect();
-        metrics.init_store(&store.name, &software, store.capacity);
         readiness.expect_store(
             &store.name,
             config.incremental_scans.interval_after(now),
@@ -90,21 +89,72 @@ pub async fn run(
         tracker.wait().await;
         return Ok(());
     };
-    let interrupted = state.close_interrupted_scans(Utc::now()).await.unwrap_or(0);
+    let _ = readiness.state.set(state.clone());
+    // Serving HTTP with the state database migrated: up, for systemd (Type=notify). /readyz
+    // still waits for each store's first successful scan (on the leader).
+    crate::systemd::ready();
+    let elector = crate::leader::Elector::new(&state, config.lease);
+    while let Some(term) = elector.campaign(&shutdown).await {
+        if !single {
+            // Each term starts from zero: the series were dropped when the last one ended.
+            init_store_metrics(&config, &metrics);
+        }
+        metrics.leader.set(1);
+        readiness.set_standby(false);
+        lead(&config, &term, &metrics, &readiness, cimd.as_ref()).await;
+        metrics.leader.set(0);
+        readiness.set_standby(!single);
+        let lost = term.lost.is_cancelled();
+        term.end().await;
+        if !lost {
+            break;
+        }
+        // Standing by: the store series are the new leader's.
+        metrics.clear_stores();
+    }
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("regwarden stopped");
+    Ok(())
+}
+
+/// Makes every store's series exist (see [`Metrics::init_store`]).
+fn init_store_metrics(config: &Config, metrics: &Metrics) {
+    let software: Vec<String> = config
+        .scorer
+        .catalog
+        .clients()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    for store in &config.stores {
+        metrics.init_store(&store.name, &software, store.capacity);
+    }
+}
+
+/// One term of leadership: settles what an earlier leader left (scans still marked running,
+/// journal intents without outcome) and runs the store loops until the term ends.
+async fn lead(
+    config: &Config,
+    term: &crate::leader::Term,
+    metrics: &Arc<Metrics>,
+    readiness: &Arc<Readiness>,
+    cimd: Option<&Arc<crate::fetch::Cimd>>,
+) {
+    let state = &term.state;
+    let now = Utc::now();
+    let interrupted = state.close_interrupted_scans(now).await.unwrap_or(0);
     if interrupted > 0 {
         tracing::warn!(
             scans = interrupted,
             "closed scans left running by an earlier process"
         );
     }
-    let _ = readiness.state.set(state.clone());
-    // Serving HTTP with the state database migrated: up, for systemd (Type=notify). /readyz
-    // still waits for each store's first successful scan.
-    crate::systemd::ready();
+    let tracker = TaskTracker::new();
     for store in config.stores.iter().cloned() {
         // Intents a stopped process left without outcome are settled against the store now.
         if let Ok(api) = crate::act::admin_api(&store) {
-            match crate::act::reconcile(&state, &store.name, &api).await {
+            match crate::act::reconcile(state, &store.name, &api).await {
                 Ok(r) if r.done + r.not_done > 0 => {
                     tracing::warn!(store = %store.name, done = r.done, not_done = r.not_done, "reconciled open journal intents")
                 }
@@ -127,14 +177,13 @@ pub async fn run(
             state: state.clone(),
             metrics: metrics.clone(),
             readiness: readiness.clone(),
-            cimd: cimd.clone(),
+            cimd: cimd.cloned(),
+            lost: term.lost.clone(),
         };
-        tracker.spawn(looper.run(shutdown.clone()));
+        tracker.spawn(looper.run(term.ended.clone()));
     }
     tracker.close();
     tracker.wait().await;
-    tracing::info!("regwarden stopped");
-    Ok(())
 }
 
 /// Connects to the state database, retrying with backoff; None if shut down first.
@@ -163,6 +212,8 @@ struct StoreLoop {
     readiness: Arc<Readiness>,
     /// CIMD documents, fetched and cached for every store (`[fetch] enabled`).
     cimd: Option<Arc<crate::fetch::Cimd>>,
+    /// Cancelled when this replica lost its leadership: an action run stops at once.
+    lost: CancellationToken,
 }
 
 impl StoreLoop {
@@ -177,13 +228,20 @@ impl StoreLoop {
             .full_scans
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut not_before = DateTime::<Utc>::MIN_UTC;
         let mut next_actions = self
             .config
             .actions_schedule
             .next_after(Utc::now())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
-            let due = next_scan.min(next_full_scan).min(next_actions);
+            // After a failure nothing runs before its retry (the backoff, or the next scheduled
+            // scan if sooner), even what stays due: a failed full scan before a planning run
+            // is retried as one then, not at once in a loop.
+            let due = next_scan
+                .min(next_full_scan)
+                .min(next_actions)
+                .max(not_before);
             let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -213,7 +271,13 @@ impl StoreLoop {
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     }
                     if actions_due && done == ScanKind::Full {
-                        self.act(now).await;
+                        tokio::select! {
+                            _ = self.lost.cancelled() => {
+                                tracing::error!(store = %name, "planning run stopped: leadership lost");
+                                break;
+                            }
+                            _ = self.act(now) => {}
+                        }
                         next_actions = self
                             .config
                             .actions_schedule
@@ -238,6 +302,7 @@ impl StoreLoop {
                         .incremental_scans
                         .next_after(now)
                         .map_or(retry, |t| t.min(retry));
+                    not_before = next_scan;
                 }
             }
         }

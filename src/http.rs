@@ -1,5 +1,6 @@
 //! The HTTP endpoints: `/metrics`, `/healthz` (the process answers) and `/readyz` (the state
-//! database answers and every store had a successful scan within two scan intervals).
+//! database answers and every store had a successful scan within two scan intervals; on a
+//! standby replica, only the state database is judged: it scans nothing while another leads).
 
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -10,6 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,8 @@ pub struct Readiness {
     /// Set once the state database is connected and migrated.
     pub state: OnceLock<State>,
     stores: Mutex<Freshness>,
+    /// A replica standing by (another leads): it scans nothing, so no store is judged.
+    standby: AtomicBool,
 }
 
 impl Readiness {
@@ -36,6 +40,14 @@ impl Readiness {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(store.to_owned(), (last_success, interval));
+    }
+
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::SeqCst);
+    }
+
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::SeqCst)
     }
 
     pub fn scanned(&self, store: &str, at: DateTime<Utc>) {
@@ -60,11 +72,14 @@ impl Readiness {
                 Err(_) => out.push("state database: no answer within 2s".to_owned()),
             },
         }
-        let stores = self
-            .stores
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let stores = if self.is_standby() {
+            Freshness::new()
+        } else {
+            self.stores
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
         for (name, (last, interval)) in stores {
             let limit = chrono::Duration::from_std(interval * 2).unwrap_or(chrono::Duration::MAX);
             match last {
@@ -106,7 +121,12 @@ async fn metrics_handler(AxumState(app): AxumState<App>) -> impl IntoResponse {
 
 async fn readyz(AxumState(app): AxumState<App>) -> impl IntoResponse {
     let problems = app.readiness.problems(Utc::now()).await;
-    if problems.is_empty() {
+    if problems.is_empty() && app.readiness.is_standby() {
+        (
+            StatusCode::OK,
+            "ready (standby: another replica leads)\n".to_owned(),
+        )
+    } else if problems.is_empty() {
         (StatusCode::OK, "ready\n".to_owned())
     } else {
         (

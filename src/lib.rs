@@ -16,17 +16,21 @@
 //! - Orchestration: [`refresh`] takes a store to judged state (scan, then judge) for every
 //!   caller; [`daemon`] schedules it with [`http`] and [`metrics`]; [`report`], [`offline`]
 //!   and [`demo`] summarize, score files and build the demo store; [`systemd`] tells the
-//!   service manager about readiness and liveness.
+//!   service manager about readiness and liveness; [`leader`] elects the one replica that
+//!   scans and acts when several share a PostgreSQL state database; [`crash`] is the
+//!   debug-build-only fault injection of the crash tests.
 //! - [`cmd`]: the command line, one module per subcommand; the only place that prints.
 
 pub mod act;
 pub mod cmd;
 pub mod config;
+pub mod crash;
 pub mod daemon;
 pub mod demo;
 pub mod escape;
 pub mod fetch;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod normalize;

@@ -4,8 +4,8 @@
 use crate::model::{Band, Origin};
 use crate::state::{FamilyStats, LiveCounts};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The `software` label of registrations that match no catalog client.
@@ -31,6 +31,8 @@ pub struct Metrics {
     pub plan_refused_total: IntCounterVec,
     pub cimd_fetches_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// 1 while this process leads (scans and acts), 0 while it stands by.
+    pub leader: IntGauge,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -176,6 +178,11 @@ impl Metrics {
                 &["version"],
             )
             .expect("valid metric"),
+            leader: IntGauge::with_opts(opts(
+                "leader",
+                "1 while this process is the replica that scans and acts (always, on a SQLite state database); 0 while it stands by.",
+            ))
+            .expect("valid metric"),
         };
         for c in [
             Box::new(m.registrations.clone()) as Box<dyn prometheus::core::Collector>,
@@ -196,6 +203,7 @@ impl Metrics {
             Box::new(m.plan_refused_total.clone()),
             Box::new(m.cimd_fetches_total.clone()),
             Box::new(m.build_info.clone()),
+            Box::new(m.leader.clone()),
         ] {
             m.registry.register(c).expect("metric names are unique");
         }
@@ -206,6 +214,27 @@ impl Metrics {
             m.cimd_fetches_total.with_label_values(&[o.as_str()]);
         }
         m
+    }
+
+    /// Drops every store series (a replica that lost its leadership): what it last scanned
+    /// or did is the new leader's to report, and a stale copy would be counted twice.
+    pub fn clear_stores(&self) {
+        self.registrations.reset();
+        self.registrations_created_total.reset();
+        self.clusters.reset();
+        self.duplicate_registrations.reset();
+        self.largest_cluster_size.reset();
+        self.store_capacity.reset();
+        self.store_capacity_used.reset();
+        self.registration_rate_ratio.reset();
+        self.unused_registrations.reset();
+        self.inactive_registrations.reset();
+        self.scan_duration_seconds.reset();
+        self.scan_errors_total.reset();
+        self.last_successful_scan_timestamp_seconds.reset();
+        self.actions_total.reset();
+        self.actions_pending.reset();
+        self.plan_refused_total.reset();
     }
 
     /// Makes a store's series exist from start-up, so alerts see zero rather than nothing.

@@ -286,6 +286,7 @@ impl Runner<'_> {
             return Ok(());
         };
         let reason = format!("{}: {}", a.rule, a.reason);
+        crate::crash::point("before-intent");
         let id = self
             .state
             .journal_intent(
@@ -300,6 +301,7 @@ impl Runner<'_> {
                 Utc::now(),
             )
             .await?;
+        crate::crash::point("after-intent");
         let call = match a.action {
             ActionKind::Delete => api.delete(&a.client_id).await.map(|r| r.attempts),
             ActionKind::Quarantine => {
@@ -311,6 +313,7 @@ impl Runner<'_> {
                 api.quarantine(&a.client_id, &snapshot, tag).await
             }
         };
+        crate::crash::point("after-call");
         match call {
             Ok(attempts) => {
                 summary.retries += u64::from(attempts - 1);

@@ -68,6 +68,9 @@ pub struct Config {
     /// Where the file was read from (None when built from defaults).
     pub source: Option<PathBuf>,
     pub state_url: Secret,
+    /// How long a replica's leadership lasts unrenewed on a PostgreSQL state database
+    /// (`[state] lease`): the longest a dead leader's replica waits to take over.
+    pub lease: Duration,
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub log_level: String,

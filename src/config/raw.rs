@@ -62,6 +62,7 @@ pub struct RawPublisher {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub url: Option<String>,
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +214,13 @@ impl RawConfig {
         };
         let scan = cron("schedule.scan", &self.schedule.scan, "*/5 * * * *");
         let reconcile = cron("schedule.reconcile", &self.schedule.reconcile, "0 * * * *");
+        let lease = parse_duration("state.lease", &self.state.lease, "30s", &mut problems);
+        if lease < Duration::from_secs(2) {
+            problems.push(problem(
+                "state.lease",
+                "must be at least 2s (the leader renews it every third of it)",
+            ));
+        }
         let unused_after = parse_duration(
             "expiry.unused_after",
             &self.expiry.unused_after,
@@ -314,6 +322,7 @@ impl RawConfig {
             scorer: std::sync::Arc::new(scorer),
             source: path.map(Path::to_path_buf),
             state_url: Secret(state_url),
+            lease,
             listen,
             log_format,
             log_level,

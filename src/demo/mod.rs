@@ -112,3 +112,6 @@ pub async fn write_hydra_store(
     pool.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod store_tests;

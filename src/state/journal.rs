@@ -91,7 +91,11 @@ impl State {
         i: &Intent<'_>,
         now: DateTime<Utc>,
     ) -> Result<i64, StateError> {
-        sqlx::query_scalar(
+        let mut tx = self.pool().begin().await.map_err(q("journal intent"))?;
+        if let Some(fence) = &self.fence {
+            self.check_fence(fence, true, &mut tx).await?;
+        }
+        let id = sqlx::query_scalar(
             "INSERT INTO actions (store, client_id, action, mode, reason, snapshot, intent_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
@@ -102,9 +106,12 @@ impl State {
         .bind(i.reason)
         .bind(i.snapshot)
         .bind(ts(now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
-        .map_err(q("journal intent"))
+        .map_err(q("journal intent"))?;
+        crate::crash::point("intent-uncommitted");
+        tx.commit().await.map_err(q("journal intent"))?;
+        Ok(id)
     }
 
     /// Records the outcome of an intent.
@@ -116,6 +123,10 @@ impl State {
         attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
+        let mut tx = self.pool().begin().await.map_err(q("journal outcome"))?;
+        if let Some(fence) = &self.fence {
+            self.check_fence(fence, false, &mut tx).await?;
+        }
         sqlx::query(
             "UPDATE actions SET outcome = $2, error = $3, attempts = $4, outcome_at = $5 WHERE id = $1",
         )
@@ -124,9 +135,11 @@ impl State {
         .bind(error)
         .bind(i64::from(attempts))
         .bind(ts(now))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(q("journal outcome"))?;
+        crate::crash::point("outcome-uncommitted");
+        tx.commit().await.map_err(q("journal outcome"))?;
         Ok(())
     }
 

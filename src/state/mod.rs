@@ -10,6 +10,7 @@ mod export;
 mod families;
 mod journal;
 mod judging;
+mod lease;
 #[cfg(test)]
 mod migration_tests;
 mod pages;
@@ -23,6 +24,7 @@ pub use crate::model::{ScanKind, StoreCursor};
 pub use export::ExportRow;
 pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
 pub use judging::Contribution;
+pub use lease::Fence;
 pub use pages::LivePages;
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
@@ -33,7 +35,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -48,6 +50,8 @@ pub enum StateError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("not the leader any more ({why}): nothing is acted on")]
+    Fenced { why: String },
     #[error("state database query failed ({what}): {source}")]
     Query {
         what: &'static str,
@@ -64,6 +68,8 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
 pub struct State {
     pool: AnyPool,
     sqlite: bool,
+    /// The leader's term when replicas share the database: intents are written under it.
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 /// Counts kept for a scan.
@@ -117,6 +123,20 @@ impl State {
                     Ok(())
                 })
             })
+            // A connection handed back still inside a transaction (a COMMIT that failed, on a
+            // full disk say, then a ROLLBACK that failed too) is closed, which rolls it back:
+            // reused, every later statement would run in that transaction and never reach
+            // the disk, while reporting success. The ping first lets a queued rollback run.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!("state database connection left inside a failed transaction: closed, its work rolled back");
+                    }
+                    Ok(clean)
+                })
+            })
             .connect(&connect_url)
             .await
             .map_err(|source| StateError::Connect {
@@ -132,9 +152,26 @@ impl State {
             .run(&pool)
             .await
             .map_err(|source| StateError::Migrate { url: shown, source })?;
-        let state = State { pool, sqlite };
+        let state = State {
+            pool,
+            sqlite,
+            fence: None,
+        };
         state.build_judging_indexes().await?;
         Ok(state)
+    }
+
+    /// The same database, every intent written under `fence` (the leader's term).
+    pub fn fenced(&self, fence: std::sync::Arc<Fence>) -> State {
+        State {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is a SQLite state database (one process, always the leader).
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
     }
 
     /// Only `state` runs statements on the pool.

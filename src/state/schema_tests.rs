@@ -159,7 +159,14 @@ async fn sqlite_and_postgres_migrations_define_the_same_tables_and_columns() {
     let postgres = postgres_migrations();
     assert_eq!(
         sqlite.keys().collect::<Vec<_>>(),
-        ["actions", "families", "registrations", "scans", "stores"],
+        [
+            "actions",
+            "families",
+            "leader_lease",
+            "registrations",
+            "scans",
+            "stores"
+        ],
         "the state tables"
     );
     for table in sqlite.keys().chain(postgres.keys()) {

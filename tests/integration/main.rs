@@ -9,6 +9,8 @@
 //! - `keycloak`: a real Keycloak on PostgreSQL and MariaDB: read, judged, capacity, acted on;
 //!   its admin REST API client on its own (`keycloak::admin_api`).
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
+//! - `outages`: injected faults (store and state databases cut, admin API 5xx or hanging,
+//!   the state disk full) with real servers.
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
 
@@ -24,5 +26,6 @@ mod keycloak;
 mod metamorphic;
 mod metrics;
 mod operator;
+mod outages;
 mod prometheus;
 mod scoring;

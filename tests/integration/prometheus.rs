@@ -19,7 +19,7 @@ const CONTRACT: &str = "registrations registrations_created_total clusters
     store_capacity store_capacity_used registration_rate_ratio actions_total actions_pending
     plan_refused_total scan_duration_seconds_bucket scan_duration_seconds_sum
     scan_duration_seconds_count scan_errors_total last_successful_scan_timestamp_seconds
-    cimd_fetches_total build_info";
+    cimd_fetches_total build_info leader";
 
 /// Panels whose every query must return series from a freshly scanned demo store.
 #[rustfmt::skip]

@@ -3,11 +3,14 @@
 //! after the grace, the rest are untouched; a refused plan, contradictory rules and an
 //! unreachable admin API change nothing; a quarantined client gets no new token until a
 //! restore lifts it; restore brings a deleted client back that then gets a real token; an
-//! intent left without outcome by a stopped process is reconciled at start-up, never repeated.
+//! intent left without outcome by a stopped process is reconciled at start-up, never repeated;
+//! SIGKILL at every step of an action loses nothing and repeats nothing; two replicas act once.
 
+mod crash;
 mod daemon;
 mod enforce;
 mod quarantine;
+mod replicas;
 mod restart;
 
 use crate::harness::*;

@@ -7,6 +7,7 @@
 //! realm's Max Clients capacity up to the 403 it ends in; the README's read-only grants.
 
 mod admin_api;
+mod crash;
 mod kc;
 
 use crate::actions::run_cli as cli;
