@@ -37,7 +37,7 @@ pub(super) async fn explain(
             "  name:     {}",
             r.client_name
                 .as_deref()
-                .map(|n| format!("{:?}", esc(n)))
+                .map(|n| format!("\"{}\"", crate::score::text::shown_name(n, 200)))
                 .unwrap_or_else(|| "(none)".into())
         );
         let _ = writeln!(out, "  origin:   {}", r.origin);

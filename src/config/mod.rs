@@ -182,7 +182,7 @@ pub fn load_str(
         text.parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax {
                 path: shown.clone(),
-                message: e.to_string(),
+                message: syntax_message(text, &e),
             })?;
     let base = path
         .and_then(Path::parent)
@@ -210,6 +210,18 @@ pub fn load_str(
             }
         })?;
     raw.validate(path, &base)
+}
+
+/// Where a TOML syntax error is and what it is, without the offending line: the toml crate
+/// quotes it, and a line like `database_url = "postgres://u:password@db` holds a secret.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let Some(before) = e.span().and_then(|s| text.get(..s.start)) else {
+        return message.to_owned();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]
@@ -420,5 +432,17 @@ mod tests {
     fn syntax_errors_name_the_file() {
         let err = load("[http\n", &[]).unwrap_err();
         assert!(err.to_string().contains("regwarden.toml"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_line_that_may_hold_a_secret() {
+        let text = "[state]\nurl = \"postgres://rw:Sekr1t-pw@db/state\n";
+        let err = load(text, &[]).unwrap_err().to_string();
+        assert!(!err.contains("Sekr1t"), "{err}");
+        assert!(err.contains("line 2, column"), "{err}");
+        let err = load("[[stores]]\nname = 'a'\nkind = \"jsonl\" x\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3, column 16"), "{err}");
     }
 }
