@@ -11,6 +11,7 @@
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
+//! - `secrets`: no secret in any output of any command or the daemon (invariant 9).
 
 mod harness;
 
@@ -25,3 +26,4 @@ mod metrics;
 mod operator;
 mod prometheus;
 mod scoring;
+mod secrets;
