@@ -11,6 +11,7 @@
 //! - `actions`: acting through Hydra's admin API (enforce, quarantine, restart, the daemon).
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
+//! - `hostile_text`: names that try to forge or hide output, through every output.
 //! - `secrets`: no secret in any output of any command or the daemon (invariant 9).
 
 mod harness;
@@ -19,6 +20,7 @@ mod actions;
 mod cli;
 mod corpus;
 mod daemon;
+mod hostile_text;
 mod hydra_stores;
 mod keycloak;
 mod metamorphic;
