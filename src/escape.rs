@@ -10,6 +10,8 @@ pub struct Escaped<'a> {
     max: usize,
     /// Escape every non-ASCII character too (look-alike names).
     ascii: bool,
+    /// Keep backslashes: the text was built from escaped parts already.
+    built: bool,
 }
 
 /// Escape for logs and error messages (cut at 200 characters).
@@ -18,6 +20,7 @@ pub fn esc(text: &str) -> Escaped<'_> {
         text,
         max: 200,
         ascii: false,
+        built: false,
     }
 }
 
@@ -27,6 +30,18 @@ pub fn esc_max(text: &str, max: usize) -> Escaped<'_> {
         text,
         max,
         ascii: false,
+        built: false,
+    }
+}
+
+/// For text regwarden built from escaped parts (a reason's detail): cut to `max`, any hidden
+/// character still escaped, but backslashes kept, so escapes already made are not doubled.
+pub fn esc_built(text: &str, max: usize) -> Escaped<'_> {
+    Escaped {
+        text,
+        max,
+        ascii: false,
+        built: true,
     }
 }
 
@@ -37,6 +52,7 @@ pub fn esc_ascii_max(text: &str, max: usize) -> Escaped<'_> {
         text,
         max,
         ascii: true,
+        built: false,
     }
 }
 
@@ -59,7 +75,7 @@ impl Escaped<'_> {
                 return f.write_str("…");
             }
             match c {
-                '\\' => f.write_str("\\\\")?,
+                '\\' if !self.built => f.write_str("\\\\")?,
                 c if is_hidden(c) || (self.ascii && !c.is_ascii()) => {
                     write!(f, "\\u{{{:x}}}", c as u32)?
                 }
@@ -144,6 +160,16 @@ mod tests {
             "\\u{421}laude Code"
         );
         assert_eq!(esc_ascii_max("a\nb", 2).to_string(), "a\\u{a}…");
+    }
+
+    #[test]
+    fn built_text_keeps_its_escapes() {
+        let detail = format!("name {} mixes scripts", esc("a\u{202e}b"));
+        assert_eq!(
+            esc_built(&detail, 100).to_string(),
+            "name a\\u{202e}b mixes scripts"
+        );
+        assert_eq!(esc_built("raw\u{1b}[0m", 100).to_string(), "raw\\u{1b}[0m");
     }
 
     #[test]

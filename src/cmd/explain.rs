@@ -77,7 +77,10 @@ pub(super) async fn explain(
                     let _ = writeln!(
                         out,
                         "    {:>+4}  {:<7} {:<32} {}",
-                        reason.points, tier, reason.rule, reason.detail
+                        reason.points,
+                        tier,
+                        reason.rule,
+                        crate::escape::esc_built(&reason.detail, usize::MAX)
                     );
                 }
                 if reasons.is_empty() {

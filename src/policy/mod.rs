@@ -432,7 +432,7 @@ impl fmt::Display for Plan {
                 crate::escape::esc_max(&a.client_id, 38),
                 name,
                 a.rule,
-                a.reason
+                crate::escape::esc_built(&a.reason, usize::MAX)
             )?;
         }
         Ok(())

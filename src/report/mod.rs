@@ -2,7 +2,7 @@
 
 pub mod journal;
 
-use crate::escape::{esc, esc_max};
+use crate::escape::{esc, esc_built, esc_max};
 use crate::score::text::shown_name;
 use crate::score::Catalog;
 use crate::state::{CimdOpportunity, State, StateError, Summary};
@@ -112,7 +112,7 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
                         out,
                         "         {}: {}",
                         reason.rule,
-                        esc_max(&reason.detail, 110)
+                        esc_built(&reason.detail, 110)
                     );
                 }
             }
