@@ -200,7 +200,8 @@ pub fn load_str(
             let message = e.into_inner().message().to_owned();
             ConfigError::Invalid {
                 problems: vec![problem(
-                    if key == "." {
+                    // An empty TOML key ("" = 1) makes an empty path.
+                    if key == "." || key.is_empty() {
                         "(top level)".into()
                     } else {
                         key
@@ -444,5 +445,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 3, column 16"), "{err}");
+    }
+
+    /// Found by fuzzing (fuzz/README.md, target `config`): an override whose section or key is
+    /// empty (`REGWARDEN___MODE`, `REGWARDEN_ACTIONS__`) made a key named "" and a problem
+    /// that named no key; so did an empty quoted key in the file.
+    #[test]
+    fn empty_keys_are_problems_that_name_where_they_are() {
+        for var in [
+            "REGWARDEN___an ",
+            "REGWARDEN_ACTIONS__",
+            "REGWARDEN_STORES____MODE",
+        ] {
+            match load("", &[(var, "x")]) {
+                Err(ConfigError::Invalid { problems }) => {
+                    assert_eq!(problems.len(), 1, "{var}: {problems:?}");
+                    assert_eq!(problems[0].key, var);
+                }
+                other => panic!("{var}: expected a problem, got {other:?}"),
+            }
+        }
+        for text in [
+            "\"\" = 1\n",
+            "[actions]\n\"\" = 1\n",
+            "[[stores]]\n\"\" = 1\n",
+        ] {
+            match load(text, &[]) {
+                Err(ConfigError::Invalid { problems }) => {
+                    for p in &problems {
+                        assert!(!p.key.is_empty(), "{text:?}: {p}");
+                    }
+                }
+                other => panic!("{text:?}: expected problems, got {other:?}"),
+            }
+        }
     }
 }
