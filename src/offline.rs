@@ -88,7 +88,8 @@ pub async fn score_file(
                 json!({ "line": line, "error": error })
             }
         };
-        serde_json::to_writer(&mut *out, &value)?;
+        // Attacker text stays exact for a JSON reader, and inert on a terminal.
+        out.write_all(crate::escape::to_json_line(&value)?.as_bytes())?;
         out.write_all(b"\n")
     })
     .await?;

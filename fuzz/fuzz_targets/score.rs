@@ -1,8 +1,12 @@
-//! Parse + normalize + fingerprint + score on arbitrary input: any bytes must give a verdict
-//! or a per-record error, never a panic.
+//! Parse + normalize + fingerprint + score, with families, on arbitrary input: any bytes
+//! must give a verdict or a per-record error, never a panic. Every reason's detail is safe
+//! to display (attacker text escaped), and the score is the sum of the reasons.
 //!
 //!   cd fuzz && cargo fuzz run score      (see fuzz/README.md)
 #![no_main]
+
+#[path = "common.rs"]
+mod common;
 
 use libfuzzer_sys::fuzz_target;
 use regwarden::score::family::FamilyIndex;
@@ -32,5 +36,8 @@ fuzz_target!(|data: &[u8]| {
     for r in &regs {
         let v = scorer().judge(r, &families, chrono::Utc::now());
         assert_eq!(v.score, v.reasons.iter().map(|x| x.points).sum::<i32>());
+        for reason in &v.reasons {
+            common::assert_displayable("a reason's detail", &reason.detail);
+        }
     }
 });

@@ -56,7 +56,7 @@ pub(super) async fn plan(
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "plans": out }))?
+                crate::escape::to_json_pretty(&serde_json::json!({ "plans": out }))?
             );
         }
         PlanFormat::Table => {

@@ -37,7 +37,7 @@ pub(super) async fn explain(
             "  name:     {}",
             r.client_name
                 .as_deref()
-                .map(|n| format!("{:?}", esc(n)))
+                .map(|n| format!("\"{}\"", crate::score::text::shown_name(n, 200)))
                 .unwrap_or_else(|| "(none)".into())
         );
         let _ = writeln!(out, "  origin:   {}", r.origin);
@@ -77,7 +77,10 @@ pub(super) async fn explain(
                     let _ = writeln!(
                         out,
                         "    {:>+4}  {:<7} {:<32} {}",
-                        reason.points, tier, reason.rule, reason.detail
+                        reason.points,
+                        tier,
+                        reason.rule,
+                        crate::escape::esc_built(&reason.detail, usize::MAX)
                     );
                 }
                 if reasons.is_empty() {

@@ -50,7 +50,7 @@ pub(super) async fn report(
             writeln!(
                 stdout,
                 "{}",
-                serde_json::to_string_pretty(
+                crate::escape::to_json_pretty(
                     &serde_json::json!({ "generated_at": now, "stores": summaries, "actions": actions })
                 )?
             )?

@@ -75,6 +75,13 @@ pub(super) fn apply_env(
             continue;
         }
         let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        if parts.iter().any(String::is_empty) {
+            problems.push(problem(
+                var,
+                "names an empty section or key; expected REGWARDEN_SECTION__KEY or REGWARDEN_STORES__NAME__KEY",
+            ));
+            continue;
+        }
         let v = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
             value
                 .parse()

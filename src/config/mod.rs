@@ -192,7 +192,7 @@ pub fn load_str(
         text.parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax {
                 path: shown.clone(),
-                message: e.to_string(),
+                message: syntax_message(text, &e),
             })?;
     let base = path
         .and_then(Path::parent)
@@ -210,7 +210,8 @@ pub fn load_str(
             let message = e.into_inner().message().to_owned();
             ConfigError::Invalid {
                 problems: vec![problem(
-                    if key == "." {
+                    // An empty TOML key ("" = 1) makes an empty path.
+                    if key == "." || key.is_empty() {
                         "(top level)".into()
                     } else {
                         key
@@ -220,6 +221,18 @@ pub fn load_str(
             }
         })?;
     raw.validate(path, &base)
+}
+
+/// Where a TOML syntax error is and what it is, without the offending line: the toml crate
+/// quotes it, and a line like `database_url = "postgres://u:password@db` holds a secret.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let Some(before) = e.span().and_then(|s| text.get(..s.start)) else {
+        return message.to_owned();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]
@@ -433,5 +446,51 @@ mod tests {
     fn syntax_errors_name_the_file() {
         let err = load("[http\n", &[]).unwrap_err();
         assert!(err.to_string().contains("regwarden.toml"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_line_that_may_hold_a_secret() {
+        let text = "[state]\nurl = \"postgres://rw:Sekr1t-pw@db/state\n";
+        let err = load(text, &[]).unwrap_err().to_string();
+        assert!(!err.contains("Sekr1t"), "{err}");
+        assert!(err.contains("line 2, column"), "{err}");
+        let err = load("[[stores]]\nname = 'a'\nkind = \"jsonl\" x\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3, column 16"), "{err}");
+    }
+
+    /// Found by fuzzing (fuzz/README.md, target `config`): an override whose section or key is
+    /// empty (`REGWARDEN___MODE`, `REGWARDEN_ACTIONS__`) made a key named "" and a problem
+    /// that named no key; so did an empty quoted key in the file.
+    #[test]
+    fn empty_keys_are_problems_that_name_where_they_are() {
+        for var in [
+            "REGWARDEN___an ",
+            "REGWARDEN_ACTIONS__",
+            "REGWARDEN_STORES____MODE",
+        ] {
+            match load("", &[(var, "x")]) {
+                Err(ConfigError::Invalid { problems }) => {
+                    assert_eq!(problems.len(), 1, "{var}: {problems:?}");
+                    assert_eq!(problems[0].key, var);
+                }
+                other => panic!("{var}: expected a problem, got {other:?}"),
+            }
+        }
+        for text in [
+            "\"\" = 1\n",
+            "[actions]\n\"\" = 1\n",
+            "[[stores]]\n\"\" = 1\n",
+        ] {
+            match load(text, &[]) {
+                Err(ConfigError::Invalid { problems }) => {
+                    for p in &problems {
+                        assert!(!p.key.is_empty(), "{text:?}: {p}");
+                    }
+                }
+                other => panic!("{text:?}: expected problems, got {other:?}"),
+            }
+        }
     }
 }

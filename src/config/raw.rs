@@ -172,6 +172,8 @@ impl RawConfig {
                 "state.url",
                 "must be a sqlite:// or postgres:// URL",
             ));
+        } else if let Some(why) = crate::secret::url_problem(&state_url) {
+            problems.push(problem("state.url", why));
         }
         let listen_text = self.http.listen.as_deref().unwrap_or("127.0.0.1:9464");
         let listen = listen_text.parse().unwrap_or_else(|_| {

@@ -235,6 +235,10 @@ fn database_url(
         .iter()
         .filter(|(b, _)| backends.contains(b))
         .any(|(_, ps)| ps.iter().any(|p| u.starts_with(p)));
+    if let (true, Some(why)) = (fits, crate::secret::url_problem(u)) {
+        problems.push(problem(key("database_url"), why));
+        return None;
+    }
     if fits {
         return Some(Some(Secret::new(resolve_sqlite(u, base))));
     }
@@ -278,6 +282,23 @@ mod tests {
                 Err(problems.into_iter().map(|p| p.key).collect())
             }
             Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn unparsable_database_urls_are_named_by_key_never_quoted() {
+        let text = "[state]\nurl = \"postgres://rw:Sekr1t@h:99999999/s\"\n\
+                    [[stores]]\nname = \"s\"\nkind = \"hydra\"\n\
+                    database_url = \"postgres://rw:Sekr1t@[::1/db\"\n";
+        match load_str(text, None, &[]) {
+            Err(ConfigError::Invalid { problems }) => {
+                let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+                assert_eq!(keys, ["state.url", "stores[0].database_url"]);
+                for p in &problems {
+                    assert!(!p.to_string().contains("Sekr1t"), "{p}");
+                }
+            }
+            other => panic!("expected problems, got {other:?}"),
         }
     }
 

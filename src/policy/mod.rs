@@ -423,7 +423,7 @@ impl fmt::Display for Plan {
             let name = a
                 .client_name
                 .as_deref()
-                .map(|n| crate::escape::esc_max(n, 28).to_string())
+                .map(|n| crate::score::text::shown_name(n, 28))
                 .unwrap_or_else(|| "-".into());
             writeln!(
                 f,
@@ -432,7 +432,7 @@ impl fmt::Display for Plan {
                 crate::escape::esc_max(&a.client_id, 38),
                 name,
                 a.rule,
-                a.reason
+                crate::escape::esc_built(&a.reason, usize::MAX)
             )?;
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The journal's part of `regwarden report`: the most recent actions with their outcomes.
 
 use crate::act::JournalEntry;
-use crate::escape::esc_max;
+use crate::escape::{esc_built, esc_max};
 use std::fmt::Write;
 
 /// How many recent actions the report shows per store.
@@ -36,7 +36,7 @@ pub fn table(stores: &[(String, Vec<JournalEntry>)]) -> String {
                 esc_max(&e.mode, 8),
                 esc_max(&e.client_id, 38),
                 outcome,
-                esc_max(&e.reason, 80)
+                esc_built(&e.reason, 80)
             );
         }
     }

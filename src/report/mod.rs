@@ -2,7 +2,8 @@
 
 pub mod journal;
 
-use crate::escape::{esc, esc_max};
+use crate::escape::{esc, esc_built, esc_max};
+use crate::score::text::shown_name;
 use crate::score::Catalog;
 use crate::state::{CimdOpportunity, State, StateError, Summary};
 use chrono::{DateTime, Utc};
@@ -104,14 +105,14 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
                     r.score,
                     r.band,
                     esc_max(&r.client_id, 38).to_string(),
-                    esc_max(r.client_name.as_deref().unwrap_or("-"), 40)
+                    shown_name(r.client_name.as_deref().unwrap_or("-"), 40)
                 );
                 if let Some(reason) = &r.top_reason {
                     let _ = writeln!(
                         out,
                         "         {}: {}",
                         reason.rule,
-                        esc_max(&reason.detail, 110)
+                        esc_built(&reason.detail, 110)
                     );
                 }
             }
@@ -132,7 +133,7 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
                 f.software.as_deref().unwrap_or("-"),
                 f.size,
                 f.used,
-                esc_max(f.name.as_deref().unwrap_or("-"), 36)
+                shown_name(f.name.as_deref().unwrap_or("-"), 36)
             );
         }
         if !s.cimd_replaceable.is_empty() {
@@ -178,7 +179,7 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
             let _ = writeln!(
                 out,
                 "    {:<30} {:>13} {:>11}",
-                esc_max(&g.name, 30).to_string(),
+                shown_name(&g.name, 30),
                 g.registrations,
                 g.never_used
             );
@@ -199,7 +200,7 @@ pub fn table(summaries: &[Summary], now: DateTime<Utc>) -> String {
                 age,
                 u.origin,
                 esc_max(&u.client_id, 38).to_string(),
-                esc_max(u.client_name.as_deref().unwrap_or("-"), 40)
+                shown_name(u.client_name.as_deref().unwrap_or("-"), 40)
             );
         }
         out.push('\n');
@@ -259,14 +260,21 @@ pub async fn add_vouch_suggestions(
     Ok(())
 }
 
-/// Quotes a CSV field, and defuses spreadsheet formulas in attacker-controlled text.
+/// One CSV cell from attacker-controlled text: hidden characters (newlines, ANSI escapes,
+/// bidi controls) escaped as in logs, so a cell never spans lines or reorders its row; a
+/// spreadsheet formula defused with a leading `'` (OWASP: a cell starting, after any spaces,
+/// with `=`, `+`, `-`, `@`, tab or carriage return); quoted when it holds `,` or `"`.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
+    let shown = esc_max(s, usize::MAX).to_string();
+    let s = if shown
+        .trim_start_matches(' ')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
+        format!("'{shown}")
     } else {
-        s.to_owned()
+        shown
     };
-    if s.contains([',', '"', '\n', '\r']) {
+    if s.contains([',', '"', ';', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
@@ -328,8 +336,31 @@ mod tests {
     fn csv_fields_are_quoted_and_defused() {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("a;b"), "\"a;b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("  =1+1"), "'  =1+1");
+        assert_eq!(csv_field("Claude Code (ünïcode)"), "Claude Code (ünïcode)");
+    }
+
+    #[test]
+    fn csv_cells_cannot_forge_rows_or_hide_text() {
+        // A newline would start a forged row for any line-based reader (grep, wc, a log
+        // shipper) even when quoted; ANSI and bidi controls would repaint or reorder it.
+        let cell = csv_field("x\nprod,evil-client,Claude Code,dcr,,used,,,trusted");
+        assert!(!cell.contains('\n'), "{cell}");
+        assert_eq!(
+            cell,
+            "\"x\\u{a}prod,evil-client,Claude Code,dcr,,used,,,trusted\""
+        );
+        let cell = csv_field("\u{1b}[2K\rtrusted\u{202e}");
+        assert_eq!(cell, "\\u{1b}[2K\\u{d}trusted\\u{202e}");
+        assert!(!cell.chars().any(crate::escape::is_hidden));
+        // A tab or carriage return first becomes an escape; nothing starts a formula.
+        assert_eq!(csv_field("\t=1"), "\\u{9}=1");
+        assert_eq!(csv_field("\r=1"), "\\u{d}=1");
     }
 }

@@ -233,6 +233,18 @@ fn mixed_script(name: &str) -> Option<String> {
     None
 }
 
+/// A client name as tables show it: escaped and cut like any attacker text, and when a word
+/// mixes scripts or reads as Latin in another script ([`NameFindings::mixed_script`]) with
+/// every non-ASCII character escaped too, so "Сlaude Code" (Cyrillic С) cannot pass for a row
+/// of "Claude Code". Names in one script ("Мой помощник", "ünïcode") are shown as written.
+pub fn shown_name(name: &str, max: usize) -> String {
+    if mixed_script(name).is_some() {
+        crate::escape::esc_ascii_max(name, max).to_string()
+    } else {
+        crate::escape::esc_max(name, max).to_string()
+    }
+}
+
 /// Letters of the Latin script's blocks.
 fn is_latin(c: char) -> bool {
     c.is_ascii_alphabetic()
@@ -281,6 +293,19 @@ mod tests {
         );
         assert_eq!(fold_name("(only)"), "(only)");
         assert_eq!(fold_name("Windows 11 helper"), "windows 11 helper");
+    }
+
+    #[test]
+    fn look_alike_names_are_shown_escaped() {
+        assert_eq!(shown_name("\u{421}laude Code", 40), "\\u{421}laude Code");
+        assert_eq!(shown_name("Cursоr", 40), "Curs\\u{43e}r");
+        assert_eq!(shown_name("Claude Code", 40), "Claude Code");
+        assert_eq!(
+            shown_name("Claude Code (ünïcode)", 40),
+            "Claude Code (ünïcode)"
+        );
+        assert_eq!(shown_name("Мой помощник MCP", 40), "Мой помощник MCP");
+        assert_eq!(shown_name("Evil\nName", 40), "Evil\\u{a}Name");
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   the state disk full) with real servers.
 //! - `scoring`, `metamorphic`: scoring quality and ARCHITECTURE.md invariant 10.
 //! - `metrics`, `prometheus`: bounded label values; dashboards and alerts on a real Prometheus.
+//! - `hostile_text`: names that try to forge or hide output, through every output.
+//! - `secrets`: no secret in any output of any command or the daemon (invariant 9).
 
 mod harness;
 
@@ -21,6 +23,7 @@ mod cimd;
 mod cli;
 mod corpus;
 mod daemon;
+mod hostile_text;
 mod hydra_stores;
 mod keycloak;
 mod metamorphic;
@@ -29,3 +32,4 @@ mod operator;
 mod outages;
 mod prometheus;
 mod scoring;
+mod secrets;
