@@ -232,17 +232,7 @@ async fn no_secret_reaches_any_output_of_any_command() {
 
     // The daemon: a few scans, /metrics, /healthz and /readyz fetched.
     let log = base.join("daemon.log");
-    let daemon = Running(
-        regwarden()
-            .args(["run", "--config"])
-            .arg(&good)
-            .current_dir(base)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = start_daemon(&good, base, &log);
     let url = format!("http://{http_addr}");
     wait_for(
         &format!("{url}/readyz"),
@@ -298,17 +288,7 @@ async fn no_secret_reaches_any_output_of_any_command() {
     let (code, _, err) = outputs.run(&bad, &["apply", "--store", "kc"]);
     assert_ne!(code, 0, "{err}");
     let log = base.join("bad-daemon.log");
-    let daemon = Running(
-        regwarden()
-            .args(["run", "--config"])
-            .arg(&bad)
-            .current_dir(base)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = start_daemon(&bad, base, &log);
     let url = format!("http://{http_addr}");
     let errors = r#"regwarden_scan_errors_total{store="kc"}"#;
     let metrics = wait_for(
@@ -378,6 +358,21 @@ async fn no_secret_reaches_any_output_of_any_command() {
 }
 
 /// SIGTERM, then wait for the daemon to exit.
+/// `regwarden run` on `cfg` in `base`, logging at debug to `log`.
+fn start_daemon(cfg: &Path, base: &Path, log: &Path) -> Running {
+    Running(
+        regwarden()
+            .args(["run", "--config"])
+            .arg(cfg)
+            .current_dir(base)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn stop(daemon: Running) {
     let pid = daemon.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
