@@ -359,6 +359,23 @@ pub fn try_authcode(mcp_dir: &str, hydra: &Hydra, reg: &Value) -> Result<Value, 
 }
 
 /// Path of the regwarden binary built for the tests.
+/// `regwarden apply --yes`, killed at the crash point `crash` if given (`REGWARDEN_CRASH_AT`): its exit status and stderr.
+pub fn apply_crashing(
+    cfg: &std::path::Path,
+    crash: Option<&str>,
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = regwarden();
+    cmd.args(["apply", "--yes", "--config"])
+        .arg(cfg)
+        .env_remove("REGWARDEN_CONFIG")
+        .env_remove("REGWARDEN_CRASH_AT");
+    if let Some(c) = crash {
+        cmd.env("REGWARDEN_CRASH_AT", c);
+    }
+    let out = cmd.output().unwrap();
+    (out.status, String::from_utf8_lossy(&out.stderr).into())
+}
+
 pub fn regwarden() -> Command {
     Command::new(env!("CARGO_BIN_EXE_regwarden"))
 }

@@ -19,19 +19,7 @@ const DELETES: &str =
 const GRACE: Duration = Duration::from_secs(12);
 const QUARANTINES: &str = "[expiry]\nunused_after = \"3s\"\n[actions]\nmax_fraction_per_run = 1.0\nquarantine = true\nquarantine_grace = \"12s\"\n";
 
-/// `apply --yes`, crashing at `crash` if given: its exit status and stderr.
-fn apply(cfg: &Path, crash: Option<&str>) -> (std::process::ExitStatus, String) {
-    let mut cmd = regwarden();
-    cmd.args(["apply", "--yes", "--config"])
-        .arg(cfg)
-        .env_remove("REGWARDEN_CONFIG")
-        .env_remove("REGWARDEN_CRASH_AT");
-    if let Some(c) = crash {
-        cmd.env("REGWARDEN_CRASH_AT", c);
-    }
-    let out = cmd.output().unwrap();
-    (out.status, String::from_utf8_lossy(&out.stderr).into())
-}
+use crate::harness::apply_crashing as apply;
 
 fn took_effect(e: &JournalEntry) -> bool {
     e.outcome

@@ -9,18 +9,7 @@ use super::*;
 use regwarden::act::Outcome;
 use std::os::unix::process::ExitStatusExt;
 
-fn apply(cfg: &Path, crash: Option<&str>) -> (std::process::ExitStatus, String) {
-    let mut cmd = regwarden();
-    cmd.args(["apply", "--yes", "--config"])
-        .arg(cfg)
-        .env_remove("REGWARDEN_CONFIG")
-        .env_remove("REGWARDEN_CRASH_AT");
-    if let Some(c) = crash {
-        cmd.env("REGWARDEN_CRASH_AT", c);
-    }
-    let out = cmd.output().unwrap();
-    (out.status, String::from_utf8_lossy(&out.stderr).into())
-}
+use crate::harness::apply_crashing as apply;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Keycloak on PostgreSQL: run scripts/test.sh"]
