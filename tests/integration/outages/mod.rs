@@ -271,16 +271,7 @@ impl Env {
     }
 
     pub async fn clients(&self) -> std::collections::BTreeSet<String> {
-        let list: Vec<serde_json::Value> =
-            reqwest::get(format!("{}/admin/clients?page_size=500", self.hydra.admin))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-        list.iter()
-            .map(|c| c["client_id"].as_str().unwrap().to_owned())
-            .collect()
+        crate::actions::hydra_clients(&self.hydra.admin).await
     }
 
     /// Waits until none of `ids` is in the store.
