@@ -1,4 +1,4 @@
-//! The demo's Hydra store read back by the Hydra reader: incremental windows.
+//! The demo's Hydra store read back by the Hydra reader: incremental windows, last uses.
 
 use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::parse_time;
@@ -52,7 +52,7 @@ async fn incremental_reads_go_window_by_window_and_miss_nothing() {
         updated_at: Some("2029-12-31 00:00:00".into()),
         ..Default::default()
     };
-    let mut pager = src.pager(ScanKind::Incremental, &cursor);
+    let mut pager = src.pager(ScanKind::Incremental, &cursor).await.unwrap();
     let ids = read_all(&mut pager, 2).await;
     assert_eq!(ids.len(), 45, "{ids:?}");
     let unique: std::collections::HashSet<&String> = ids.iter().collect();
@@ -64,7 +64,10 @@ async fn incremental_reads_go_window_by_window_and_miss_nothing() {
     );
 
     // Without a cursor: every client, each once.
-    let mut pager = src.pager(ScanKind::Incremental, &StoreCursor::default());
+    let mut pager = src
+        .pager(ScanKind::Incremental, &StoreCursor::default())
+        .await
+        .unwrap();
     let all = read_all(&mut pager, 2).await;
     let unique: std::collections::HashSet<&String> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (60, 60));
@@ -74,6 +77,44 @@ async fn incremental_reads_go_window_by_window_and_miss_nothing() {
         updated_at: Some("2030-01-02 00:00:00".into()),
         ..Default::default()
     };
-    let mut pager = src.pager(ScanKind::Incremental, &later);
+    let mut pager = src.pager(ScanKind::Incremental, &later).await.unwrap();
     assert!(read_all(&mut pager, 2).await.is_empty());
+}
+
+#[tokio::test]
+async fn full_scans_take_every_last_use_from_the_usage_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let clients = super::generate(300, now);
+    let path = dir.path().join("hydra.db");
+    super::write_hydra_store(&path, &clients, now)
+        .await
+        .unwrap();
+    let src = HydraSource::open(&Secret::new(format!("sqlite://{}", path.display())), 7)
+        .await
+        .unwrap();
+    let mut pager = src
+        .pager(ScanKind::Full, &StoreCursor::default())
+        .await
+        .unwrap();
+    let mut read = std::collections::HashMap::new();
+    while let Some(batch) = pager.next_batch().await.unwrap() {
+        for r in batch.records {
+            read.insert(r.doc["client_id"].as_str().unwrap().to_owned(), r.usage);
+        }
+    }
+    assert_eq!(read.len(), clients.len());
+    let mut used = 0;
+    for c in &clients {
+        // The store keeps whole microseconds.
+        let expected = c.uses.iter().max().map(|t| t.timestamp_micros());
+        let got = match read[&c.client_id] {
+            crate::model::Usage::LastUsed(t) => Some(t.timestamp_micros()),
+            crate::model::Usage::Never => None,
+            crate::model::Usage::Unknown => panic!("{} read without usage", c.client_id),
+        };
+        assert_eq!(got, expected, "{}", c.client_id);
+        used += usize::from(got.is_some());
+    }
+    assert!(used > 50 && used < clients.len(), "{used} used");
 }

@@ -152,7 +152,7 @@ impl Source {
         cursor: &StoreCursor,
     ) -> Result<Pager<'_>, SourceError> {
         Ok(match self {
-            Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor)),
+            Source::Hydra(h) => Pager::Hydra(h.pager(kind, cursor).await?),
             Source::Keycloak(k) => Pager::Keycloak(k.pager()),
             Source::HydraApi(h) => Pager::HydraApi(h.pager()),
             Source::KeycloakApi(k) => Pager::KeycloakApi(k.pager()),

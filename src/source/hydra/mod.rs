@@ -7,10 +7,12 @@
 //! primary key, a batch at a time. Every column is read as text so one code path serves three backends;
 //! timestamps and JSON are parsed by us, and a bad value is a warning on that record only.
 //! Last use comes from the token and flow tables, which Hydra indexes by `(client_id, nid)`
-//! and by `requested_at`.
+//! and by `requested_at`: a full scan reads all of it at its start ([`usage`]), an
+//! incremental one looks up its batches' clients and follows what was added.
 
 pub mod api;
 mod record;
+mod usage;
 
 use super::sql::{column_text, connect_read_only, Dialect, ParamType};
 use super::{Batch, SourceError};
@@ -82,21 +84,30 @@ impl HydraSource {
         })
     }
 
-    pub fn pager(&self, kind: ScanKind, cursor: &StoreCursor) -> HydraPager<'_> {
+    pub async fn pager(
+        &self,
+        kind: ScanKind,
+        cursor: &StoreCursor,
+    ) -> Result<HydraPager<'_>, SourceError> {
         let after = match (kind, &cursor.updated_at) {
             (ScanKind::Incremental, Some(u)) => Some((rewind(u), String::new())),
             _ => None,
         };
-        HydraPager {
+        let usage = match kind {
+            ScanKind::Full => Some(usage::UsageIndex::read(self).await?),
+            ScanKind::Incremental => None,
+        };
+        Ok(HydraPager {
             src: self,
             kind,
             after_id: None,
             after,
             keys: VecDeque::new(),
             last_window: false,
+            usage,
             seen: None,
             done: false,
-        }
+        })
     }
 
     /// The next page of a full scan, by id.
@@ -306,6 +317,8 @@ pub struct HydraPager<'a> {
     keys: VecDeque<String>,
     /// Incremental scans: the current window is the last (it was not full).
     last_window: bool,
+    /// Full scans: every client's last use, read at the start.
+    usage: Option<usage::UsageIndex>,
     /// The greatest (updated_at, id) read so far.
     seen: Option<(String, String)>,
     done: bool,
@@ -351,7 +364,13 @@ impl HydraPager<'_> {
             ids.push(id);
             batch.records.push(record_from_row(&text));
         }
-        let uses = self.src.last_use(&ids).await?;
+        let uses = match &self.usage {
+            Some(index) => ids
+                .iter()
+                .filter_map(|id| Some((id.clone(), index.last_use(id)?)))
+                .collect(),
+            _ => self.src.last_use(&ids).await?,
+        };
         for r in &mut batch.records {
             let id = r
                 .doc
