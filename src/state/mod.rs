@@ -195,27 +195,30 @@ impl State {
         }
     }
 
-    /// One statement updating `rows` registrations of a store from a row set (SQLite 3.33+,
-    /// PostgreSQL): `SET col = v.col` for each of `cols`, then `also` (more assignments, or
-    /// nothing). Bound in order: per row its client_id and then `cols`, last the store.
+    /// One statement updating `rows` registrations of a store from a list of values (SQLite
+    /// 3.33+, PostgreSQL): `SET col = v.col` for each of `cols`, then `also` (more
+    /// assignments, or nothing). Bound in order: per row its client_id and then `cols`, last
+    /// the store. A `VALUES` list, not a `UNION ALL` of selects, which SQLite limits to 500.
     pub(crate) fn update_from_rows(&self, cols: &[&str], also: &str, rows: usize) -> String {
         let mut p = self.placeholders();
-        let set: Vec<String> = (0..rows)
+        let values: Vec<String> = (0..rows)
             .map(|_| {
-                let values: Vec<String> = std::iter::once("client_id")
-                    .chain(cols.iter().copied())
-                    .map(|c| format!("{} AS {c}", p()))
-                    .collect();
-                format!("SELECT {}", values.join(", "))
+                let row: Vec<String> = (0..=cols.len()).map(|_| p()).collect();
+                format!("({})", row.join(", "))
             })
             .collect();
         let store = p();
-        let assign: Vec<String> = cols.iter().map(|c| format!("{c} = v.{c}")).collect();
+        // Both name a list's columns column1, column2, ...: column1 is the client_id.
+        let assign: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = v.column{}", i + 2))
+            .collect();
         format!(
             "UPDATE registrations SET {}{also}
-             FROM ({}) AS v WHERE registrations.store = {store} AND registrations.client_id = v.client_id",
+             FROM (VALUES {}) AS v WHERE registrations.store = {store} AND registrations.client_id = v.column1",
             assign.join(", "),
-            set.join(" UNION ALL ")
+            values.join(", ")
         )
     }
 

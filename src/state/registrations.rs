@@ -53,8 +53,12 @@ pub struct BatchOutcome {
     pub recorded: Vec<(usize, bool, Option<i64>)>,
 }
 
-/// Rows per upsert statement: 14 parameters each, far below every backend's limit.
-const UPSERT_CHUNK: usize = 50;
+/// Rows per upsert statement: 14 parameters each, 14,000 in all, below every backend's
+/// limit (SQLite 32,766, PostgreSQL 65,535). One statement per batch of the default size,
+/// on its own: SQLite keeps a statement journal (a temporary file: half of a full scan's
+/// writes) for a statement writing many rows inside a larger transaction, not for one that
+/// is a transaction of its own.
+const UPSERT_CHUNK: usize = 1000;
 
 /// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
 /// A write that changes anything a verdict reads (metadata, origin, creation, usage, a
@@ -111,7 +115,7 @@ fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
 }
 
 impl State {
-    /// Records one batch in one transaction.
+    /// Records one batch, a statement (and transaction) per [`UPSERT_CHUNK`] rows.
     /// `touch_unchanged`: a full scan marks every registration it saw as seen by it (so
     /// that what it did not see can be marked gone); an incremental one writes only what
     /// changed.
@@ -123,8 +127,7 @@ impl State {
         batch: &[Recorded],
         touch_unchanged: bool,
     ) -> Result<BatchOutcome, StateError> {
-        let mut tx = self.pool().begin().await.map_err(q("begin batch"))?;
-        // What is known already, to tell new from changed.
+        // What is known already, to tell new from changed (this scan is the only writer).
         let mut known: HashMap<String, Known> = HashMap::with_capacity(batch.len());
         for chunk in batch.chunks(IN_CHUNK) {
             let mut p = self.placeholders();
@@ -139,7 +142,7 @@ impl State {
                 query = query.bind(r.registration.client_id.as_str());
             }
             for row in query
-                .fetch_all(&mut *tx)
+                .fetch_all(self.pool())
                 .await
                 .map_err(q("read known registrations"))?
             {
@@ -217,11 +220,10 @@ impl State {
                     .bind(warnings);
             }
             query
-                .execute(&mut *tx)
+                .execute(self.pool())
                 .await
                 .map_err(q("upsert registrations"))?;
         }
-        tx.commit().await.map_err(q("commit batch"))?;
         Ok(outcome)
     }
 

@@ -6,8 +6,9 @@ use super::{from_ts, q, State, StateError};
 use crate::model::{Band, Registration};
 use sqlx::Row;
 
-/// Verdicts per UPDATE statement: 10 parameters each.
-const VERDICT_CHUNK: usize = 100;
+/// Verdicts per UPDATE statement: 10 parameters each. A statement is a transaction of its
+/// own, as an upsert of registrations is (`UPSERT_CHUNK` says why).
+const VERDICT_CHUNK: usize = 1000;
 
 /// The columns of a [`JudgedRow`] besides [`REGISTRATION_COLUMNS`].
 pub(super) const JUDGED_COLUMNS: &str =
@@ -131,12 +132,11 @@ impl State {
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
-    /// Stores verdicts in one transaction.
+    /// Stores verdicts, a statement (and transaction) per [`VERDICT_CHUNK`] rows.
     pub async fn store_verdicts(&self, store: &str, rows: &[VerdictRow]) -> Result<(), StateError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await.map_err(q("begin verdicts"))?;
         for chunk in rows.chunks(VERDICT_CHUNK) {
             let sql = self.update_from_rows(
                 &[
@@ -168,9 +168,12 @@ impl State {
                     .bind(v.judged_flags.map(|f| f as i32));
             }
             query = query.bind(store);
-            query.execute(&mut *tx).await.map_err(q("store verdicts"))?;
+            query
+                .execute(self.pool())
+                .await
+                .map_err(q("store verdicts"))?;
         }
-        tx.commit().await.map_err(q("commit verdicts"))
+        Ok(())
     }
 
     /// Replaces a store's families.
