@@ -189,7 +189,7 @@ scrape() {
 # driver binds them), on representative parameters: the middle page of a full scan, the
 # incremental page and usage follow of a no-change rescan (cursor rewound 60 s).
 explain() {
-  local out=$1 cols ids i mid updated mark ps params
+  local out=$1 cols ids i mid updated mark ps params u
   cols=$(printf '%s::text, ' id client_name redirect_uris grant_types response_types scope \
     token_endpoint_auth_method client_uri logo_uri policy_uri tos_uri jwks_uri contacts owner \
     metadata created_at updated_at skip_consent access_token_strategy sector_identifier_uri request_uris)
@@ -204,9 +204,11 @@ explain() {
     echo "full-scan first page|PREPARE q(text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid ORDER BY id LIMIT 1000|EXECUTE q('$nid')"
     echo "full-scan page|PREPARE q(text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id > \$2 ORDER BY id LIMIT 1000|EXECUTE q('$nid', '$mid')"
     echo "incremental page|PREPARE q(text, text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND (updated_at > \$2::timestamp OR (updated_at = \$2::timestamp AND id > \$3)) ORDER BY updated_at, id LIMIT 1000|EXECUTE q('$nid', '$updated', '')"
+    u="SELECT client_id, requested_at FROM"
+    echo "last uses at a full scan's start|PREPARE q(text) AS SELECT client_id, MAX(requested_at)::text FROM ($u hydra_oauth2_access WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_refresh WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_flow WHERE nid = \$1::uuid) AS uses GROUP BY client_id|EXECUTE q('$nid')"
     for t in hydra_oauth2_access hydra_oauth2_refresh hydra_oauth2_flow; do
       mark=$(sql "$store_url" "SELECT coalesce((max(requested_at) - interval '60 seconds')::text, '2000-01-01') FROM $t WHERE nid = '$nid'")
-      echo "last use per batch: $t|PREPARE q(text, ${ps%,}) AS SELECT client_id, MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid AND client_id IN (${params%,}) GROUP BY client_id|EXECUTE q('$nid', $ids)"
+      echo "last use per batch (incremental): $t|PREPARE q(text, ${ps%,}) AS SELECT client_id, MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid AND client_id IN (${params%,}) GROUP BY client_id|EXECUTE q('$nid', $ids)"
       echo "usage mark: $t|PREPARE q(text) AS SELECT MAX(requested_at)::text FROM $t WHERE nid = \$1::uuid|EXECUTE q('$nid')"
       echo "usage follow: $t|PREPARE q(text, text) AS SELECT client_id, requested_at::text FROM $t WHERE nid = \$1::uuid AND requested_at > \$2::timestamp ORDER BY requested_at|EXECUTE q('$nid', '$mark')"
     done
