@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets to a plateau: each target, in turn, in rounds of ROUND seconds from
+# a corpus kept under ~/.cache/regwarden/fuzz/<target> (seeded from fuzz/corpus/<target>),
+# until a whole round adds no edge or the target has run BUDGET seconds. One line per round:
+#   target  round  executions  seconds  edges at start -> at end
+# Usage: scripts/fuzz.sh [target ...]   (default: every target in fuzz/Cargo.toml)
+# Environment: ROUND (600), BUDGET (3600), NICE (19). A crash stops the script with its
+# input in fuzz/artifacts/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+ROUND=${ROUND:-600} BUDGET=${BUDGET:-3600} NICE=${NICE:-19}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/regwarden/fuzz
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^regwarden-fuzz$')
+fi
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+export RUSTC_BOOTSTRAP=1
+nice -n "$NICE" cargo fuzz build -s none -a >&2
+for t in "${targets[@]}"; do
+    mkdir -p "$cache/$t"
+    spent=0 round=0
+    while [ "$spent" -lt "$BUDGET" ]; do
+        round=$((round + 1))
+        log=$cache/$t.round$round.log
+        started=$(date +%s)
+        nice -n "$NICE" cargo fuzz run -s none -a "$t" "$cache/$t" "corpus/$t" -- \
+            -max_total_time="$ROUND" -max_len=4096 -print_final_stats=1 >"$log" 2>&1 || {
+            echo "$t: crashed in round $round; see $log and artifacts/$t/" >&2
+            exit 1
+        }
+        took=$(($(date +%s) - started))
+        spent=$((spent + took))
+        start=$(grep -m1 'INITED cov:' "$log" | sed 's/.*INITED cov: \([0-9]*\).*/\1/')
+        end=$(grep -o 'cov: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        printf '%s\t%d\t%s\t%d\t%s -> %s\n' "$t" "$round" "$execs" "$took" "$start" "$end"
+        [ "$start" = "$end" ] && break
+    done
+done
