@@ -187,7 +187,8 @@ scrape() {
 # EXPLAIN (ANALYZE, BUFFERS) of each query regwarden runs against Hydra's PostgreSQL (the SQL
 # of src/source/hydra/mod.rs, PostgreSQL dialect, prepared with text parameters as sqlx's Any
 # driver binds them), on representative parameters: the middle page of a full scan, the
-# incremental page and usage follow of a no-change rescan (cursor rewound 60 s).
+# incremental window of keys, batch by id and usage follow of a no-change rescan (cursor
+# rewound 60 s).
 explain() {
   local out=$1 cols ids i mid updated mark ps params u
   cols=$(printf '%s::text, ' id client_name redirect_uris grant_types response_types scope \
@@ -203,7 +204,8 @@ explain() {
   {
     echo "full-scan first page|PREPARE q(text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid ORDER BY id LIMIT 1000|EXECUTE q('$nid')"
     echo "full-scan page|PREPARE q(text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id > \$2 ORDER BY id LIMIT 1000|EXECUTE q('$nid', '$mid')"
-    echo "incremental page|PREPARE q(text, text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND (updated_at > \$2::timestamp OR (updated_at = \$2::timestamp AND id > \$3)) ORDER BY updated_at, id LIMIT 1000|EXECUTE q('$nid', '$updated', '')"
+    echo "incremental window of keys|PREPARE q(text, text, text) AS SELECT id::text AS window_id, updated_at::text AS window_updated_at FROM hydra_client WHERE nid = \$1::uuid AND (updated_at > \$2::timestamp OR (updated_at = \$2::timestamp AND id > \$3)) ORDER BY updated_at, id LIMIT 20000|EXECUTE q('$nid', '$updated', '')"
+    echo "incremental batch by id|PREPARE q(text, ${ps%,}) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id IN (${params%,})|EXECUTE q('$nid', $ids)"
     u="SELECT client_id, requested_at FROM"
     echo "last uses at a full scan's start|PREPARE q(text) AS SELECT client_id, MAX(requested_at)::text FROM ($u hydra_oauth2_access WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_refresh WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_flow WHERE nid = \$1::uuid) AS uses GROUP BY client_id|EXECUTE q('$nid')"
     for t in hydra_oauth2_access hydra_oauth2_refresh hydra_oauth2_flow; do
@@ -451,7 +453,7 @@ report() {
     echo
     echo "\`EXPLAIN (ANALYZE, BUFFERS)\` of each query regwarden runs against Hydra's PostgreSQL (the"
     echo "SQL of src/source/hydra/mod.rs, prepared with text parameters as sqlx binds them; batches"
-    echo "of 1,000; the incremental page and usage follow as in a no-change rescan, the cursor"
+    echo "of 1,000; the incremental window, batch by id and usage follow as in a no-change rescan, the cursor"
     echo "rewound 60 s), second execution (warm cache), without and with an index on"
     echo "hydra_client (nid, updated_at, id). hydra_oauth2_flow is empty in these stores (Hydra's"
     echo "janitor removes finished flows)."
