@@ -364,12 +364,10 @@ impl HydraPager<'_> {
             ids.push(id);
             batch.records.push(record_from_row(&text));
         }
-        let uses = match &self.usage {
-            Some(index) => ids
-                .iter()
-                .filter_map(|id| Some((id.clone(), index.last_use(id)?)))
-                .collect(),
-            _ => self.src.last_use(&ids).await?,
+        // A full scan has every last use at hand; an incremental one looks its batch up.
+        let looked_up = match &self.usage {
+            Some(_) => HashMap::new(),
+            None => self.src.last_use(&ids).await?,
         };
         for r in &mut batch.records {
             let id = r
@@ -377,10 +375,11 @@ impl HydraPager<'_> {
                 .get("client_id")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            r.usage = uses
-                .get(id)
-                .map(|t| Usage::LastUsed(*t))
-                .unwrap_or(Usage::Never);
+            let last = match &self.usage {
+                Some(index) => index.last_use(id),
+                None => looked_up.get(id).copied(),
+            };
+            r.usage = last.map(Usage::LastUsed).unwrap_or(Usage::Never);
         }
         Ok(Some(batch))
     }

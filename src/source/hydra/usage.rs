@@ -39,13 +39,14 @@ impl UsageIndex {
             d.text("MAX(requested_at)"),
             tables.join(" UNION ALL ")
         );
+        // PostgreSQL's `$1` is one parameter; positional ones (MySQL, SQLite) one per place.
+        let binds = match d {
+            crate::source::sql::Dialect::Postgres => 1,
+            _ => tables.len(),
+        };
         let mut query = sqlx::query(&sql);
-        for _ in 0..tables.len() {
-            // Positional parameters (MySQL, SQLite) need one value per place.
+        for _ in 0..binds {
             query = query.bind(&src.nid);
-            if d == crate::source::sql::Dialect::Postgres {
-                break;
-            }
         }
         let hasher = std::collections::hash_map::RandomState::new();
         let mut uses = Vec::new();
