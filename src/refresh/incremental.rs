@@ -86,7 +86,13 @@ impl Stale {
             after = last.registration.client_id.clone();
             for j in page {
                 if j.stored.judged_flags.is_some() {
-                    out.before.push(j.stored);
+                    // Only what it added to its family is read again: not the reasons,
+                    // which were most of what this held.
+                    let reasons = String::new();
+                    out.before.push(VerdictRow {
+                        reasons,
+                        ..j.stored
+                    });
                 }
                 if !j.gone {
                     let m = scorer.member(&j.registration);
@@ -154,7 +160,7 @@ async fn judge_incrementally(
         for j in &page {
             let r = &j.registration;
             let v = scorer.judge_with(r, &families.index, now, evidence.get(&r.client_id));
-            record(&mut out, &mut rows, j, &v);
+            record(&mut out, &mut rows, j, &v, false);
         }
         state.store_verdicts(store, &rows).await?;
     }
@@ -426,9 +432,8 @@ async fn read_families(
             continue;
         };
         let ranges = windows(times, BURST_WINDOW);
-        let near = state.family_created_in(store, &key, &ranges).await?;
         if let Some(fam) = f.index.get_mut(&id) {
-            fam.created = near.into_iter().map(|(_, t)| t).collect();
+            fam.created = state.family_times_in(store, &key, &ranges).await?;
         }
     }
     f.index.freeze();

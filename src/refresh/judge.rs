@@ -8,7 +8,7 @@ use crate::fetch::{Cimd, CimdError};
 use crate::model::{Origin, Registration};
 use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
 use crate::score::{CimdEvidence, Scorer, Verdict};
-use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow};
+use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow, VerdictWrite};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
@@ -74,7 +74,7 @@ pub async fn judge_store(
             Ok(())
         }
     });
-    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictRow>>(1);
+    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictWrite>>(1);
     let writer = tokio::spawn({
         let (state, store) = (state.clone(), store.to_owned());
         async move {
@@ -90,7 +90,7 @@ pub async fn judge_store(
         for j in &page {
             let r = &j.registration;
             let v = scorer.judge_with(r, &families, now, evidence.get(&r.client_id));
-            record(&mut out, &mut rows, j, &v);
+            record(&mut out, &mut rows, j, &v, true);
         }
         // A writer that failed has stopped receiving: its error is returned below.
         if rows_tx.send(rows).await.is_err() {
@@ -169,8 +169,16 @@ async fn finished(task: JoinHandle<Result<(), StateError>>) -> Result<(), StateE
 }
 
 /// Counts a verdict and queues its row when it or the registration's contribution differs
-/// from what is stored, or the registration is stale.
-pub(super) fn record(out: &mut Judgement, rows: &mut Vec<VerdictRow>, j: &Judged, v: &Verdict) {
+/// from what is stored, or the registration is stale. `whole`: the row is written whole (a
+/// full judgement, which drops the indexes a narrower write spares, and writes pages in key
+/// order), not only what differs.
+pub(super) fn record(
+    out: &mut Judgement,
+    rows: &mut Vec<VerdictWrite>,
+    j: &Judged,
+    v: &Verdict,
+    whole: bool,
+) {
     let row = verdict_row(&j.registration.client_id, v);
     out.judged += 1;
     let s = &j.stored;
@@ -181,7 +189,11 @@ pub(super) fn record(out: &mut Judgement, rows: &mut Vec<VerdictRow>, j: &Judged
         && s.software == row.software;
     out.changed += u64::from(!verdict_same);
     if j.stale || row != *s {
-        rows.push(row);
+        rows.push(if whole {
+            VerdictWrite::whole(row)
+        } else {
+            VerdictWrite::over(row, s)
+        });
     }
 }
 

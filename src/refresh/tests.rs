@@ -190,7 +190,7 @@ async fn indexes_come_back(state: &State, url: &str) {
     assert!(
         migrated
             .iter()
-            .any(|d| d.starts_with("registrations_family: ")),
+            .any(|d| d.starts_with("registrations_members: ")),
         "{migrated:?}"
     );
     let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();

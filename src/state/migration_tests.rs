@@ -300,8 +300,8 @@ async fn sqlite_migration_keeps_rows_and_refuses_unknown_values() {
             "actions_open",
             "families_by_name",
             "registrations_due",
-            "registrations_family",
             "registrations_live",
+            "registrations_members",
             "registrations_stale",
             "scans_by_store"
         ]

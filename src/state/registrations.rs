@@ -1,6 +1,6 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
-use super::{from_ts, q, ts, State, StateError};
+use super::{from_ts, q, ts, State, StateError, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -57,7 +57,7 @@ pub struct BatchOutcome {
 /// limit (SQLite 32,766, PostgreSQL 65,535). One statement per batch of the default size,
 /// on its own: SQLite keeps a statement journal (a temporary file: half of a full scan's
 /// writes) for a statement writing many rows inside a larger transaction, not for one that
-/// is a transaction of its own.
+/// is a transaction of its own. Kept prepared only at this size, as `UPDATE_CHUNK` says.
 const UPSERT_CHUNK: usize = 1000;
 
 /// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
@@ -66,7 +66,11 @@ const UPSERT_CHUNK: usize = 1000;
 /// On conflict, usage only ever moves forward: a use on record is never forgotten because
 /// the store pruned its token history (Hydra's janitor does). A creation time, once known,
 /// stays known when the evidence for it expires (Keycloak purges old events).
-fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
+/// `revive`: the rows include registrations that were gone, whose `gone_at` is cleared.
+/// Other rows leave it out of the statement: SQLite rewrites the entries of every index a
+/// set column is in or filters on, and four indexes read `gone_at` (four pages written per
+/// registration instead of one).
+fn upsert_sql(rows: usize, revive: bool, mut p: impl FnMut() -> String) -> String {
     let values: Vec<String> = (0..rows)
         .map(|_| {
             let row: Vec<String> = (0..14).map(|_| p()).collect();
@@ -96,8 +100,7 @@ fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
                                  WHEN registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at
                                  THEN excluded.last_used_at ELSE registrations.last_used_at END,
              last_seen_at = excluded.last_seen_at,
-             last_seen_scan = excluded.last_seen_scan,
-             gone_at = NULL,
+             last_seen_scan = excluded.last_seen_scan,{}
              metadata = excluded.metadata,
              warnings = excluded.warnings,
              stale = CASE WHEN registrations.gone_at IS NOT NULL
@@ -110,7 +113,8 @@ fn upsert_sql(rows: usize, mut p: impl FnMut() -> String) -> String {
                             OR (excluded.last_used_at IS NOT NULL
                                 AND (registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at))
                           THEN 1 ELSE registrations.stale END",
-        values.join(",\n")
+        values.join(",\n"),
+        if revive { "\n             gone_at = NULL," } else { "" }
     )
 }
 
@@ -187,16 +191,25 @@ impl State {
         if !touch_unchanged {
             rows.retain(|i| !unchanged.contains(i));
         }
-        let full_sql = upsert_sql(UPSERT_CHUNK, self.placeholders());
-        for chunk in rows.chunks(UPSERT_CHUNK) {
-            let tail_sql;
-            let sql = if chunk.len() == UPSERT_CHUNK {
+        let (revived, live): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&i| {
+            known
+                .get(&batch[i].registration.client_id)
+                .is_some_and(|k| k.gone_at.is_some())
+        });
+        let full_sql = upsert_sql(UPSERT_CHUNK, false, self.placeholders());
+        let chunks = live
+            .chunks(UPSERT_CHUNK)
+            .map(|c| (c, false))
+            .chain(revived.chunks(UPSERT_CHUNK).map(|c| (c, true)));
+        for (chunk, revive) in chunks {
+            let other_sql;
+            let sql = if chunk.len() == UPSERT_CHUNK && !revive {
                 &full_sql
             } else {
-                tail_sql = upsert_sql(chunk.len(), self.placeholders());
-                &tail_sql
+                other_sql = upsert_sql(chunk.len(), revive, self.placeholders());
+                &other_sql
             };
-            let mut query = sqlx::query(sql);
+            let mut query = sqlx::query(sql).persistent(chunk.len() == UPSERT_CHUNK);
             for &i in chunk {
                 let rec = &batch[i];
                 let r = &rec.registration;
@@ -228,30 +241,42 @@ impl State {
     }
 
     /// Records uses found in the store's usage tables since the last scan; returns how many
-    /// registrations' usage moved forward (a use already on record writes nothing).
+    /// registrations' usage moved forward (a use already on record writes nothing). A
+    /// statement per [`UPDATE_CHUNK`] registrations, each its own transaction: a scan that
+    /// stops part way is marked failed and the next one reads the same uses again.
     pub async fn apply_usage(
         &self,
         store: &str,
         uses: &[(String, DateTime<Utc>)],
     ) -> Result<u64, StateError> {
-        let mut tx = self.pool().begin().await.map_err(q("begin usage update"))?;
-        let mut updated = 0;
+        // One row per registration (a statement may not update a row twice): its latest use.
+        let mut latest: HashMap<&str, i64> = HashMap::with_capacity(uses.len());
         for (client_id, at) in uses {
-            // Only a use later than the one on record is written.
-            let r = sqlx::query(
-                "UPDATE registrations SET usage = 'used', last_used_at = $3, stale = 1
-                 WHERE store = $1 AND client_id = $2
-                   AND (usage <> 'used' OR last_used_at IS NULL OR last_used_at < $3)",
-            )
-            .bind(store)
-            .bind(client_id.as_str())
-            .bind(ts(*at))
-            .execute(&mut *tx)
-            .await
-            .map_err(q("record usage"))?;
-            updated += r.rows_affected();
+            let t = latest.entry(client_id.as_str()).or_insert(ts(*at));
+            *t = (*t).max(ts(*at));
         }
-        tx.commit().await.map_err(q("commit usage update"))?;
+        let mut latest: Vec<(&str, i64)> = latest.into_iter().collect();
+        latest.sort_unstable();
+        let mut updated = 0;
+        for chunk in latest.chunks(UPDATE_CHUNK) {
+            let sql = self.update_from_rows(
+                &["last_used_at"],
+                ", usage = 'used', stale = 1",
+                "registrations.usage <> 'used' OR registrations.last_used_at IS NULL
+                 OR registrations.last_used_at < v.column2",
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == UPDATE_CHUNK);
+            for (client_id, at) in chunk {
+                query = query.bind(*client_id).bind(*at);
+            }
+            updated += query
+                .bind(store)
+                .execute(self.pool())
+                .await
+                .map_err(q("record usage"))?
+                .rows_affected();
+        }
         Ok(updated)
     }
 

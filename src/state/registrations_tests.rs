@@ -125,10 +125,18 @@ async fn new_changed_usage_and_gone() {
 
     assert_eq!(
         state
-            .apply_usage("s", &[("a".into(), t(70))])
+            .apply_usage(
+                "s",
+                &[
+                    ("a".into(), t(60)),
+                    ("a".into(), t(70)),
+                    ("b".into(), t(10))
+                ]
+            )
             .await
             .unwrap(),
-        1
+        1,
+        "a moves forward to its latest use; b's earlier use writes nothing"
     );
     assert_eq!(
         state.registration("s", "a").await.unwrap().map(|r| r.usage),
@@ -150,6 +158,8 @@ async fn new_changed_usage_and_gone() {
         .await
         .unwrap();
     assert_eq!((out.new, out.changed), (vec![], 1), "b came back");
+    let b = state.registration("s", "b").await.unwrap().unwrap();
+    assert_eq!(b.gone_at, None, "a return clears the gone mark");
     // What the families count: uses on record are kept (both read no use this time).
     assert_eq!(
         out.recorded,

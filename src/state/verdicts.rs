@@ -2,13 +2,9 @@
 //! writing back what changed.
 
 use super::registrations::{RegistrationRow, REGISTRATION_COLUMNS};
-use super::{from_ts, q, State, StateError};
+use super::{from_ts, q, State, StateError, UPDATE_CHUNK};
 use crate::model::{Band, Registration};
 use sqlx::Row;
-
-/// Verdicts per UPDATE statement: 10 parameters each. A statement is a transaction of its
-/// own, as an upsert of registrations is (`UPSERT_CHUNK` says why).
-const VERDICT_CHUNK: usize = 1000;
 
 /// The columns of a [`JudgedRow`] besides [`REGISTRATION_COLUMNS`].
 pub(super) const JUDGED_COLUMNS: &str =
@@ -84,6 +80,41 @@ pub struct VerdictRow {
     pub judged_flags: Option<i64>,
 }
 
+/// A verdict to write, with which of its parts that feed indexes differ from what is stored
+/// (see [`State::store_verdicts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictWrite {
+    pub row: VerdictRow,
+    /// Its due time differs.
+    pub due: bool,
+    /// Its family or what it adds to its family differs.
+    pub contribution: bool,
+}
+
+impl VerdictWrite {
+    /// `row`, every column of it.
+    pub fn whole(row: VerdictRow) -> VerdictWrite {
+        VerdictWrite {
+            row,
+            due: true,
+            contribution: true,
+        }
+    }
+
+    /// `row` to be written over `stored`: only what differs of its due time and contribution.
+    pub fn over(row: VerdictRow, stored: &VerdictRow) -> VerdictWrite {
+        let contribution = row.family != stored.family
+            || row.judged_created_at != stored.judged_created_at
+            || row.judged_sites != stored.judged_sites
+            || row.judged_flags != stored.judged_flags;
+        VerdictWrite {
+            due: row.due_at != stored.due_at,
+            contribution,
+            row,
+        }
+    }
+}
+
 /// A family to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilyRow {
@@ -132,46 +163,61 @@ impl State {
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
-    /// Stores verdicts, a statement (and transaction) per [`VERDICT_CHUNK`] rows.
-    pub async fn store_verdicts(&self, store: &str, rows: &[VerdictRow]) -> Result<(), StateError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        for chunk in rows.chunks(VERDICT_CHUNK) {
-            let sql = self.update_from_rows(
-                &[
-                    "band",
-                    "score",
-                    "reasons",
+    /// Stores verdicts, a statement (and transaction) per [`UPDATE_CHUNK`] rows of the same
+    /// kind. A row's due time and family contribution are written only where they differ
+    /// from what is stored: SQLite rewrites the index entry of every indexed column a
+    /// statement sets, changed or not (a page of the family index and one of the due index per
+    /// verdict, on top of its own).
+    pub async fn store_verdicts(
+        &self,
+        store: &str,
+        rows: &[VerdictWrite],
+    ) -> Result<(), StateError> {
+        for (due, contribution) in [(false, false), (true, false), (false, true), (true, true)] {
+            let kind: Vec<&VerdictRow> = rows
+                .iter()
+                .filter(|w| (w.due, w.contribution) == (due, contribution))
+                .map(|w| &w.row)
+                .collect();
+            let mut cols = vec!["band", "score", "reasons", "software"];
+            if due {
+                cols.push("due_at");
+            }
+            if contribution {
+                cols.extend([
                     "family",
-                    "software",
-                    "due_at",
                     "judged_created_at",
                     "judged_sites",
                     "judged_flags",
-                ],
-                ", stale = 0",
-                chunk.len(),
-            );
-            let mut query = sqlx::query(&sql);
-            for v in chunk {
-                query = query
-                    .bind(v.client_id.as_str())
-                    .bind(v.band)
-                    .bind(v.score as i32)
-                    .bind(v.reasons.as_str())
-                    .bind(v.family.as_str())
-                    .bind(v.software.as_deref())
-                    .bind(v.due_at)
-                    .bind(v.judged_created_at)
-                    .bind(v.judged_sites.as_deref())
-                    .bind(v.judged_flags.map(|f| f as i32));
+                ]);
             }
-            query = query.bind(store);
-            query
-                .execute(self.pool())
-                .await
-                .map_err(q("store verdicts"))?;
+            for chunk in kind.chunks(UPDATE_CHUNK) {
+                let sql = self.update_from_rows(&cols, ", stale = 0", "", chunk.len());
+                let mut query = sqlx::query(&sql).persistent(chunk.len() == UPDATE_CHUNK);
+                for v in chunk {
+                    query = query
+                        .bind(v.client_id.as_str())
+                        .bind(v.band)
+                        .bind(v.score as i32)
+                        .bind(v.reasons.as_str())
+                        .bind(v.software.as_deref());
+                    if due {
+                        query = query.bind(v.due_at);
+                    }
+                    if contribution {
+                        query = query
+                            .bind(v.family.as_str())
+                            .bind(v.judged_created_at)
+                            .bind(v.judged_sites.as_deref())
+                            .bind(v.judged_flags.map(|f| f as i32));
+                    }
+                }
+                query
+                    .bind(store)
+                    .execute(self.pool())
+                    .await
+                    .map_err(q("store verdicts"))?;
+            }
         }
         Ok(())
     }
@@ -430,7 +476,20 @@ mod tests {
                 judged_flags: Some(0),
             })
             .collect();
-        state.store_verdicts("s", &rows).await.unwrap();
+        let writes: Vec<VerdictWrite> = rows
+            .iter()
+            .map(|row| {
+                VerdictWrite::over(
+                    row.clone(),
+                    &VerdictRow {
+                        family: String::new(),
+                        ..row.clone()
+                    },
+                )
+            })
+            .collect();
+        assert!(writes.iter().all(|w| w.contribution && !w.due));
+        state.store_verdicts("s", &writes).await.unwrap();
         for i in [0_i64, 2, 4, 248] {
             let r = state
                 .registration("s", &format!("c{i:03}"))
@@ -453,5 +512,32 @@ mod tests {
             (untouched.band, untouched.family),
             (Some(Band::Neutral), None)
         );
+
+        // A write of the verdict alone (family and due time as stored) leaves them; one
+        // with a due time that differs writes it.
+        let stored = rows[1].clone();
+        let moved = VerdictRow {
+            band: "suspicious",
+            due_at: Some(99),
+            family: "elsewhere".into(),
+            ..stored.clone()
+        };
+        let alone = VerdictWrite {
+            contribution: false,
+            ..VerdictWrite::over(moved, &stored)
+        };
+        assert!(alone.due);
+        state.store_verdicts("s", &[alone]).await.unwrap();
+        let r = state.registration("s", "c002").await.unwrap().unwrap();
+        assert_eq!(
+            (r.band, r.family.as_deref()),
+            (Some(Band::Suspicious), Some("f2"))
+        );
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT due_at FROM registrations WHERE client_id = 'c002'")
+                .fetch_one(state.pool())
+                .await
+                .unwrap();
+        assert_eq!(due, Some(99));
     }
 }
