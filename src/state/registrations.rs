@@ -68,7 +68,7 @@ const UPSERT_CHUNK: usize = 1000;
 /// stays known when the evidence for it expires (Keycloak purges old events).
 /// `revive`: the rows include registrations that were gone, whose `gone_at` is cleared.
 /// Other rows leave it out of the statement: SQLite rewrites the entries of every index a
-/// set column is in or filters on, and four indexes read `gone_at` (four pages written per
+/// set column is in or filters on, and three indexes read `gone_at` (four pages written per
 /// registration instead of one).
 fn upsert_sql(rows: usize, revive: bool, mut p: impl FnMut() -> String) -> String {
     let values: Vec<String> = (0..rows)
