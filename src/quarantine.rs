@@ -132,18 +132,18 @@ pub fn is_quarantined(client: &Value) -> bool {
 
 /// The client as it was before its quarantine, for judging it: each replaced field that
 /// still holds its blocked value gets its `was` value back; the tag is removed. A client
-/// not under quarantine is returned as is. The values come from the admin-only metadata,
+/// not under quarantine is returned as is (taken by value: a scan calls this per row). The values come from the admin-only metadata,
 /// which DCR cannot set, and are the client's own registration: nothing here is trusted.
-pub fn as_before(client: &Value) -> Value {
-    let mut out = client.clone();
-    if !is_quarantined(client) {
-        return out;
+pub fn as_before(client: Value) -> Value {
+    if !is_quarantined(&client) {
+        return client;
     }
-    let was = tag(client)
+    let was = tag(&client)
         .and_then(|t| t.get("was"))
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    let mut out = client;
     if let Some(o) = out.as_object_mut() {
         for f in FIELDS {
             if let Some(v) = was.get(f) {
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(q["metadata"]["team"], "x");
         assert_eq!(q["metadata"][KEY]["action_id"], 7);
         // Judged as it was, not as we left it.
-        assert_eq!(as_before(&q), c);
+        assert_eq!(as_before(q.clone()), c);
         // Restored exactly, in place or re-created.
         assert_eq!(apply(&q, &unblock_patch(&c, &q)), c);
         assert_eq!(lifted(&c, &q), c);
@@ -254,10 +254,10 @@ mod tests {
         let mut c = client();
         c["metadata"][KEY] = json!({"was": {"redirect_uris": ["https://evil.example/cb"]}});
         assert!(!is_quarantined(&c));
-        assert_eq!(as_before(&c), c);
+        assert_eq!(as_before(c.clone()), c);
         // A field changed after the quarantine (not blocked any more) is left as it is.
         let mut q = apply(&client(), &block_patch(&client(), Map::new()));
         q["response_types"] = json!(["token"]);
-        assert_eq!(as_before(&q)["response_types"], json!(["token"]));
+        assert_eq!(as_before(q.clone())["response_types"], json!(["token"]));
     }
 }

@@ -69,7 +69,7 @@ impl AdminApi {
         match self {
             AdminApi::Hydra(h) => {
                 // Already blocked (a quarantine lifted only in part): keep the values from before.
-                let base = quarantine::as_before(snapshot);
+                let base = quarantine::as_before(snapshot.clone());
                 let patch = quarantine::block_patch(&base, tag);
                 h.patch(client_id, "quarantine client", &patch).await
             }

@@ -142,7 +142,7 @@ async fn lift(
     current: Value,
 ) -> Result<Restored, ActionError> {
     // A snapshot taken of an already quarantined client: the values from before.
-    let before = quarantine::as_before(snapshot);
+    let before = quarantine::as_before(snapshot.clone());
     let fields = quarantine::replaced_fields(&before).join(", ");
     let patch = if quarantine::tag(&current).is_some() || quarantine::is_quarantined(&current) {
         Some(quarantine::unblock_patch(&before, &current))
@@ -203,7 +203,7 @@ async fn recreate(
             )
             .await?
             .and_then(|q| serde_json::from_str::<Value>(&q.snapshot).ok());
-        let before = quarantine::as_before(journaled.as_ref().unwrap_or(&snapshot));
+        let before = quarantine::as_before(journaled.unwrap_or_else(|| snapshot.clone()));
         snapshot = quarantine::lifted(&before, &snapshot);
     } else if let Some(m) = snapshot.get_mut("metadata").and_then(Value::as_object_mut) {
         // A stray tag belongs to the deletion being undone.

@@ -4,6 +4,7 @@
 //! and so does any judgement after the scorer changed (or one that never finished); other
 //! judgements re-score only what changed ([`super::incremental`]).
 
+use super::scan::finished;
 use crate::fetch::{Cimd, CimdError};
 use crate::model::{Origin, Registration};
 use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
@@ -12,7 +13,6 @@ use crate::state::{FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// What judging a store changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -158,14 +158,6 @@ pub(super) async fn cimd_evidence<'a>(
         out.insert(r.client_id.clone(), evidence);
     }
     out
-}
-
-/// What a task of the judgement returned (its panic goes on).
-async fn finished(task: JoinHandle<Result<(), StateError>>) -> Result<(), StateError> {
-    match task.await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
 }
 
 /// Counts a verdict and queues its row when it or the registration's contribution differs

@@ -5,13 +5,15 @@
 use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::metrics::SOFTWARE_OTHER;
-use crate::score::family::FamilyIndex;
+use crate::score::family::{FamilyIndex, Member};
 use crate::score::Scorer;
-use crate::source::{Batch, Source, SourceError};
+use crate::source::{Batch, Pager, Source, SourceError};
 use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
 use chrono::Utc;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Per-record warnings logged at `warn` per scan; the rest go to `debug` (all are counted).
@@ -37,7 +39,7 @@ pub struct ScanReport {
     pub new_by_software: BTreeMap<String, u64>,
 }
 
-/// Called after every batch with the records seen so far (for progress bars).
+/// Called after every batch with the records read so far, refused ones included (for progress bars).
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
 /// Everything one scan works with.
@@ -124,9 +126,6 @@ impl Scan<'_> {
         report: &mut ScanReport,
     ) -> Result<Option<FamilyIndex>, ScanError> {
         let (state, name) = (self.state, self.store.name.as_str());
-        // A full scan records every live registration once: their families come with it.
-        let mut families = (kind == ScanKind::Full).then(FamilyIndex::default);
-        let mut members = 0u64;
         // A full scan re-reads usage for every client; incremental usage follows on from here.
         let usage_mark = if kind == ScanKind::Full {
             self.source.usage_mark().await?
@@ -135,37 +134,51 @@ impl Scan<'_> {
         };
         let mut pager = self.source.pager(kind, cursor).await?;
         let reading = Instant::now();
-        let mut read = 0u64;
-        // Time spent normalizing and recording, overlapping the reads.
-        let mut recording = Duration::ZERO;
-        // The next batch is read from the store while this one is normalized and recorded:
-        // the authorization server's database, the state database and this task work at once.
-        let mut next = pager.next_batch().await?;
-        while let Some(batch) = next {
-            if self.cancel.is_cancelled() {
-                return Err(ScanError::Cancelled);
+        // Batches are recorded by a task of their own while this one reads and normalizes
+        // the next: the authorization server's database, the state database and both cores
+        // work at once (a batch in flight between them: memory stays flat).
+        let (batches, received) = mpsc::channel(1);
+        let full = kind == ScanKind::Full;
+        let recorder = tokio::spawn(
+            Recorder {
+                state: state.clone(),
+                scorer: self.scorer.clone(),
+                store: name.to_owned(),
+                kind,
+                scan,
+                // A full scan records every live registration once: their families come with it.
+                families: full.then(FamilyIndex::default),
+                members: 0,
+                counts: ScanCounts::default(),
+                new_by_software: BTreeMap::new(),
+                recording: Duration::ZERO,
             }
-            read += (batch.records.len() + batch.refused.len()) as u64;
-            if let Some(limit) = self.store.rows_per_second {
-                tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
-            }
-            let (fetched, recorded) = tokio::join!(pager.next_batch(), async {
-                let started = Instant::now();
-                let recorded = self
-                    .record(kind, scan, batch, families.as_mut(), &mut *report)
-                    .await;
-                recording += started.elapsed();
-                recorded
-            });
-            members += recorded?;
-            next = fetched?;
-        }
+            .run(received),
+        );
+        let fed = self
+            .feed(&mut pager, &batches, full, &mut report.counts)
+            .await;
+        drop(batches);
+        let recorder = finished(recorder).await;
+        let read = fed?;
+        let Recorder {
+            mut families,
+            members,
+            counts: recorded,
+            new_by_software,
+            recording,
+            ..
+        } = recorder?;
+        report.new_by_software = new_by_software;
+        let counts = &mut report.counts;
+        counts.seen += recorded.seen;
+        counts.new += recorded.new;
+        counts.changed += recorded.changed;
         let (updated_at, id) = pager.position();
         drop(pager);
         // Cumulative times, logged at debug: where an incremental scan spends its time.
         let mut phases: Vec<(&str, Duration)> =
             vec![("recording", recording), ("read", reading.elapsed())];
-        let counts = &mut report.counts;
         let mut reached = StoreCursor {
             updated_at: updated_at.or_else(|| cursor.updated_at.clone()),
             id: id.or_else(|| cursor.id.clone()),
@@ -205,64 +218,145 @@ impl Scan<'_> {
         Ok(families)
     }
 
-    /// Normalizes and records one batch; with `families` (a full scan), adds what it
-    /// recorded to them and returns how many members that was.
-    async fn record(
+    /// Reads the store batch by batch, normalizes each (with `members`, works out what each
+    /// registration adds to its family) and hands it to the recorder; counts what was
+    /// refused and warned about. Returns the records read (refused included). Stops early,
+    /// without error, when the recorder has stopped (its error is the scan's).
+    async fn feed(
         &self,
-        kind: ScanKind,
-        scan: i64,
-        batch: Batch,
-        mut families: Option<&mut FamilyIndex>,
-        report: &mut ScanReport,
+        pager: &mut Pager<'_>,
+        batches: &mpsc::Sender<Normalized>,
+        members: bool,
+        counts: &mut ScanCounts,
     ) -> Result<u64, ScanError> {
         let name = self.store.name.as_str();
-        let counts = &mut report.counts;
-        for refused in &batch.refused {
-            counts.refused += 1;
-            tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
+        let reading = Instant::now();
+        let mut read = 0u64;
+        while let Some(batch) = pager.next_batch().await? {
+            if self.cancel.is_cancelled() {
+                return Err(ScanError::Cancelled);
+            }
+            read += (batch.records.len() + batch.refused.len()) as u64;
+            if let Some(limit) = self.store.rows_per_second {
+                tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
+            }
+            let recorded = normalized(name, batch, counts);
+            let members = members.then(|| {
+                let member = |r: &Recorded| self.scorer.member(&r.registration);
+                recorded.iter().map(member).collect()
+            });
+            if batches
+                .send(Normalized { recorded, members })
+                .await
+                .is_err()
+            {
+                break;
+            }
+            (self.progress)(read);
         }
-        let mut recorded = Vec::with_capacity(batch.records.len());
-        for rec in batch.records {
-            let locator = rec.locator.clone();
-            match rec.into_registration() {
-                Ok((registration, warnings)) => {
-                    for w in &warnings {
-                        counts.warnings += 1;
-                        let id = esc(&registration.client_id);
-                        if counts.warnings <= LOGGED_WARNINGS {
-                            tracing::warn!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
-                        } else {
-                            tracing::debug!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
-                        }
+        Ok(read)
+    }
+}
+
+/// A batch's records as registrations, each with the warnings its normalization gave; those
+/// the normalization refused are counted and logged, and left out.
+fn normalized(name: &str, batch: Batch, counts: &mut ScanCounts) -> Vec<Recorded> {
+    for refused in &batch.refused {
+        counts.refused += 1;
+        tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
+    }
+    let mut recorded = Vec::with_capacity(batch.records.len());
+    for rec in batch.records {
+        let locator = rec.locator.clone();
+        match rec.into_registration() {
+            Ok((registration, warnings)) => {
+                for w in &warnings {
+                    counts.warnings += 1;
+                    let id = esc(&registration.client_id);
+                    if counts.warnings <= LOGGED_WARNINGS {
+                        tracing::warn!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
+                    } else {
+                        tracing::debug!(store = %name, client_id = %id, warning = %w, "registration read with a warning");
                     }
-                    recorded.push(Recorded {
-                        registration,
-                        warnings,
-                    });
                 }
-                Err(e) => {
-                    counts.refused += 1;
-                    tracing::warn!(store = %name, at = %locator, reason = %e, "record refused");
-                }
+                recorded.push(Recorded {
+                    registration,
+                    warnings,
+                });
+            }
+            Err(e) => {
+                counts.refused += 1;
+                tracing::warn!(store = %name, at = %locator, reason = %e, "record refused");
             }
         }
+    }
+    recorded
+}
+
+/// A batch as the recorder takes it.
+struct Normalized {
+    recorded: Vec<Recorded>,
+    /// What each registration adds to its family, for a full scan; its use and creation
+    /// are those read, to be merged with what the state knows.
+    members: Option<Vec<Member>>,
+}
+
+/// The writing half of a scan, on a task of its own: records each batch in the state
+/// database and, in a full scan, adds what it recorded to the store's families.
+struct Recorder {
+    state: State,
+    scorer: Scorer,
+    store: String,
+    kind: ScanKind,
+    scan: i64,
+    families: Option<FamilyIndex>,
+    /// Registrations added to `families`.
+    members: u64,
+    /// Seen, new and changed (the reading half counts the rest).
+    counts: ScanCounts,
+    /// New registrations by catalog software (`other` for the rest).
+    new_by_software: BTreeMap<String, u64>,
+    /// Time spent recording.
+    recording: Duration,
+}
+
+impl Recorder {
+    async fn run(mut self, mut batches: mpsc::Receiver<Normalized>) -> Result<Self, StateError> {
+        while let Some(batch) = batches.recv().await {
+            let started = Instant::now();
+            self.record(batch).await?;
+            self.recording += started.elapsed();
+        }
+        Ok(self)
+    }
+
+    async fn record(&mut self, batch: Normalized) -> Result<(), StateError> {
+        let Normalized {
+            recorded,
+            mut members,
+        } = batch;
         let outcome = self
             .state
-            .record_batch(name, scan, Utc::now(), &recorded, kind == ScanKind::Full)
+            .record_batch(
+                &self.store,
+                self.scan,
+                Utc::now(),
+                &recorded,
+                self.kind == ScanKind::Full,
+            )
             .await?;
-        counts.seen += recorded.len() as u64;
-        counts.new += outcome.new.len() as u64;
-        counts.changed += outcome.changed;
-        let mut members = 0;
+        self.counts.seen += recorded.len() as u64;
+        self.counts.new += outcome.new.len() as u64;
+        self.counts.changed += outcome.changed;
         let mut software_of_new = HashMap::new();
-        if let Some(families) = &mut families {
+        if let (Some(families), Some(members)) = (&mut self.families, &mut members) {
             for &(i, used, created) in &outcome.recorded {
                 // As the state now holds it: uses and creation times on record kept.
-                let mut m = self.scorer.member(&recorded[i].registration);
+                let m = &mut members[i];
                 (m.used, m.created) = (used, created);
-                families.add(&m);
-                members += 1;
-                software_of_new.insert(i, m.software);
+                families.add(m);
+                self.members += 1;
+                software_of_new.insert(i, m.software.take());
             }
         }
         for &i in &outcome.new {
@@ -270,13 +364,20 @@ impl Scan<'_> {
                 Some(s) => s,
                 None => self.scorer.classify(&recorded[i].registration).1,
             };
-            *report
+            *self
                 .new_by_software
                 .entry(software.unwrap_or_else(|| SOFTWARE_OTHER.to_owned()))
                 .or_default() += 1;
         }
-        (self.progress)(counts.seen + counts.refused);
-        Ok(members)
+        Ok(())
+    }
+}
+
+/// What a task of the refresh returned (its panic goes on).
+pub(super) async fn finished<T>(task: JoinHandle<T>) -> T {
+    match task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

@@ -128,7 +128,7 @@ fn next_link(header: &str) -> Option<String> {
 
 /// One client as the admin API shows it, to a record.
 fn record(client: Value) -> Result<SourceRecord, Refused> {
-    let Value::Object(mut doc) = crate::quarantine::as_before(&client) else {
+    let Value::Object(mut doc) = crate::quarantine::as_before(client) else {
         return Err(Refused {
             locator: "admin API client".into(),
             reason: "not a JSON object".into(),

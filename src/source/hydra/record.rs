@@ -72,7 +72,7 @@ pub(super) fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceR
     let updated_at = time(16, "updated_at");
     // A client regwarden quarantined is judged as it was registered, not as the quarantine
     // left it (blocked grants, no redirect URIs); its tag says nothing about its origin.
-    let Value::Object(mut doc) = crate::quarantine::as_before(&Value::Object(doc)) else {
+    let Value::Object(mut doc) = crate::quarantine::as_before(Value::Object(doc)) else {
         unreachable!("as_before keeps an object an object")
     };
     let origin = origin(
