@@ -204,7 +204,7 @@ explain() {
   {
     echo "full-scan first page|PREPARE q(text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid ORDER BY id LIMIT 1000|EXECUTE q('$nid')"
     echo "full-scan page|PREPARE q(text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id > \$2 ORDER BY id LIMIT 1000|EXECUTE q('$nid', '$mid')"
-    echo "incremental window of keys|PREPARE q(text, text, text) AS SELECT id::text AS window_id, updated_at::text AS window_updated_at FROM hydra_client WHERE nid = \$1::uuid AND (updated_at > \$2::timestamp OR (updated_at = \$2::timestamp AND id > \$3)) ORDER BY updated_at, id LIMIT 20000|EXECUTE q('$nid', '$updated', '')"
+    echo "incremental window of keys|PREPARE q(text, text, text) AS SELECT id::text AS window_id, updated_at::text AS window_updated_at FROM hydra_client WHERE nid = \$1::uuid AND (updated_at, id) > ((SELECT \$2::timestamp), \$3) ORDER BY updated_at, id LIMIT 20000|EXECUTE q('$nid', '$updated', '')"
     echo "incremental batch by id|PREPARE q(text, ${ps%,}) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id IN (${params%,})|EXECUTE q('$nid', $ids)"
     u="SELECT client_id, requested_at FROM"
     echo "last uses at a full scan's start|PREPARE q(text) AS SELECT client_id, MAX(requested_at)::text FROM ($u hydra_oauth2_access WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_refresh WHERE nid = \$1::uuid UNION ALL $u hydra_oauth2_flow WHERE nid = \$1::uuid) AS uses GROUP BY client_id|EXECUTE q('$nid')"
