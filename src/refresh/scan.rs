@@ -159,21 +159,23 @@ impl Scan<'_> {
             .feed(&mut pager, &batches, full, &mut report.counts)
             .await;
         drop(batches);
-        let recorder = finished(recorder).await;
-        let read = fed?;
+        let (recorder, recorded) = finished(recorder).await;
         let Recorder {
             mut families,
             members,
-            counts: recorded,
+            counts: written,
             new_by_software,
             recording,
             ..
-        } = recorder?;
+        } = recorder;
+        // Counted even when the scan fails part way: its record says how far it got.
         report.new_by_software = new_by_software;
         let counts = &mut report.counts;
-        counts.seen += recorded.seen;
-        counts.new += recorded.new;
-        counts.changed += recorded.changed;
+        counts.seen += written.seen;
+        counts.new += written.new;
+        counts.changed += written.changed;
+        recorded?;
+        let read = fed?;
         let (updated_at, id) = pager.position();
         drop(pager);
         // Cumulative times, logged at debug: where an incremental scan spends its time.
@@ -321,13 +323,21 @@ struct Recorder {
 }
 
 impl Recorder {
-    async fn run(mut self, mut batches: mpsc::Receiver<Normalized>) -> Result<Self, StateError> {
+    /// Records what it receives until the channel closes or a write fails; returns itself
+    /// (what it counted so far) either way.
+    async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Normalized>,
+    ) -> (Self, Result<(), StateError>) {
         while let Some(batch) = batches.recv().await {
             let started = Instant::now();
-            self.record(batch).await?;
+            let recorded = self.record(batch).await;
             self.recording += started.elapsed();
+            if recorded.is_err() {
+                return (self, recorded);
+            }
         }
-        Ok(self)
+        (self, Ok(()))
     }
 
     async fn record(&mut self, batch: Normalized) -> Result<(), StateError> {
