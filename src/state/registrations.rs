@@ -6,8 +6,11 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// Parameters per `IN (...)` list, well below every backend's limit.
-const IN_CHUNK: usize = 100;
+/// Registrations looked up per statement: a batch of the default size in one round trip
+/// (on PostgreSQL state, lookups of 100 at a time took 16–17 s of a 25 s scan of 100,000
+/// into an empty state, 16 ms each; a tenth as many statements, 1.5–3.7 s), with 1,001
+/// parameters, well below every backend's limit.
+const KNOWN_CHUNK: usize = 1000;
 
 /// A registration as a scan read it, with the warnings its normalization gave.
 #[derive(Debug, Clone)]
@@ -133,7 +136,7 @@ impl State {
     ) -> Result<BatchOutcome, StateError> {
         // What is known already, to tell new from changed (this scan is the only writer).
         let mut known: HashMap<String, Known> = HashMap::with_capacity(batch.len());
-        for chunk in batch.chunks(IN_CHUNK) {
+        for chunk in batch.chunks(KNOWN_CHUNK) {
             let mut p = self.placeholders();
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
