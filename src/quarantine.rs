@@ -132,8 +132,9 @@ pub fn is_quarantined(client: &Value) -> bool {
 
 /// The client as it was before its quarantine, for judging it: each replaced field that
 /// still holds its blocked value gets its `was` value back; the tag is removed. A client
-/// not under quarantine is returned as is (taken by value: a scan calls this per row). The values come from the admin-only metadata,
-/// which DCR cannot set, and are the client's own registration: nothing here is trusted.
+/// not under quarantine is returned as is (taken by value: a scan calls this per row). The
+/// values come from the admin-only metadata, which DCR cannot set, and are the client's own
+/// registration: nothing here is trusted.
 pub fn as_before(client: Value) -> Value {
     if !is_quarantined(&client) {
         return client;

@@ -144,7 +144,10 @@ impl State {
                 "SELECT client_id, created_at, updated_at, gone_at, usage, last_used_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
             );
-            let mut query = sqlx::query(&sql).bind(store);
+            // Kept prepared only at full size, as `UPDATE_CHUNK` says.
+            let mut query = sqlx::query(&sql)
+                .persistent(chunk.len() == KNOWN_CHUNK)
+                .bind(store);
             for r in chunk {
                 query = query.bind(r.registration.client_id.as_str());
             }
