@@ -29,13 +29,19 @@ pub async fn refresh(
     kind: ScanKind,
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ScanError> {
-    let (report, families) = scan.run(kind).await?;
+    let scanned = scan.scan(kind, Some(now)).await?;
+    let report = scanned.report;
     // A full scan judges everything (it refreshes what depends on the clock alone, such as an
     // expiring software statement); an incremental one what changed (invariant 12).
     let (state, store, scorer, cimd) = (scan.state, &scan.store.name, scan.scorer, scan.cimd);
-    let judgement = match report.kind {
-        ScanKind::Full => judge_store(state, store, scorer, now, families, cimd).await?,
-        ScanKind::Incremental => judge_changes(state, store, scorer, now, cimd).await?,
+    let judgement = match (report.kind, scanned.families) {
+        (ScanKind::Full, Some(families)) if scanned.prejudged => {
+            judge::judge_first(state, store, scorer, now, families, cimd).await?
+        }
+        (ScanKind::Full, families) => {
+            judge_store(state, store, scorer, now, families, cimd).await?
+        }
+        (ScanKind::Incremental, _) => judge_changes(state, store, scorer, now, cimd).await?,
     };
     Ok(Refreshed {
         scan: report,
@@ -45,5 +51,7 @@ pub async fn refresh(
 
 #[cfg(test)]
 mod cimd_tests;
+#[cfg(test)]
+mod first_tests;
 #[cfg(test)]
 mod tests;

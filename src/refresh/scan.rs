@@ -2,14 +2,15 @@
 //! complete full scan only) mark what was not seen as gone. Verdicts and families are
 //! recomputed afterwards by [`super::judge`].
 
+use super::judge::{cimd_evidence, verdict_row};
 use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::metrics::SOFTWARE_OTHER;
 use crate::score::family::{FamilyIndex, Member};
 use crate::score::Scorer;
 use crate::source::{Batch, Pager, Source, SourceError};
-use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
-use chrono::Utc;
+use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor, VerdictRow};
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -63,6 +64,16 @@ fn pace(read: u64, limit: u32, elapsed: Duration) -> Duration {
 /// Progress callback that does nothing.
 pub fn no_progress(_: u64) {}
 
+/// What a scan did, and what it leaves the judgement.
+pub(super) struct Scanned {
+    pub report: ScanReport,
+    /// The store's families, after a complete full scan.
+    pub families: Option<FamilyIndex>,
+    /// Every live registration's verdict is stored as given with no families (a first scan
+    /// with families built: see [`super::judge::judge_first`]).
+    pub prejudged: bool,
+}
+
 impl Scan<'_> {
     /// Runs the scan. An `Incremental` request becomes a full scan when the source cannot
     /// follow changes or no full scan has completed yet. A complete full scan also returns
@@ -72,6 +83,19 @@ impl Scan<'_> {
         &self,
         requested: ScanKind,
     ) -> Result<(ScanReport, Option<FamilyIndex>), ScanError> {
+        let scanned = self.scan(requested, None).await?;
+        Ok((scanned.report, scanned.families))
+    }
+
+    /// As [`Scan::run`]. With `judge_at`, a first scan (the state knows none of the
+    /// store's registrations) judges each one as of then, as if it had no family, and
+    /// stores the verdict with the registration: one write each, and the full judgement
+    /// after it re-judges only those a family note speaks of.
+    pub(super) async fn scan(
+        &self,
+        requested: ScanKind,
+        judge_at: Option<DateTime<Utc>>,
+    ) -> Result<Scanned, ScanError> {
         let started = Instant::now();
         let name = self.store.name.as_str();
         self.state
@@ -90,15 +114,19 @@ impl Scan<'_> {
             duration: Duration::ZERO,
             new_by_software: BTreeMap::new(),
         };
-        match self.read(kind, &cursor, scan, &mut report).await {
-            Ok(families) => {
+        match self.read(kind, &cursor, scan, judge_at, &mut report).await {
+            Ok((families, prejudged)) => {
                 report.duration = started.elapsed();
                 let c = report.counts;
                 tracing::info!(
                     store = %name, kind = kind.as_str(), seen = c.seen, new = c.new, changed = c.changed, gone = c.gone,
                     warnings = c.warnings, refused = c.refused, seconds = report.duration.as_secs_f64(), "scan complete"
                 );
-                Ok((report, families))
+                Ok(Scanned {
+                    report,
+                    families,
+                    prejudged,
+                })
             }
             Err(e) => {
                 let note = if matches!(e, ScanError::Cancelled) {
@@ -123,9 +151,20 @@ impl Scan<'_> {
         kind: ScanKind,
         cursor: &StoreCursor,
         scan: i64,
+        judge_at: Option<DateTime<Utc>>,
         report: &mut ScanReport,
-    ) -> Result<Option<FamilyIndex>, ScanError> {
+    ) -> Result<(Option<FamilyIndex>, bool), ScanError> {
         let (state, name) = (self.state, self.store.name.as_str());
+        let prejudge = match judge_at {
+            Some(now) if kind == ScanKind::Full && state.knows_none(name).await? => {
+                // Until the judgement after this scan completes, no verdict stands (nor do
+                // the indexes only incremental judgements read: they are built after).
+                state.set_judged_with(name, None).await?;
+                state.drop_judging_indexes().await?;
+                Some(now)
+            }
+            _ => None,
+        };
         // A full scan re-reads usage for every client; incremental usage follows on from here.
         let usage_mark = if kind == ScanKind::Full {
             self.source.usage_mark().await?
@@ -156,7 +195,7 @@ impl Scan<'_> {
             .run(received),
         );
         let fed = self
-            .feed(&mut pager, &batches, full, &mut report.counts)
+            .feed(&mut pager, &batches, full, prejudge, &mut report.counts)
             .await;
         drop(batches);
         let (recorder, recorded) = finished(recorder).await;
@@ -217,21 +256,25 @@ impl Scan<'_> {
         if let Some(f) = &mut families {
             f.freeze();
         }
-        Ok(families)
+        let prejudged = prejudge.is_some() && families.is_some();
+        Ok((families, prejudged))
     }
 
     /// Reads the store batch by batch, normalizes each (with `members`, works out what each
-    /// registration adds to its family) and hands it to the recorder; counts what was
-    /// refused and warned about. Returns the records read (refused included). Stops early,
-    /// without error, when the recorder has stopped (its error is the scan's).
+    /// registration adds to its family; with `prejudge`, judges each as of then with no
+    /// families) and hands it to the recorder; counts what was refused and warned about.
+    /// Returns the records read (refused included). Stops early, without error, when the
+    /// recorder has stopped (its error is the scan's).
     async fn feed(
         &self,
         pager: &mut Pager<'_>,
         batches: &mpsc::Sender<Normalized>,
         members: bool,
+        prejudge: Option<DateTime<Utc>>,
         counts: &mut ScanCounts,
     ) -> Result<u64, ScanError> {
         let name = self.store.name.as_str();
+        let no_families = FamilyIndex::default();
         let reading = Instant::now();
         let mut read = 0u64;
         while let Some(batch) = pager.next_batch().await? {
@@ -243,15 +286,36 @@ impl Scan<'_> {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
             let recorded = normalized(name, batch, counts);
-            let members = members.then(|| {
-                let member = |r: &Recorded| self.scorer.member(&r.registration);
-                recorded.iter().map(member).collect()
-            });
-            if batches
-                .send(Normalized { recorded, members })
-                .await
-                .is_err()
-            {
+            let (members, verdicts) = match prejudge {
+                Some(now) => {
+                    let regs = recorded.iter().map(|r| &r.registration);
+                    let evidence = cimd_evidence(self.cimd, regs).await;
+                    let (members, verdicts) = recorded
+                        .iter()
+                        .map(|r| {
+                            let r = &r.registration;
+                            let v = self.scorer.judge_with(
+                                r,
+                                &no_families,
+                                now,
+                                evidence.get(&r.client_id),
+                            );
+                            (v.member.clone(), verdict_row(&r.client_id, &v))
+                        })
+                        .unzip();
+                    (Some(members), Some(verdicts))
+                }
+                None => {
+                    let member = |r: &Recorded| self.scorer.member(&r.registration);
+                    (members.then(|| recorded.iter().map(member).collect()), None)
+                }
+            };
+            let batch = Normalized {
+                recorded,
+                members,
+                verdicts,
+            };
+            if batches.send(batch).await.is_err() {
                 break;
             }
             (self.progress)(read);
@@ -301,6 +365,8 @@ struct Normalized {
     /// What each registration adds to its family, for a full scan; its use and creation
     /// are those read, to be merged with what the state knows.
     members: Option<Vec<Member>>,
+    /// Each registration's verdict as given with no families, for a first scan.
+    verdicts: Option<Vec<VerdictRow>>,
 }
 
 /// The writing half of a scan, on a task of its own: records each batch in the state
@@ -344,6 +410,7 @@ impl Recorder {
         let Normalized {
             recorded,
             mut members,
+            verdicts,
         } = batch;
         let outcome = self
             .state
@@ -353,6 +420,7 @@ impl Recorder {
                 Utc::now(),
                 &recorded,
                 self.kind == ScanKind::Full,
+                verdicts.as_deref(),
             )
             .await?;
         self.counts.seen += recorded.len() as u64;

@@ -74,7 +74,7 @@ fn created(rng: &mut Rng) -> DateTime<Utc> {
     .unwrap()
 }
 
-fn registration(rng: &mut Rng, i: u64, now: DateTime<Utc>) -> Registration {
+pub(super) fn registration(rng: &mut Rng, i: u64, now: DateTime<Utc>) -> Registration {
     let created = created(rng);
     Registration {
         client_id: format!("c{i:05}"),
@@ -104,7 +104,7 @@ async fn scan(state: &State, regs: &[Registration], kind: ScanKind, now: DateTim
         let id = state.begin_scan(store, kind, now).await.unwrap();
         let full = kind == ScanKind::Full;
         state
-            .record_batch(store, id, now, &batch, full)
+            .record_batch(store, id, now, &batch, full, None)
             .await
             .unwrap();
         if full {
@@ -137,7 +137,7 @@ async fn assert_same(state: &State, what: &str) {
     assert!(d.is_empty(), "{what}: the stores differ:\n{}", d.join("\n"));
 }
 
-async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
+pub(super) async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
     let mut regs = Vec::new();
     let mut pages = state.live_pages(store);
     while let Some(page) = pages.next().await.unwrap() {
@@ -514,7 +514,7 @@ async fn departures(state: &State) {
 }
 
 /// One registration as a JSON Lines record.
-fn jsonl(r: &Registration) -> String {
+pub(super) fn jsonl(r: &Registration) -> String {
     let mut v = serde_json::to_value(&r.metadata).unwrap();
     let o = v.as_object_mut().unwrap();
     o.insert("client_id".into(), r.client_id.clone().into());

@@ -327,6 +327,13 @@ impl Scorer {
         rules::judge(self, reg, families, now, None)
     }
 
+    /// Whether the family notes of a verdict say anything of `member` among `families`. They
+    /// depend on nothing else: a verdict given with no families differs from one given with
+    /// them only where this holds.
+    pub fn family_notes(&self, member: &Member, families: &FamilyIndex) -> bool {
+        rules::family_notes(self, member, families)
+    }
+
     /// As [`Scorer::judge`], with what fetching its metadata document showed (CIMD clients).
     pub fn judge_with(
         &self,

@@ -1,10 +1,10 @@
 //! The live registrations of a store, page by page in client_id order (keyset pagination):
 //! memory holds one page, whatever the store holds.
 
-use super::{Judged, State, StateError};
+use super::{q, Contribution, Judged, State, StateError};
 
 /// Rows per page.
-const PAGE: u32 = 1000;
+pub const PAGE: u32 = 1000;
 
 /// A cursor over a store's live registrations (owning its handle, so a task of its own can
 /// read ahead).
@@ -47,5 +47,56 @@ impl LivePages {
                 Ok(None)
             }
         }
+    }
+}
+
+/// What [`State::contribution_page`] reads of a row.
+#[derive(sqlx::FromRow)]
+struct ContributionColumns {
+    client_id: String,
+    family: Option<String>,
+    software: Option<String>,
+    judged_created_at: Option<i64>,
+    judged_sites: Option<String>,
+    judged_flags: Option<i64>,
+}
+
+impl State {
+    /// Up to `limit` live registrations after `after` (by client_id), each with what it
+    /// adds to its family as last judged (`None` where it was not judged): the narrow page a
+    /// full judgement after a first scan reads.
+    pub async fn contribution_page(
+        &self,
+        store: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Option<Contribution>)>, StateError> {
+        let rows: Vec<ContributionColumns> = sqlx::query_as(
+            "SELECT client_id, family, software, judged_created_at, judged_sites, judged_flags
+             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
+        )
+        .bind(store)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read what registrations add to their families"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let c = match (r.family, r.judged_flags) {
+                    (Some(family), Some(judged_flags)) => Some(Contribution {
+                        client_id: r.client_id.clone(),
+                        family,
+                        software: r.software,
+                        judged_created_at: r.judged_created_at,
+                        judged_sites: r.judged_sites,
+                        judged_flags,
+                    }),
+                    _ => None,
+                };
+                (r.client_id, c)
+            })
+            .collect())
     }
 }

@@ -1,6 +1,6 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
-use super::{from_ts, q, ts, State, StateError, UPDATE_CHUNK};
+use super::{from_ts, q, ts, State, StateError, VerdictRow, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -69,25 +69,40 @@ const UPSERT_CHUNK: usize = 1000;
 /// On conflict, usage only ever moves forward: a use on record is never forgotten because
 /// the store pruned its token history (Hydra's janitor does). A creation time, once known,
 /// stays known when the evidence for it expires (Keycloak purges old events).
+/// `verdicts`: each row carries its verdict as well (nine more parameters: band, score,
+/// reasons, family, software, due_at and the judged columns), and is not stale; only a
+/// first scan's, whose rows are all new (see [`State::record_batch`]).
 /// `revive`: the rows include registrations that were gone, whose `gone_at` is cleared.
 /// Other rows leave it out of the statement: SQLite rewrites the entries of every index a
 /// set column is in or filters on, and three indexes read `gone_at` (four pages written per
 /// registration instead of one).
-fn upsert_sql(rows: usize, revive: bool, mut p: impl FnMut() -> String) -> String {
+fn upsert_sql(rows: usize, revive: bool, verdicts: bool, mut p: impl FnMut() -> String) -> String {
     let values: Vec<String> = (0..rows)
         .map(|_| {
             let row: Vec<String> = (0..14).map(|_| p()).collect();
+            let judged = if verdicts {
+                let v: Vec<String> = (0..9).map(|_| p()).collect();
+                format!("{}, 0", v.join(", "))
+            } else {
+                "'neutral'".to_owned()
+            };
             format!(
-                "({}, NULL, {}, {}, 'neutral')",
+                "({}, NULL, {}, {}, {judged})",
                 row[..12].join(", "),
                 row[12],
                 row[13]
             )
         })
         .collect();
+    let judged_columns = if verdicts {
+        "band, score, reasons, family, software, due_at, judged_created_at, judged_sites, judged_flags, stale"
+    } else {
+        "band"
+    };
     format!(
         "INSERT INTO registrations (store, client_id, client_name, origin, created_at, created_from, updated_at, usage,
-                                    last_used_at, first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings, band)
+                                    last_used_at, first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings,
+                                    {judged_columns})
          VALUES {}
          ON CONFLICT (store, client_id) DO UPDATE SET
              client_name = excluded.client_name,
@@ -125,7 +140,9 @@ impl State {
     /// Records one batch, a statement (and transaction) per [`UPSERT_CHUNK`] rows.
     /// `touch_unchanged`: a full scan marks every registration it saw as seen by it (so
     /// that what it did not see can be marked gone); an incremental one writes only what
-    /// changed.
+    /// changed. `verdicts`, one per record, are written with the registrations they judge
+    /// where those are new (a first scan's: one write per registration instead of two); a
+    /// registration already known keeps its stored verdict, and stays stale if it was.
     pub async fn record_batch(
         &self,
         store: &str,
@@ -133,6 +150,7 @@ impl State {
         now: DateTime<Utc>,
         batch: &[Recorded],
         touch_unchanged: bool,
+        verdicts: Option<&[VerdictRow]>,
     ) -> Result<BatchOutcome, StateError> {
         // What is known already, to tell new from changed (this scan is the only writer).
         let mut known: HashMap<String, Known> = HashMap::with_capacity(batch.len());
@@ -202,20 +220,26 @@ impl State {
                 .get(&batch[i].registration.client_id)
                 .is_some_and(|k| k.gone_at.is_some())
         });
-        let full_sql = upsert_sql(UPSERT_CHUNK, false, self.placeholders());
-        let chunks = live
+        // Verdicts go with the new registrations only: a known one's row keeps its own.
+        let (judged, live): (Vec<usize>, Vec<usize>) = match verdicts {
+            Some(_) => {
+                let mut new = vec![false; batch.len()];
+                for &i in &outcome.new {
+                    new[i] = true;
+                }
+                live.into_iter().partition(|&i| new[i])
+            }
+            None => (Vec::new(), live),
+        };
+        let chunks = judged
             .chunks(UPSERT_CHUNK)
-            .map(|c| (c, false))
-            .chain(revived.chunks(UPSERT_CHUNK).map(|c| (c, true)));
-        for (chunk, revive) in chunks {
-            let other_sql;
-            let sql = if chunk.len() == UPSERT_CHUNK && !revive {
-                &full_sql
-            } else {
-                other_sql = upsert_sql(chunk.len(), revive, self.placeholders());
-                &other_sql
-            };
-            let mut query = sqlx::query(sql).persistent(chunk.len() == UPSERT_CHUNK);
+            .map(|c| (c, false, true))
+            .chain(live.chunks(UPSERT_CHUNK).map(|c| (c, false, false)))
+            .chain(revived.chunks(UPSERT_CHUNK).map(|c| (c, true, false)));
+        for (chunk, revive, with_verdicts) in chunks {
+            let sql = upsert_sql(chunk.len(), revive, with_verdicts, self.placeholders());
+            // Kept prepared only at full size, as `UPDATE_CHUNK` says.
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == UPSERT_CHUNK && !revive);
             for &i in chunk {
                 let rec = &batch[i];
                 let r = &rec.registration;
@@ -237,6 +261,18 @@ impl State {
                     .bind(scan)
                     .bind(metadata)
                     .bind(warnings);
+                if let Some(v) = verdicts.filter(|_| with_verdicts).map(|v| &v[i]) {
+                    query = query
+                        .bind(v.band)
+                        .bind(v.score as i32)
+                        .bind(v.reasons.as_str())
+                        .bind(v.family.as_str())
+                        .bind(v.software.as_deref())
+                        .bind(v.due_at)
+                        .bind(v.judged_created_at)
+                        .bind(v.judged_sites.as_deref())
+                        .bind(v.judged_flags.map(|f| f as i32));
+                }
             }
             query
                 .execute(self.pool())
@@ -284,6 +320,19 @@ impl State {
                 .rows_affected();
         }
         Ok(updated)
+    }
+
+    /// Whether the state holds no registration of `store` at all, live or gone: a scan of it
+    /// finds every registration new.
+    pub async fn knows_none(&self, store: &str) -> Result<bool, StateError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM registrations WHERE store = $1 LIMIT 1) AS any_row",
+        )
+        .bind(store)
+        .fetch_one(self.pool())
+        .await
+        .map_err(q("look for registrations"))?;
+        Ok(n == 0)
     }
 
     /// After a complete full scan: every live registration it did not see is gone.

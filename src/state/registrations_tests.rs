@@ -36,7 +36,7 @@ async fn an_incremental_batch_writes_only_what_changed() {
         reg("b", 1, Usage::LastUsed(t(50))),
     ];
     state
-        .record_batch("s", full, now, &batch, true)
+        .record_batch("s", full, now, &batch, true, None)
         .await
         .unwrap();
     let seen_by = |id: &'static str| {
@@ -57,7 +57,7 @@ async fn an_incremental_batch_writes_only_what_changed() {
         .unwrap();
     // The same rows again (an incremental scan's overlap): nothing to write.
     let out = state
-        .record_batch("s", inc, now, &batch, false)
+        .record_batch("s", inc, now, &batch, false, None)
         .await
         .unwrap();
     assert_eq!((out.new.len(), out.changed), (0, 0));
@@ -68,7 +68,7 @@ async fn an_incremental_batch_writes_only_what_changed() {
         reg("b", 1, Usage::LastUsed(t(60))),
     ];
     let out = state
-        .record_batch("s", inc, now, &later, false)
+        .record_batch("s", inc, now, &later, false, None)
         .await
         .unwrap();
     assert_eq!(out.changed, 1);
@@ -96,6 +96,7 @@ async fn new_changed_usage_and_gone() {
                 reg("b", 1, Usage::LastUsed(t(50))),
             ],
             true,
+            None,
         )
         .await
         .unwrap();
@@ -113,6 +114,7 @@ async fn new_changed_usage_and_gone() {
             now,
             &[reg("a", 2, Usage::Never), reg("c", 1, Usage::Unknown)],
             true,
+            None,
         )
         .await
         .unwrap();
@@ -154,6 +156,7 @@ async fn new_changed_usage_and_gone() {
             now,
             &[reg("a", 2, Usage::Never), reg("b", 1, Usage::Never)],
             true,
+            None,
         )
         .await
         .unwrap();

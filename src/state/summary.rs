@@ -463,7 +463,14 @@ mod tests {
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 0.0);
         // Quiet store: one registration in the last hour is no spike.
         state
-            .record_batch("s", scan, now, &[reg(0, now - Duration::minutes(5))], true)
+            .record_batch(
+                "s",
+                scan,
+                now,
+                &[reg(0, now - Duration::minutes(5))],
+                true,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 1.0);
@@ -472,14 +479,14 @@ mod tests {
             .map(|i| reg(100 + i, now - Duration::minutes(75 + 30 * i)))
             .collect();
         state
-            .record_batch("s", scan, now, &week, true)
+            .record_batch("s", scan, now, &week, true, None)
             .await
             .unwrap();
         let burst: Vec<Recorded> = (0..29)
             .map(|i| reg(1000 + i, now - Duration::minutes(i)))
             .collect();
         state
-            .record_batch("s", scan, now, &burst, true)
+            .record_batch("s", scan, now, &burst, true, None)
             .await
             .unwrap();
         assert_eq!(state.registration_rate_ratio("s", now).await.unwrap(), 15.0);

@@ -25,7 +25,7 @@ async fn verdicts_land_on_their_own_registrations() {
         })
         .collect();
     state
-        .record_batch("s", scan, now, &regs, true)
+        .record_batch("s", scan, now, &regs, true, None)
         .await
         .unwrap();
     // More rows than one statement takes, every other registration.

@@ -223,7 +223,7 @@ pub(super) fn judge(
     fetched_uris(&mut r, &facts.meta);
     let member = member(reg, &facts, &identity);
     usage(&mut r, reg, now);
-    family(&mut r, reg, &member, families, &identity);
+    family(&mut r, &member, families);
 
     // The catalog vouches for a shape, and a document for its host's owner, not for a
     // registration that also breaks the rules.
@@ -257,6 +257,17 @@ pub(super) fn judge(
         software: identity.software,
         due: signals::usage_due(reg, now),
     }
+}
+
+/// Whether [`signals::family`] notes anything on `member` among `families`.
+pub(super) fn family_notes(scorer: &Scorer, member: &Member, families: &FamilyIndex) -> bool {
+    let mut r = Reasons {
+        scorer,
+        list: Vec::new(),
+        tiers: Vec::new(),
+    };
+    family(&mut r, member, families);
+    !r.list.is_empty()
 }
 
 /// What a registration adds to its family. `named` mirrors what [`signals::family`] needs

@@ -3,7 +3,7 @@
 use super::super::text::name_findings;
 use super::super::Rule;
 use super::hygiene::join;
-use super::{Identity, Reasons};
+use super::Reasons;
 use crate::escape::{esc, esc_max};
 use crate::model::{ClientMetadata, Origin, Registration, Usage};
 use crate::score::family::{Family, FamilyIndex, Member, BURST_MIN, BURST_WINDOW};
@@ -134,16 +134,12 @@ pub(super) fn usage_due(reg: &Registration, now: DateTime<Utc>) -> Option<i64> {
 /// Notes on the registration's family: a burst of installs, and other families with the
 /// same name on other sites. Neither scores: an attacker can make both happen to anyone. An
 /// app an administrator created is the operator's word, so copying its name elsewhere is risk.
-pub(super) fn family(
-    r: &mut Reasons,
-    reg: &Registration,
-    member: &Member,
-    families: &FamilyIndex,
-    identity: &Identity,
-) {
+/// They depend on the member and the families alone (a full judgement after a first scan
+/// re-judges only the registrations that get a note: [`crate::score::Scorer::family_notes`]).
+pub(super) fn family(r: &mut Reasons, member: &Member, families: &FamilyIndex) {
     let id = member.family;
     let Some(own) = families.get(&id) else { return };
-    if let Some(t) = reg.created_at.map(|t| t.timestamp()) {
+    if let Some(t) = member.created {
         let near = own.created_near(t, BURST_WINDOW);
         if near >= BURST_MIN {
             r.add(
@@ -156,16 +152,11 @@ pub(super) fn family(
             );
         }
     }
-    if identity.claimed.is_some()
-        || own.name.is_empty()
-        || families.same_name(&own.name, id).next().is_none()
-    {
+    // `named`: no catalog entry claims it, and it has a name and URIs on some site.
+    if !member.named || families.same_name(&own.name, id).next().is_none() {
         return;
     }
     let mine = &member.sites;
-    if mine.is_empty() {
-        return;
-    }
     let elsewhere =
         |other: &Family| !other.sites.is_empty() && !mine.iter().all(|s| other.has_site(s));
     let describe = |other: &Family| {
@@ -184,7 +175,7 @@ pub(super) fn family(
             esc(&new.join(", "))
         )
     };
-    if reg.origin != Origin::Admin {
+    if !member.admin {
         if let Some((_, other)) = families
             .same_name(&own.name, id)
             .find(|(_, o)| o.admin > 0 && elsewhere(o))
