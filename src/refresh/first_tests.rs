@@ -93,7 +93,7 @@ async fn first_scan_agrees(state: &State, seed: u64) {
 }
 
 /// What the judgement after a first scan rests on: a verdict given with the families is the
-/// one given with none unless a family note speaks of the registration.
+/// one given with none unless a family note speaks of the registration, and follows from it.
 #[test]
 fn a_verdict_differs_from_one_given_without_families_only_where_a_family_note_speaks() {
     let scorer = Scorer::with_defaults();
@@ -110,6 +110,18 @@ fn a_verdict_differs_from_one_given_without_families_only_where_a_family_note_sp
         families.freeze();
         for r in &regs {
             let (alone, with) = (scorer.judge(r, &none, now), scorer.judge(r, &families, now));
+            // And the verdict with them follows from the one without and the member.
+            let reasons: Vec<(&str, i32, &str)> = alone
+                .reasons
+                .iter()
+                .map(|x| (x.rule, x.points, x.detail.as_str()))
+                .collect();
+            assert_eq!(
+                scorer.with_family(&reasons, &with.member, &families),
+                Some((with.score, with.band, with.reasons.clone())),
+                "{}",
+                r.client_id
+            );
             if scorer.family_notes(&with.member, &families) {
                 let new: Vec<&str> = with
                     .reasons

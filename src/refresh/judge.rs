@@ -6,11 +6,12 @@
 
 use super::scan::finished;
 use crate::fetch::{Cimd, CimdError};
-use crate::model::{Origin, Registration};
+use crate::model::{Band, Origin, Registration};
 use crate::score::family::{Family, FamilyId, FamilyIndex, Member};
 use crate::score::{CimdEvidence, Scorer, Verdict};
 use crate::state::{
-    Contribution, FamilyRow, FamilyStats, Judged, State, StateError, VerdictRow, VerdictWrite, PAGE,
+    Contribution, FamilyRow, FamilyStats, Judged, State, StateError, StoredReason, VerdictRow,
+    VerdictWrite, PAGE,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -132,10 +133,11 @@ pub async fn judge_store(
 /// Judges every live registration after a first scan that stored each one's verdict as
 /// given with no families ([`super::scan::Scanned::prejudged`]), and built `families`. A
 /// verdict given with the families differs from that only by its family notes, which depend
-/// on what the registration adds to its family alone ([`Scorer::family_notes`]): so this pass
-/// reads those narrow columns, and re-judges, as [`judge_store`] would, only the registrations
-/// a note speaks of (and any whose columns do not read back). The same verdicts as
-/// [`judge_store`]'s, a fraction of the reads and writes.
+/// on what the registration adds to its family alone ([`Scorer::family_notes`]), and follows
+/// from it ([`Scorer::with_family`]): so this pass reads those narrow columns and the stored
+/// reasons, and rewrites only the verdicts a note speaks of. A row that does not read back
+/// is judged again whole, as [`judge_store`] would. The same verdicts as [`judge_store`]'s,
+/// for a fraction of the reads and writes.
 pub(super) async fn judge_first(
     state: &State,
     store: &str,
@@ -152,39 +154,92 @@ pub(super) async fn judge_first(
         full: true,
         ..Judgement::default()
     };
-    let mut after = String::new();
-    let mut rejudged = 0u64;
-    loop {
-        let page = state.contribution_page(store, &after, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = last.clone();
-        let noted: Vec<&str> = page
-            .iter()
-            .filter(|(_, c)| {
-                let member = c.as_ref().and_then(contributed);
-                member.is_none_or(|m| scorer.family_notes(&m, &families))
-            })
-            .map(|(id, _)| id.as_str())
-            .collect();
+    // Pages read ahead and verdicts written behind, as in `judge_store`.
+    let (pages_tx, mut pages_rx) = mpsc::channel(1);
+    let reader = tokio::spawn({
+        let (state, store) = (state.clone(), store.to_owned());
+        async move {
+            let mut after = String::new();
+            loop {
+                let page = state.contribution_page(&store, &after, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.client_id.clone();
+                if pages_tx.send(page).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    });
+    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictWrite>>(1);
+    let writer = tokio::spawn({
+        let (state, store) = (state.clone(), store.to_owned());
+        async move {
+            while let Some(rows) = rows_rx.recv().await {
+                state.store_verdicts(&store, &rows).await?;
+            }
+            Ok(())
+        }
+    });
+    let (mut noted, mut whole) = (0u64, 0u64);
+    while let Some(page) = pages_rx.recv().await {
         // Every verdict is new: the scan found every registration new.
         out.judged += page.len() as u64;
         out.changed += page.len() as u64;
-        if noted.is_empty() {
-            continue;
+        let mut rows = Vec::new();
+        let mut again = Vec::new();
+        for row in &page {
+            let Some((c, member)) = row
+                .contribution
+                .as_ref()
+                .and_then(|c| Some((c, contributed(c)?)))
+            else {
+                again.push(row.client_id.as_str());
+                continue;
+            };
+            if !scorer.family_notes(&member, &families) {
+                continue;
+            }
+            noted += 1;
+            match with_family(scorer, &row.reasons, &member, &families) {
+                Some((score, band, reasons)) => rows.push(VerdictWrite {
+                    row: VerdictRow {
+                        client_id: row.client_id.clone(),
+                        band: band.as_str(),
+                        score: i64::from(score),
+                        reasons,
+                        family: c.family.clone(),
+                        software: c.software.clone(),
+                        due_at: None,
+                        judged_created_at: c.judged_created_at,
+                        judged_sites: c.judged_sites.clone(),
+                        judged_flags: Some(c.judged_flags),
+                    },
+                    // Neither differs from what the scan stored: not written.
+                    due: false,
+                    contribution: false,
+                }),
+                None => again.push(row.client_id.as_str()),
+            }
         }
-        rejudged += noted.len() as u64;
-        let regs = state.live_by_id(store, &noted).await?;
-        let evidence = cimd_evidence(cimd, regs.iter().map(|j| &j.registration)).await;
-        let rows: Vec<VerdictWrite> = regs
-            .iter()
-            .map(|j| {
+        if !again.is_empty() {
+            whole += again.len() as u64;
+            let regs = state.live_by_id(store, &again).await?;
+            let evidence = cimd_evidence(cimd, regs.iter().map(|j| &j.registration)).await;
+            rows.extend(regs.iter().map(|j| {
                 let r = &j.registration;
                 let v = scorer.judge_with(r, &families, now, evidence.get(&r.client_id));
                 VerdictWrite::whole(verdict_row(&r.client_id, &v))
-            })
-            .collect();
-        state.store_verdicts(store, &rows).await?;
+            }));
+        }
+        // A writer that failed has stopped receiving: its error is returned below.
+        if rows_tx.send(rows).await.is_err() {
+            break;
+        }
     }
+    drop((pages_rx, rows_tx));
+    finished(reader).await?;
+    finished(writer).await?;
     let judged = started.elapsed();
     let rows: Vec<FamilyRow> = families.iter().map(|(id, f)| family_row(id, f)).collect();
     state.replace_families(store, &rows).await?;
@@ -192,7 +247,8 @@ pub(super) async fn judge_first(
     tracing::debug!(
         store,
         judged = out.judged,
-        rejudged,
+        noted,
+        whole,
         verdicts = ?judged,
         stored = ?(started.elapsed() - judged),
         "full judgement after a first scan"
@@ -203,6 +259,29 @@ pub(super) async fn judge_first(
     state.refresh_statistics().await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
+}
+
+/// [`Scorer::with_family`] over reasons stored as JSON, as they are stored again; `None`
+/// when they do not read back.
+fn with_family(
+    scorer: &Scorer,
+    stored: &str,
+    member: &Member,
+    families: &FamilyIndex,
+) -> Option<(i32, Band, String)> {
+    let stored: Vec<StoredReason> = serde_json::from_str(stored).ok()?;
+    let alone = stored
+        .iter()
+        .map(|x| {
+            Some((
+                x.rule.as_str(),
+                i32::try_from(x.points).ok()?,
+                x.detail.as_str(),
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let (score, band, reasons) = scorer.with_family(&alone, member, families)?;
+    Some((score, band, serde_json::to_string(&reasons).ok()?))
 }
 
 /// What a registration added to its family, from its stored contribution; `None` when the

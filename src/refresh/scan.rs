@@ -7,7 +7,7 @@ use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::metrics::SOFTWARE_OTHER;
 use crate::score::family::{FamilyIndex, Member};
-use crate::score::Scorer;
+use crate::score::{CimdEvidence, Scorer};
 use crate::source::{Batch, Pager, Source, SourceError};
 use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor, VerdictRow};
 use chrono::{DateTime, Utc};
@@ -173,11 +173,20 @@ impl Scan<'_> {
         };
         let mut pager = self.source.pager(kind, cursor).await?;
         let reading = Instant::now();
-        // Batches are recorded by a task of their own while this one reads and normalizes
-        // the next: the authorization server's database, the state database and both cores
-        // work at once (a batch in flight between them: memory stays flat).
-        let (batches, received) = mpsc::channel(1);
+        // Three stages, each a task: this one reads and normalizes, the next scores (what
+        // each registration adds to its family, or its verdict) and the last records. The
+        // authorization server's database, the state database and both cores work at once (a
+        // batch in flight between stages: memory stays flat).
+        let (batches, read) = mpsc::channel(1);
+        let (scored, received) = mpsc::channel(1);
         let full = kind == ScanKind::Full;
+        let scorer = tokio::spawn(score_batches(
+            self.scorer.clone(),
+            full,
+            prejudge,
+            read,
+            scored,
+        ));
         let recorder = tokio::spawn(
             Recorder {
                 state: state.clone(),
@@ -195,9 +204,10 @@ impl Scan<'_> {
             .run(received),
         );
         let fed = self
-            .feed(&mut pager, &batches, full, prejudge, &mut report.counts)
+            .feed(&mut pager, &batches, prejudge.is_some(), &mut report.counts)
             .await;
         drop(batches);
+        finished(scorer).await;
         let (recorder, recorded) = finished(recorder).await;
         let Recorder {
             mut families,
@@ -260,21 +270,19 @@ impl Scan<'_> {
         Ok((families, prejudged))
     }
 
-    /// Reads the store batch by batch, normalizes each (with `members`, works out what each
-    /// registration adds to its family; with `prejudge`, judges each as of then with no
-    /// families) and hands it to the recorder; counts what was refused and warned about.
-    /// Returns the records read (refused included). Stops early, without error, when the
-    /// recorder has stopped (its error is the scan's).
+    /// Reads the store batch by batch, normalizes each and hands it on to be scored; with
+    /// `evidence`, fetches CIMD clients' metadata documents for their verdicts first. Counts
+    /// what was refused and warned about. Returns the records read (refused included). Stops
+    /// early, without error, when the next stage has stopped (the recorder's error is the
+    /// scan's).
     async fn feed(
         &self,
         pager: &mut Pager<'_>,
-        batches: &mpsc::Sender<Normalized>,
-        members: bool,
-        prejudge: Option<DateTime<Utc>>,
+        batches: &mpsc::Sender<Read>,
+        evidence: bool,
         counts: &mut ScanCounts,
     ) -> Result<u64, ScanError> {
         let name = self.store.name.as_str();
-        let no_families = FamilyIndex::default();
         let reading = Instant::now();
         let mut read = 0u64;
         while let Some(batch) = pager.next_batch().await? {
@@ -286,36 +294,11 @@ impl Scan<'_> {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
             let recorded = normalized(name, batch, counts);
-            let (members, verdicts) = match prejudge {
-                Some(now) => {
-                    let regs = recorded.iter().map(|r| &r.registration);
-                    let evidence = cimd_evidence(self.cimd, regs).await;
-                    let (members, verdicts) = recorded
-                        .iter()
-                        .map(|r| {
-                            let r = &r.registration;
-                            let v = self.scorer.judge_with(
-                                r,
-                                &no_families,
-                                now,
-                                evidence.get(&r.client_id),
-                            );
-                            (v.member.clone(), verdict_row(&r.client_id, &v))
-                        })
-                        .unzip();
-                    (Some(members), Some(verdicts))
-                }
-                None => {
-                    let member = |r: &Recorded| self.scorer.member(&r.registration);
-                    (members.then(|| recorded.iter().map(member).collect()), None)
-                }
+            let evidence = match evidence {
+                true => cimd_evidence(self.cimd, recorded.iter().map(|r| &r.registration)).await,
+                false => HashMap::new(),
             };
-            let batch = Normalized {
-                recorded,
-                members,
-                verdicts,
-            };
-            if batches.send(batch).await.is_err() {
+            if batches.send(Read { recorded, evidence }).await.is_err() {
                 break;
             }
             (self.progress)(read);
@@ -357,6 +340,53 @@ fn normalized(name: &str, batch: Batch, counts: &mut ScanCounts) -> Vec<Recorded
         }
     }
     recorded
+}
+
+/// A batch as read and normalized.
+struct Read {
+    recorded: Vec<Recorded>,
+    /// What fetching CIMD clients' metadata documents showed, by client_id, for a first scan.
+    evidence: HashMap<String, CimdEvidence>,
+}
+
+/// The scoring stage of a scan: for a full scan, what each registration adds to its
+/// family; with `prejudge` (a first scan), its verdict as given with no families, as of then.
+/// Stops when either neighbour does.
+async fn score_batches(
+    scorer: Scorer,
+    members: bool,
+    prejudge: Option<DateTime<Utc>>,
+    mut read: mpsc::Receiver<Read>,
+    scored: mpsc::Sender<Normalized>,
+) {
+    let no_families = FamilyIndex::default();
+    while let Some(Read { recorded, evidence }) = read.recv().await {
+        let (members, verdicts) = match prejudge {
+            Some(now) => {
+                let (members, verdicts) = recorded
+                    .iter()
+                    .map(|r| {
+                        let r = &r.registration;
+                        let v = scorer.judge_with(r, &no_families, now, evidence.get(&r.client_id));
+                        (v.member.clone(), verdict_row(&r.client_id, &v))
+                    })
+                    .unzip();
+                (Some(members), Some(verdicts))
+            }
+            None => {
+                let member = |r: &Recorded| scorer.member(&r.registration);
+                (members.then(|| recorded.iter().map(member).collect()), None)
+            }
+        };
+        let batch = Normalized {
+            recorded,
+            members,
+            verdicts,
+        };
+        if scored.send(batch).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// A batch as the recorder takes it.

@@ -334,6 +334,19 @@ impl Scorer {
         rules::family_notes(self, member, families)
     }
 
+    /// The score, band and reasons of a verdict given with `families`, from the reasons
+    /// (rule, points, detail) of the one given to the same registration with none, and what
+    /// it adds to its family. `None` when a reason is none of this scorer's rules.
+    pub fn with_family(
+        &self,
+        alone: &[(&str, i32, &str)],
+        member: &Member,
+        families: &FamilyIndex,
+    ) -> Option<(i32, Band, Vec<Reason>)> {
+        let (score, reasons) = rules::with_family(self, alone, member, families)?;
+        Some((score, self.bands.band(score), reasons))
+    }
+
     /// As [`Scorer::judge`], with what fetching its metadata document showed (CIMD clients).
     pub fn judge_with(
         &self,

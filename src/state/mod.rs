@@ -25,7 +25,7 @@ pub use export::ExportRow;
 pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
 pub use judging::Contribution;
 pub use lease::Fence;
-pub use pages::{LivePages, PAGE};
+pub use pages::{ContributionRow, LivePages, PAGE};
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
 pub use summary::{CimdOpportunity, LiveCounts, RiskyRegistration, Summary};
 pub use verdicts::{FamilyRow, FamilyStats, FamilyView, Judged, VerdictRow, VerdictWrite};

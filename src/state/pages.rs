@@ -59,20 +59,31 @@ struct ContributionColumns {
     judged_created_at: Option<i64>,
     judged_sites: Option<String>,
     judged_flags: Option<i64>,
+    reasons: Option<String>,
+}
+
+/// A live registration as a full judgement after a first scan reads it.
+#[derive(Debug, Clone)]
+pub struct ContributionRow {
+    pub client_id: String,
+    /// What it adds to its family as last judged (`None` where it was not judged).
+    pub contribution: Option<Contribution>,
+    /// The reasons stored with its verdict, as JSON.
+    pub reasons: String,
 }
 
 impl State {
     /// Up to `limit` live registrations after `after` (by client_id), each with what it
-    /// adds to its family as last judged (`None` where it was not judged): the narrow page a
-    /// full judgement after a first scan reads.
+    /// adds to its family and its verdict's reasons: the narrow page a full judgement after a
+    /// first scan reads.
     pub async fn contribution_page(
         &self,
         store: &str,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(String, Option<Contribution>)>, StateError> {
+    ) -> Result<Vec<ContributionRow>, StateError> {
         let rows: Vec<ContributionColumns> = sqlx::query_as(
-            "SELECT client_id, family, software, judged_created_at, judged_sites, judged_flags
+            "SELECT client_id, family, software, judged_created_at, judged_sites, judged_flags, reasons
              FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
         )
         .bind(store)
@@ -83,8 +94,8 @@ impl State {
         .map_err(q("read what registrations add to their families"))?;
         Ok(rows
             .into_iter()
-            .map(|r| {
-                let c = match (r.family, r.judged_flags) {
+            .map(|r| ContributionRow {
+                contribution: match (r.family, r.judged_flags) {
                     (Some(family), Some(judged_flags)) => Some(Contribution {
                         client_id: r.client_id.clone(),
                         family,
@@ -94,8 +105,9 @@ impl State {
                         judged_flags,
                     }),
                     _ => None,
-                };
-                (r.client_id, c)
+                },
+                client_id: r.client_id,
+                reasons: r.reasons.unwrap_or_default(),
             })
             .collect())
     }

@@ -4,7 +4,9 @@ use super::{from_ts, q, ts, State, StateError, VerdictRow, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Registrations looked up per statement: a batch of the default size in one round trip
 /// (on PostgreSQL state, lookups of 100 at a time took 16–17 s of a 25 s scan of 100,000
@@ -62,6 +64,10 @@ pub struct BatchOutcome {
 /// writes) for a statement writing many rows inside a larger transaction, not for one that
 /// is a transaction of its own. Kept prepared only at this size, as `UPDATE_CHUNK` says.
 const UPSERT_CHUNK: usize = 1000;
+
+/// The full-size upserts, by backend and whether they carry verdicts: built once (building
+/// one per batch was a tenth of a first scan's recording).
+static FULL_UPSERTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
 
 /// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
 /// A write that changes anything a verdict reads (metadata, origin, creation, usage, a
@@ -237,7 +243,19 @@ impl State {
             .chain(live.chunks(UPSERT_CHUNK).map(|c| (c, false, false)))
             .chain(revived.chunks(UPSERT_CHUNK).map(|c| (c, true, false)));
         for (chunk, revive, with_verdicts) in chunks {
-            let sql = upsert_sql(chunk.len(), revive, with_verdicts, self.placeholders());
+            let sql: Cow<str> = if chunk.len() == UPSERT_CHUNK && !revive {
+                let i = usize::from(self.sqlite) * 2 + usize::from(with_verdicts);
+                Cow::Borrowed(FULL_UPSERTS[i].get_or_init(|| {
+                    upsert_sql(UPSERT_CHUNK, false, with_verdicts, self.placeholders())
+                }))
+            } else {
+                Cow::Owned(upsert_sql(
+                    chunk.len(),
+                    revive,
+                    with_verdicts,
+                    self.placeholders(),
+                ))
+            };
             // Kept prepared only at full size, as `UPDATE_CHUNK` says.
             let mut query = sqlx::query(&sql).persistent(chunk.len() == UPSERT_CHUNK && !revive);
             for &i in chunk {

@@ -41,6 +41,41 @@ impl Reasons<'_> {
         self.tiers.push(rule.tier());
     }
 
+    /// The score and the reasons that count: the catalog's and a document's vouching
+    /// dropped where anything else speaks against the registration, and what the tiers cap
+    /// said as a reason of its own.
+    fn finish(mut self) -> (i32, Vec<Reason>) {
+        let scorer = self.scorer;
+        // The catalog vouches for a shape, and a document for its host's owner, not for a
+        // registration that also breaks the rules.
+        if self.has_risk() {
+            for rule in [Rule::CatalogSignature, Rule::CimdVerified] {
+                if let Some(i) = self.list.iter().position(|x| x.rule == rule.id()) {
+                    self.list.remove(i);
+                    self.tiers.remove(i);
+                }
+            }
+        }
+        let points = self
+            .tiers
+            .iter()
+            .copied()
+            .zip(self.list.iter().map(|x| x.points));
+        let (score, capped) = scorer.total(points);
+        if capped > 0 {
+            self.list.push(Reason {
+                rule: CAPPED,
+                points: -capped,
+                detail: format!(
+                    "weak evidence counts at most {} points, weak and hygiene evidence together at most {}",
+                    scorer.bands.suspicious_at - 1,
+                    scorer.bands.malicious_at - 1
+                ),
+            });
+        }
+        (score, self.list)
+    }
+
     /// Whether anything beyond weak evidence or notes speaks against it.
     fn has_risk(&self) -> bool {
         self.tiers
@@ -224,39 +259,44 @@ pub(super) fn judge(
     let member = member(reg, &facts, &identity);
     usage(&mut r, reg, now);
     family(&mut r, &member, families);
-
-    // The catalog vouches for a shape, and a document for its host's owner, not for a
-    // registration that also breaks the rules.
-    if r.has_risk() {
-        for rule in [Rule::CatalogSignature, Rule::CimdVerified] {
-            if let Some(i) = r.list.iter().position(|x| x.rule == rule.id()) {
-                r.list.remove(i);
-                r.tiers.remove(i);
-            }
-        }
-    }
-    let (score, capped) =
-        scorer.total(r.tiers.iter().copied().zip(r.list.iter().map(|x| x.points)));
-    if capped > 0 {
-        r.list.push(Reason {
-            rule: CAPPED,
-            points: -capped,
-            detail: format!(
-                "weak evidence counts at most {} points, weak and hygiene evidence together at most {}",
-                scorer.bands.suspicious_at - 1,
-                scorer.bands.malicious_at - 1
-            ),
-        });
-    }
+    let (score, reasons) = r.finish();
     Verdict {
         band: scorer.bands.band(score),
         score,
-        reasons: r.list,
+        reasons,
         family: member.family,
         member,
         software: identity.software,
         due: signals::usage_due(reg, now),
     }
+}
+
+/// The score and reasons [`judge`] gives with `families`, from the reasons it gave the same
+/// registration with none (as stored) and what the registration adds to its family: the
+/// family notes come last, and [`Reasons::finish`] is done again over them. `None` when a
+/// stored reason is none of this scorer's rules.
+pub(super) fn with_family(
+    scorer: &Scorer,
+    alone: &[(&str, i32, &str)],
+    member: &Member,
+    families: &FamilyIndex,
+) -> Option<(i32, Vec<Reason>)> {
+    let mut r = Reasons {
+        scorer,
+        list: Vec::with_capacity(alone.len() + 2),
+        tiers: Vec::with_capacity(alone.len() + 2),
+    };
+    for &(rule, points, detail) in alone.iter().filter(|x| x.0 != CAPPED) {
+        let rule = Rule::parse(rule)?;
+        r.list.push(Reason {
+            rule: rule.id(),
+            points,
+            detail: detail.to_owned(),
+        });
+        r.tiers.push(rule.tier());
+    }
+    family(&mut r, member, families);
+    Some(r.finish())
 }
 
 /// Whether [`signals::family`] notes anything on `member` among `families`.
