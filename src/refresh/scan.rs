@@ -196,6 +196,8 @@ impl Scan<'_> {
                 scan,
                 // A full scan records every live registration once: their families come with it.
                 families: full.then(FamilyIndex::default),
+                // A first scan of a source that reads each client_id once knows none of them.
+                all_new: prejudge.is_some() && self.source.unique_ids(),
                 members: 0,
                 counts: ScanCounts::default(),
                 new_by_software: BTreeMap::new(),
@@ -410,6 +412,8 @@ struct Recorder {
     families: Option<FamilyIndex>,
     /// Registrations added to `families`.
     members: u64,
+    /// Every registration it receives is new to the state.
+    all_new: bool,
     /// Seen, new and changed (the reading half counts the rest).
     counts: ScanCounts,
     /// New registrations by catalog software (`other` for the rest).
@@ -442,17 +446,18 @@ impl Recorder {
             mut members,
             verdicts,
         } = batch;
-        let outcome = self
-            .state
-            .record_batch(
-                &self.store,
-                self.scan,
-                Utc::now(),
-                &recorded,
-                self.kind == ScanKind::Full,
-                verdicts.as_deref(),
-            )
-            .await?;
+        let (state, store, scan, now) = (&self.state, &self.store, self.scan, Utc::now());
+        let verdicts = verdicts.as_deref();
+        let outcome = if self.all_new {
+            state
+                .record_new_batch(store, scan, now, &recorded, verdicts)
+                .await?
+        } else {
+            let touch = self.kind == ScanKind::Full;
+            state
+                .record_batch(store, scan, now, &recorded, touch, verdicts)
+                .await?
+        };
         self.counts.seen += recorded.len() as u64;
         self.counts.new += outcome.new.len() as u64;
         self.counts.changed += outcome.changed;

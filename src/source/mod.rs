@@ -140,6 +140,14 @@ impl Source {
         })
     }
 
+    /// Whether a full scan reads each client_id once: the database readers page by a key
+    /// of the client table, in which the client_id is unique (Hydra's id in its network,
+    /// Keycloak's client_id in its realm). A file may repeat one; an admin API's pages may
+    /// shift while they are read.
+    pub fn unique_ids(&self) -> bool {
+        matches!(self, Source::Hydra(_) | Source::Keycloak(_))
+    }
+
     /// Whether this source can follow changes since a cursor; otherwise every scan is full.
     pub fn incremental(&self) -> bool {
         matches!(self, Source::Hydra(_))
