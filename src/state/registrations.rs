@@ -331,27 +331,7 @@ impl State {
                         .bind(v.judged_flags.map(|f| f as i32));
                 }
             }
-            if self.sqlite {
-                query
-                    .execute(self.pool())
-                    .await
-                    .map_err(q("upsert registrations"))?;
-                continue;
-            }
-            // PostgreSQL plans each run of a statement anew on these connections (see
-            // `State::connect`), which for an upsert of a thousand rows is a third of its
-            // time (100,000 into an empty state: 9.2 s recording, 6.1 s with plans kept). Its
-            // plan does not depend on the values: this one keeps a generic plan.
-            let mut tx = self.pool().begin().await.map_err(q("begin upsert"))?;
-            sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-                .execute(&mut *tx)
-                .await
-                .map_err(q("plan upsert"))?;
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(q("upsert registrations"))?;
-            tx.commit().await.map_err(q("commit upsert"))?;
+            self.execute_planned(query, "upsert registrations").await?;
         }
         Ok(outcome)
     }
