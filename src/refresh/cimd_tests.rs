@@ -64,17 +64,7 @@ async fn a_refresh_judges_cimd_clients_with_their_fetched_documents() {
         r#"{"client_id":"plain","client_name":"Plain","redirect_uris":["http://127.0.0.1/cb"]}"#
             .to_owned(),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clients.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let store = crate::config::StoreConfig {
-        name: "file".into(),
-        kind: crate::config::StoreKind::Jsonl { path },
-        batch_size: 100,
-        capacity: None,
-        rows_per_second: None,
-        usage_window: std::time::Duration::from_secs(86400),
-    };
+    let (_dir, store) = super::tests::jsonl_store(&lines, 100);
     let (state, _db) = testing::sqlite().await;
     let source = crate::source::Source::open(&store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();

@@ -4,7 +4,7 @@
 
 use super::judge::judge_first;
 use super::judge_store;
-use super::tests::{everything, jsonl, registration};
+use super::tests::{everything, jsonl, jsonl_store, registration};
 use crate::demo::Rng;
 use crate::model::{Registration, ScanKind};
 use crate::score::family::FamilyIndex;
@@ -36,17 +36,7 @@ async fn first_scan_agrees(state: &State, seed: u64) {
     let mut rng = Rng(seed);
     let regs: Vec<Registration> = (0..400).map(|i| registration(&mut rng, i, now)).collect();
     let lines: Vec<String> = regs.iter().map(jsonl).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clients.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let store = crate::config::StoreConfig {
-        name: "file".into(),
-        kind: crate::config::StoreKind::Jsonl { path },
-        batch_size: 37,
-        capacity: None,
-        rows_per_second: None,
-        usage_window: std::time::Duration::from_secs(86400),
-    };
+    let (_dir, store) = jsonl_store(&lines, 37);
     let source = crate::source::Source::open(&store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let scan = super::Scan {

@@ -81,16 +81,7 @@ pub async fn judge_store(
             Ok(())
         }
     });
-    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictWrite>>(1);
-    let writer = tokio::spawn({
-        let (state, store) = (state.clone(), store.to_owned());
-        async move {
-            while let Some(rows) = rows_rx.recv().await {
-                state.store_verdicts(&store, &rows).await?;
-            }
-            Ok(())
-        }
-    });
+    let (rows_tx, writer) = write_behind(state, store);
     while let Some(page) = pages_rx.recv().await {
         let mut rows = Vec::new();
         let evidence = cimd_evidence(cimd, page.iter().map(|j| &j.registration)).await;
@@ -122,12 +113,7 @@ pub async fn judge_store(
         indexed = ?(started.elapsed() - stored),
         "full judgement"
     );
-    state
-        .set_judged_with(store, Some(&scorer.fingerprint()))
-        .await?;
-    state.refresh_statistics().await?;
-    out.families = state.family_stats(store).await?;
-    Ok(out)
+    concluded(state, store, scorer, out).await
 }
 
 /// Judges every live registration after a first scan that stored each one's verdict as
@@ -171,16 +157,7 @@ pub(super) async fn judge_first(
             Ok(())
         }
     });
-    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictWrite>>(1);
-    let writer = tokio::spawn({
-        let (state, store) = (state.clone(), store.to_owned());
-        async move {
-            while let Some(rows) = rows_rx.recv().await {
-                state.store_verdicts(&store, &rows).await?;
-            }
-            Ok(())
-        }
-    });
+    let (rows_tx, writer) = write_behind(state, store);
     let (mut noted, mut whole) = (0u64, 0u64);
     while let Some(page) = pages_rx.recv().await {
         // Every verdict is new: the scan found every registration new.
@@ -253,12 +230,7 @@ pub(super) async fn judge_first(
         stored = ?(started.elapsed() - judged),
         "full judgement after a first scan"
     );
-    state
-        .set_judged_with(store, Some(&scorer.fingerprint()))
-        .await?;
-    state.refresh_statistics().await?;
-    out.families = state.family_stats(store).await?;
-    Ok(out)
+    concluded(state, store, scorer, out).await
 }
 
 /// [`Scorer::with_family`] over reasons stored as JSON, as they are stored again; `None`
@@ -297,6 +269,42 @@ fn contributed(c: &Contribution) -> Option<Member> {
         sites: split_sites(c.judged_sites.as_deref()),
         named: c.judged_flags & 1 != 0,
     })
+}
+
+/// A full judgement's end: the store marked judged by `scorer`, fresh planner statistics,
+/// and the family figures in `out`.
+async fn concluded(
+    state: &State,
+    store: &str,
+    scorer: &Scorer,
+    mut out: Judgement,
+) -> Result<Judgement, StateError> {
+    state
+        .set_judged_with(store, Some(&scorer.fingerprint()))
+        .await?;
+    state.refresh_statistics().await?;
+    out.families = state.family_stats(store).await?;
+    Ok(out)
+}
+
+/// A task that stores the verdicts sent to it, a batch at a time (one in flight), until
+/// the sender is dropped or a write fails (then it stops receiving and returns the error).
+fn write_behind(
+    state: &State,
+    store: &str,
+) -> (
+    mpsc::Sender<Vec<VerdictWrite>>,
+    tokio::task::JoinHandle<Result<(), StateError>>,
+) {
+    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<VerdictWrite>>(1);
+    let (state, store) = (state.clone(), store.to_owned());
+    let writer = tokio::spawn(async move {
+        while let Some(rows) = rows_rx.recv().await {
+            state.store_verdicts(&store, &rows).await?;
+        }
+        Ok(())
+    });
+    (rows_tx, writer)
 }
 
 /// What fetching the metadata documents of the CIMD clients among `regs` showed, by

@@ -6,6 +6,7 @@
 
 pub mod incremental;
 pub mod judge;
+mod recorder;
 pub mod scan;
 
 pub use incremental::judge_changes;

@@ -3,13 +3,13 @@
 //! recomputed afterwards by [`super::judge`].
 
 use super::judge::{cimd_evidence, verdict_row};
+use super::recorder::{Normalized, Recorder};
 use crate::config::StoreConfig;
 use crate::escape::esc;
-use crate::metrics::SOFTWARE_OTHER;
-use crate::score::family::{FamilyIndex, Member};
+use crate::score::family::FamilyIndex;
 use crate::score::{CimdEvidence, Scorer};
 use crate::source::{Batch, Pager, Source, SourceError};
-use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor, VerdictRow};
+use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -388,101 +388,6 @@ async fn score_batches(
         if scored.send(batch).await.is_err() {
             break;
         }
-    }
-}
-
-/// A batch as the recorder takes it.
-struct Normalized {
-    recorded: Vec<Recorded>,
-    /// What each registration adds to its family, for a full scan; its use and creation
-    /// are those read, to be merged with what the state knows.
-    members: Option<Vec<Member>>,
-    /// Each registration's verdict as given with no families, for a first scan.
-    verdicts: Option<Vec<VerdictRow>>,
-}
-
-/// The writing half of a scan, on a task of its own: records each batch in the state
-/// database and, in a full scan, adds what it recorded to the store's families.
-struct Recorder {
-    state: State,
-    scorer: Scorer,
-    store: String,
-    kind: ScanKind,
-    scan: i64,
-    families: Option<FamilyIndex>,
-    /// Registrations added to `families`.
-    members: u64,
-    /// Every registration it receives is new to the state.
-    all_new: bool,
-    /// Seen, new and changed (the reading half counts the rest).
-    counts: ScanCounts,
-    /// New registrations by catalog software (`other` for the rest).
-    new_by_software: BTreeMap<String, u64>,
-    /// Time spent recording.
-    recording: Duration,
-}
-
-impl Recorder {
-    /// Records what it receives until the channel closes or a write fails; returns itself
-    /// (what it counted so far) either way.
-    async fn run(
-        mut self,
-        mut batches: mpsc::Receiver<Normalized>,
-    ) -> (Self, Result<(), StateError>) {
-        while let Some(batch) = batches.recv().await {
-            let started = Instant::now();
-            let recorded = self.record(batch).await;
-            self.recording += started.elapsed();
-            if recorded.is_err() {
-                return (self, recorded);
-            }
-        }
-        (self, Ok(()))
-    }
-
-    async fn record(&mut self, batch: Normalized) -> Result<(), StateError> {
-        let Normalized {
-            recorded,
-            mut members,
-            verdicts,
-        } = batch;
-        let (state, store, scan, now) = (&self.state, &self.store, self.scan, Utc::now());
-        let verdicts = verdicts.as_deref();
-        let outcome = if self.all_new {
-            state
-                .record_new_batch(store, scan, now, &recorded, verdicts)
-                .await?
-        } else {
-            let touch = self.kind == ScanKind::Full;
-            state
-                .record_batch(store, scan, now, &recorded, touch, verdicts)
-                .await?
-        };
-        self.counts.seen += recorded.len() as u64;
-        self.counts.new += outcome.new.len() as u64;
-        self.counts.changed += outcome.changed;
-        let mut software_of_new = HashMap::new();
-        if let (Some(families), Some(members)) = (&mut self.families, &mut members) {
-            for &(i, used, created) in &outcome.recorded {
-                // As the state now holds it: uses and creation times on record kept.
-                let m = &mut members[i];
-                (m.used, m.created) = (used, created);
-                families.add(m);
-                self.members += 1;
-                software_of_new.insert(i, m.software.take());
-            }
-        }
-        for &i in &outcome.new {
-            let software = match software_of_new.remove(&i) {
-                Some(s) => s,
-                None => self.scorer.classify(&recorded[i].registration).1,
-            };
-            *self
-                .new_by_software
-                .entry(software.unwrap_or_else(|| SOFTWARE_OTHER.to_owned()))
-                .or_default() += 1;
-        }
-        Ok(())
     }
 }
 

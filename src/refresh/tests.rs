@@ -529,20 +529,30 @@ pub(super) fn jsonl(r: &Registration) -> String {
     v.to_string()
 }
 
-/// Runs full scans of a JSON Lines file through [`super::refresh`] and checks each against a
-/// full judgement that builds its families from the state database.
-async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTime<Utc>) -> u64 {
+/// A store named `file` reading `lines` from a JSON Lines file in batches of `batch_size`
+/// (the file lives as long as the directory returned).
+pub(super) fn jsonl_store(
+    lines: &[String],
+    batch_size: u32,
+) -> (tempfile::TempDir, crate::config::StoreConfig) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clients.jsonl");
     std::fs::write(&path, lines.join("\n")).unwrap();
     let store = crate::config::StoreConfig {
         name: "file".into(),
         kind: crate::config::StoreKind::Jsonl { path },
-        batch_size: 37,
+        batch_size,
         capacity: None,
         rows_per_second: None,
         usage_window: std::time::Duration::from_secs(86400),
     };
+    (dir, store)
+}
+
+/// Runs full scans of a JSON Lines file through [`super::refresh`] and checks each against a
+/// full judgement that builds its families from the state database.
+async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTime<Utc>) -> u64 {
+    let (_dir, store) = jsonl_store(lines, 37);
     let source = crate::source::Source::open(&store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let scan = super::Scan {

@@ -18,6 +18,7 @@ mod registrations;
 #[cfg(test)]
 mod schema_tests;
 mod summary;
+mod upsert;
 mod verdicts;
 
 pub use crate::model::{ScanKind, StoreCursor};

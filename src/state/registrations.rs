@@ -1,12 +1,12 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
+use super::upsert::{upsert_sql, FULL_UPSERTS, UPSERT_CHUNK};
 use super::{from_ts, q, ts, State, StateError, VerdictRow, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// Registrations looked up per statement: a batch of the default size in one round trip
 /// (on PostgreSQL state, lookups of 100 at a time took 16–17 s of a 25 s scan of 100,000
@@ -56,90 +56,6 @@ pub struct BatchOutcome {
     /// batch, and whether it is used and when it was created once merged with what was
     /// known (a use or a creation time on record is never forgotten).
     pub recorded: Vec<(usize, bool, Option<i64>)>,
-}
-
-/// Rows per upsert statement: 14 parameters each, 14,000 in all, below every backend's
-/// limit (SQLite 32,766, PostgreSQL 65,535). One statement per batch of the default size,
-/// on its own: SQLite keeps a statement journal (a temporary file: half of a full scan's
-/// writes) for a statement writing many rows inside a larger transaction, not for one that
-/// is a transaction of its own. Kept prepared only at this size, as `UPDATE_CHUNK` says.
-const UPSERT_CHUNK: usize = 1000;
-
-/// The full-size upserts, by backend and whether they carry verdicts: built once (building
-/// one per batch was a tenth of a first scan's recording).
-static FULL_UPSERTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
-
-/// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
-/// A write that changes anything a verdict reads (metadata, origin, creation, usage, a
-/// return) marks the registration stale, for the next judgement (invariant 12).
-/// On conflict, usage only ever moves forward: a use on record is never forgotten because
-/// the store pruned its token history (Hydra's janitor does). A creation time, once known,
-/// stays known when the evidence for it expires (Keycloak purges old events).
-/// `verdicts`: each row carries its verdict as well (nine more parameters: band, score,
-/// reasons, family, software, due_at and the judged columns), and is not stale; only a
-/// first scan's, whose rows are all new (see [`State::record_batch`]).
-/// `revive`: the rows include registrations that were gone, whose `gone_at` is cleared.
-/// Other rows leave it out of the statement: SQLite rewrites the entries of every index a
-/// set column is in or filters on, and three indexes read `gone_at` (four pages written per
-/// registration instead of one).
-fn upsert_sql(rows: usize, revive: bool, verdicts: bool, mut p: impl FnMut() -> String) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|_| {
-            let row: Vec<String> = (0..14).map(|_| p()).collect();
-            let judged = if verdicts {
-                let v: Vec<String> = (0..9).map(|_| p()).collect();
-                format!("{}, 0", v.join(", "))
-            } else {
-                "'neutral'".to_owned()
-            };
-            format!(
-                "({}, NULL, {}, {}, {judged})",
-                row[..12].join(", "),
-                row[12],
-                row[13]
-            )
-        })
-        .collect();
-    let judged_columns = if verdicts {
-        "band, score, reasons, family, software, due_at, judged_created_at, judged_sites, judged_flags, stale"
-    } else {
-        "band"
-    };
-    format!(
-        "INSERT INTO registrations (store, client_id, client_name, origin, created_at, created_from, updated_at, usage,
-                                    last_used_at, first_seen_at, last_seen_at, last_seen_scan, gone_at, metadata, warnings,
-                                    {judged_columns})
-         VALUES {}
-         ON CONFLICT (store, client_id) DO UPDATE SET
-             client_name = excluded.client_name,
-             origin = excluded.origin,
-             created_from = CASE WHEN excluded.created_at IS NULL THEN registrations.created_from
-                                 ELSE excluded.created_from END,
-             created_at = COALESCE(excluded.created_at, registrations.created_at),
-             updated_at = excluded.updated_at,
-             usage = CASE WHEN excluded.usage = 'used' OR registrations.usage = 'used' THEN 'used'
-                          WHEN excluded.usage = 'never' OR registrations.usage = 'never' THEN 'never'
-                          ELSE 'unknown' END,
-             last_used_at = CASE WHEN excluded.last_used_at IS NULL THEN registrations.last_used_at
-                                 WHEN registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at
-                                 THEN excluded.last_used_at ELSE registrations.last_used_at END,
-             last_seen_at = excluded.last_seen_at,
-             last_seen_scan = excluded.last_seen_scan,{}
-             metadata = excluded.metadata,
-             warnings = excluded.warnings,
-             stale = CASE WHEN registrations.gone_at IS NOT NULL
-                            OR registrations.metadata <> excluded.metadata
-                            OR registrations.origin <> excluded.origin
-                            OR (excluded.created_at IS NOT NULL
-                                AND (registrations.created_at IS NULL OR registrations.created_at <> excluded.created_at))
-                            OR (excluded.usage = 'used' AND registrations.usage <> 'used')
-                            OR (excluded.usage = 'never' AND registrations.usage = 'unknown')
-                            OR (excluded.last_used_at IS NOT NULL
-                                AND (registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at))
-                          THEN 1 ELSE registrations.stale END",
-        values.join(",\n"),
-        if revive { "\n             gone_at = NULL," } else { "" }
-    )
 }
 
 impl State {
