@@ -1,6 +1,8 @@
 //! The refresh: one store taken from the authorization server to judged state. A scan reads
 //! the store into the state database ([`scan`]), then every live registration is judged
-//! against the store's families and the families are stored ([`judge`]). Commands, the
+//! against the store's families and the families are stored ([`judge`]; after a first scan,
+//! which judged each registration as it read it, only the verdicts a family note changes are
+//! written again). Commands, the
 //! daemon, the demo and the tests all refresh through [`refresh`]; planning and acting take
 //! its result.
 

@@ -1,6 +1,7 @@
-//! One scan of one store: read in batches, normalize, record, follow usage, and (after a
-//! complete full scan only) mark what was not seen as gone. Verdicts and families are
-//! recomputed afterwards by [`super::judge`].
+//! One scan of one store: read in batches, normalize, score, record, follow usage, and
+//! (after a complete full scan only) mark what was not seen as gone. Verdicts and families
+//! are recomputed afterwards by [`super::judge`]; a first scan stores each registration's
+//! verdict as given with no families, which the judgement after it completes.
 
 use super::judge::{cimd_evidence, verdict_row};
 use super::recorder::{Normalized, Recorder};
