@@ -138,6 +138,7 @@ impl State {
         Ok(known)
     }
 
+    /// Writes a batch as [`State::record_batch`] says, given what the state knows of it.
     #[allow(clippy::too_many_arguments)]
     async fn write_batch(
         &self,
