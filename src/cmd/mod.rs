@@ -409,8 +409,14 @@ fn init_logging(cfg: &Config, daemon: bool) {
     } else {
         format!("warn,{}", cfg.log_level.replace("info", "warn"))
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // RUST_LOG only as the config's level is taken (see `log_filter_ok`): else the level.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| crate::config::log_filter_ok(f))
+        .map_or_else(
+            || tracing_subscriber::EnvFilter::new(level),
+            tracing_subscriber::EnvFilter::new,
+        );
     let json = match cfg.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

@@ -199,11 +199,11 @@ impl RawConfig {
             }
         };
         let log_level = self.log.level.unwrap_or_else(|| "info".into());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        if !log_filter_ok(&log_level) {
             problems.push(problem(
                 "log.level",
                 format!(
-                    "{:?} is not a level or filter like \"info\" or \"regwarden=debug\"",
+                    "{:?} is not a level or filter like \"info\" or \"regwarden=debug\" (ASCII, no spaces)",
                     esc(&log_level)
                 ),
             ));
@@ -430,4 +430,36 @@ fn valid_store_name(n: &str) -> bool {
     (1..=64).contains(&n.len())
         && n.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether `s` is a log filter (`[log] level`, `RUST_LOG`) to hand to `tracing_subscriber`.
+/// Only ASCII without whitespace is: its directive parser slices each directive, untrimmed,
+/// at positions counted in the trimmed one, so a leading space before a character of several
+/// bytes panicked it (found by fuzzing the config: `" é=info"`), and before ASCII silently
+/// named another target.
+pub(crate) fn log_filter_ok(s: &str) -> bool {
+    s.is_ascii()
+        && !s.chars().any(|c| c.is_ascii_whitespace())
+        && tracing_subscriber::EnvFilter::try_new(s).is_ok()
+}
+
+#[cfg(test)]
+mod log_filter_tests {
+    use super::log_filter_ok;
+
+    #[test]
+    fn log_filters_tracing_cannot_take_whole_are_refused_not_panicked_on() {
+        for ok in ["info", "warn,regwarden=debug", "regwarden::refresh=trace"] {
+            assert!(log_filter_ok(ok), "{ok}");
+        }
+        // The fuzzer's find, reduced: a panic inside tracing-subscriber before this check.
+        for bad in [
+            " é=info",
+            "info, regwarden=debug",
+            "régwarden=debug",
+            "x=nope",
+        ] {
+            assert!(!log_filter_ok(bad), "{bad:?}");
+        }
+    }
 }
