@@ -40,12 +40,7 @@ pub async fn judge_store(
     families: Option<FamilyIndex>,
     cimd: Option<&Cimd>,
 ) -> Result<Judgement, StateError> {
-    state.set_judged_with(store, None).await?;
-    state.drop_judging_indexes().await?;
-    // A first scan just filled the table, and autovacuum may not have analyzed it yet: without
-    // statistics, PostgreSQL planned the page reads and verdict writes below badly (at
-    // 100,000: 12–16 s and 12–15 s, against 1.2 s and 5 s after an ANALYZE of 1 s).
-    state.refresh_statistics().await?;
+    begun(state, store).await?;
     let started = std::time::Instant::now();
     let families = match families {
         Some(f) => f,
@@ -132,9 +127,7 @@ pub(super) async fn judge_first(
     families: FamilyIndex,
     cimd: Option<&Cimd>,
 ) -> Result<Judgement, StateError> {
-    state.set_judged_with(store, None).await?;
-    state.drop_judging_indexes().await?;
-    state.refresh_statistics().await?;
+    begun(state, store).await?;
     let started = std::time::Instant::now();
     let mut out = Judgement {
         full: true,
@@ -269,6 +262,17 @@ fn contributed(c: &Contribution) -> Option<Member> {
         sites: split_sites(c.judged_sites.as_deref()),
         named: c.judged_flags & 1 != 0,
     })
+}
+
+/// A full judgement's start: no verdict of the store stands until [`concluded`], the indexes
+/// only incremental judgements read are dropped (rebuilt at the end), and the table has
+/// statistics. A first scan just filled it, and autovacuum may not have analyzed it yet:
+/// without them, PostgreSQL planned the page reads and verdict writes badly (at 100,000:
+/// 12–16 s and 12–15 s, against 1.2 s and 5 s after an ANALYZE of 1 s).
+async fn begun(state: &State, store: &str) -> Result<(), StateError> {
+    state.set_judged_with(store, None).await?;
+    state.drop_judging_indexes().await?;
+    state.refresh_statistics().await
 }
 
 /// A full judgement's end: the store marked judged by `scorer`, fresh planner statistics,
