@@ -142,3 +142,42 @@ fn a_verdict_differs_from_one_given_without_families_only_where_a_family_note_sp
         assert!(noted.contains(rule), "no {rule} among {noted:?}");
     }
 }
+
+/// A refresh ends with its writes copied from SQLite's write-ahead log into the database
+/// file (the log may grow large within one: [`State::checkpoint`]).
+#[tokio::test]
+async fn a_refresh_leaves_its_writes_in_the_database_file() {
+    let (state, dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    let mut rng = Rng(5);
+    let lines: Vec<String> = (0..120)
+        .map(|i| jsonl(&registration(&mut rng, i, now)))
+        .collect();
+    let (_file, store) = jsonl_store(&lines, 37);
+    let source = crate::source::Source::open(&store).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let scan = super::Scan {
+        state: &state,
+        store: &store,
+        source: &source,
+        scorer: &scorer,
+        cimd: None,
+        cancel: &cancel,
+        progress: &super::no_progress,
+    };
+    super::refresh(&scan, ScanKind::Full, now).await.unwrap();
+
+    // The file alone, without its log, as a copy taken now would be.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(dir.path().join("state.db"), &copy).unwrap();
+    let url = format!("sqlite://{}?mode=ro", copy.display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let judged: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM registrations WHERE store = 'file' AND band IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(judged, 120);
+}

@@ -46,6 +46,11 @@ pub async fn refresh(
         }
         (ScanKind::Incremental, _) => judge_changes(state, store, scorer, now, cimd).await?,
     };
+    // Everything is committed: a checkpoint that fails loses nothing (the log still holds
+    // it, and the next one copies it).
+    if let Err(e) = state.checkpoint().await {
+        tracing::warn!(store, error = %e, "state database not checkpointed after the refresh");
+    }
     Ok(Refreshed {
         scan: report,
         judgement,
