@@ -127,9 +127,9 @@ impl State {
                         // is copied to the database once per checkpoint it is in the log
                         // of, so the log may grow to 512 MiB within a refresh, which ends
                         // with a checkpoint of its own ([`State::checkpoint`]). A 1%-changed
-                        // scan of 1,000,000 took 8.2 s (median of 5) with checkpoints every
-                        // 64 MiB, 6.6 s with them every 512 MiB. The log is cut back to
-                        // 64 MiB after a checkpoint.
+                        // scan of 1,000,000 took 8.4 s with checkpoints every 64 MiB, 6.4 s
+                        // so (medians of three). The log is cut back to 64 MiB after a
+                        // checkpoint.
                         conn.execute("PRAGMA wal_autocheckpoint = 131072").await?;
                         conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                     } else {
