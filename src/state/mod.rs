@@ -76,6 +76,9 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
 #[derive(Clone, Debug)]
 pub struct State {
     pool: AnyPool,
+    /// A SQLite file's second connection, read-only, for the page reads of a full
+    /// judgement: they run while the writer writes the verdicts of the pages before.
+    reads: Option<AnyPool>,
     sqlite: bool,
     /// The leader's term when replicas share the database: intents are written under it.
     fence: Option<std::sync::Arc<Fence>>,
@@ -174,8 +177,30 @@ impl State {
             .run(&pool)
             .await
             .map_err(|source| StateError::Migrate { url: shown, source })?;
+        let in_memory = raw.contains(":memory:") || raw.contains("mode=memory");
+        let reads = if sqlite && !in_memory {
+            let reads = AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA query_only = ON").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&connect_url)
+                .await
+                .map_err(|source| StateError::Connect {
+                    url: url.redacted_url(),
+                    source,
+                })?;
+            Some(reads)
+        } else {
+            None
+        };
         let state = State {
             pool,
+            reads,
             sqlite,
             fence: None,
         };
@@ -256,6 +281,12 @@ impl State {
     /// Only `state` runs statements on the pool.
     fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for reads that may run beside the writer: SQLite's read-only connection
+    /// where there is one. Each statement sees what was committed when it began.
+    fn read_pool(&self) -> &AnyPool {
+        self.reads.as_ref().unwrap_or(&self.pool)
     }
 
     /// Placeholders for statements with many parameters, bound in order of appearance:

@@ -89,7 +89,7 @@ impl State {
         .bind(store)
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.read_pool())
         .await
         .map_err(q("read what registrations add to their families"))?;
         Ok(rows

@@ -157,7 +157,7 @@ impl State {
         .bind(store)
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(self.read_pool())
         .await
         .map_err(q("read registrations to judge"))?;
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
