@@ -244,27 +244,6 @@ impl State {
         Ok(done)
     }
 
-    /// Reads text values with a statement whose plan does not depend on the values bound (see
-    /// [`State::execute_planned`]): reads of many index ranges united, whose planning took
-    /// longer than their run (50 ranges of a family's creation times: 19 ms, then 10 ms).
-    async fn texts_planned<'q>(
-        &self,
-        query: sqlx::query::QueryScalar<'q, sqlx::Any, Option<String>, sqlx::any::AnyArguments<'q>>,
-        what: &'static str,
-    ) -> Result<Vec<Option<String>>, StateError> {
-        if self.sqlite {
-            return query.fetch_all(self.pool()).await.map_err(q(what));
-        }
-        let mut tx = self.pool().begin().await.map_err(q(what))?;
-        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-            .execute(&mut *tx)
-            .await
-            .map_err(q(what))?;
-        let rows = query.fetch_all(&mut *tx).await.map_err(q(what))?;
-        tx.commit().await.map_err(q(what))?;
-        Ok(rows)
-    }
-
     /// Copies what the write-ahead log holds into the SQLite database, as far as readers
     /// allow (a passive checkpoint: it waits for no one), at the end of a refresh: the log
     /// then holds no more than one refresh's writes. Nothing on PostgreSQL.
