@@ -144,7 +144,7 @@ fn a_verdict_differs_from_one_given_without_families_only_where_a_family_note_sp
 }
 
 /// A refresh ends with its writes copied from SQLite's write-ahead log into the database
-/// file (the log may grow large within one: [`State::checkpoint`]).
+/// file, and the log emptied (it may grow large within one: [`State::checkpoint`]).
 #[tokio::test]
 async fn a_refresh_leaves_its_writes_in_the_database_file() {
     let (state, dir) = testing::sqlite().await;
@@ -167,6 +167,9 @@ async fn a_refresh_leaves_its_writes_in_the_database_file() {
         progress: &super::no_progress,
     };
     super::refresh(&scan, ScanKind::Full, now).await.unwrap();
+    // and the log is empty: the next process to open the database has nothing to read back.
+    let log = std::fs::metadata(dir.path().join("state.db-wal")).unwrap();
+    assert_eq!(log.len(), 0);
 
     // The file alone, without its log, as a copy taken now would be.
     let copy = dir.path().join("copy.db");

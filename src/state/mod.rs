@@ -244,12 +244,15 @@ impl State {
         Ok(done)
     }
 
-    /// Copies what the write-ahead log holds into the SQLite database, as far as readers
-    /// allow (a passive checkpoint: it waits for no one), at the end of a refresh: the log
-    /// then holds no more than one refresh's writes. Nothing on PostgreSQL.
+    /// Copies what the write-ahead log holds into the SQLite database and empties the log, at
+    /// the end of a refresh: the log then holds no more than one refresh's writes, and the
+    /// next process to open the database does not read it all back first (with a 512 MiB log
+    /// left behind, a no-change rescan took 1.9 s instead of 0.1 s). It waits for readers of
+    /// other processes as long as the connection's busy timeout allows. Nothing on
+    /// PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), StateError> {
         if self.sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(self.pool())
                 .await
                 .map_err(q("checkpoint the write-ahead log"))?;
