@@ -4,7 +4,7 @@
 
 use super::judge::judge_first;
 use super::judge_store;
-use super::tests::{everything, jsonl, jsonl_store, registration};
+use super::tests::{everything, jsonl, jsonl_store, refresh_file, registration};
 use crate::demo::Rng;
 use crate::model::{Registration, ScanKind};
 use crate::score::family::FamilyIndex;
@@ -154,20 +154,8 @@ async fn a_refresh_leaves_its_writes_in_the_database_file() {
     let lines: Vec<String> = (0..120)
         .map(|i| jsonl(&registration(&mut rng, i, now)))
         .collect();
-    let (_file, store) = jsonl_store(&lines, 37);
-    let source = crate::source::Source::open(&store).await.unwrap();
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let scan = super::Scan {
-        state: &state,
-        store: &store,
-        source: &source,
-        scorer: &scorer,
-        cimd: None,
-        cancel: &cancel,
-        progress: &super::no_progress,
-    };
-    super::refresh(&scan, ScanKind::Full, now).await.unwrap();
-    // and the log is empty: the next process to open the database has nothing to read back.
+    refresh_file(&state, &scorer, &lines, now).await;
+    // The log is empty the log is empty: the next process to open the database has nothing to read back.
     let log = std::fs::metadata(dir.path().join("state.db-wal")).unwrap();
     assert_eq!(log.len(), 0);
 

@@ -549,9 +549,13 @@ pub(super) fn jsonl_store(
     (dir, store)
 }
 
-/// Runs full scans of a JSON Lines file through [`super::refresh`] and checks each against a
-/// full judgement that builds its families from the state database.
-async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTime<Utc>) -> u64 {
+/// A full refresh ([`super::refresh`]) of the store `file` read from `lines`.
+pub(super) async fn refresh_file(
+    state: &State,
+    scorer: &Scorer,
+    lines: &[String],
+    now: DateTime<Utc>,
+) -> super::Refreshed {
     let (_dir, store) = jsonl_store(lines, 37);
     let source = crate::source::Source::open(&store).await.unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -564,7 +568,13 @@ async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTi
         cancel: &cancel,
         progress: &super::no_progress,
     };
-    let done = super::refresh(&scan, ScanKind::Full, now).await.unwrap();
+    super::refresh(&scan, ScanKind::Full, now).await.unwrap()
+}
+
+/// Runs full scans of a JSON Lines file through [`super::refresh`] and checks each against a
+/// full judgement that builds its families from the state database.
+async fn scan_file(state: &State, scorer: &Scorer, lines: &[String], now: DateTime<Utc>) -> u64 {
+    let done = refresh_file(state, scorer, lines, now).await;
     let families = state.families("file").await.unwrap();
     let again = judge_store(state, "file", scorer, now, None, None)
         .await
