@@ -155,7 +155,7 @@ async fn a_refresh_leaves_its_writes_in_the_database_file() {
         .map(|i| jsonl(&registration(&mut rng, i, now)))
         .collect();
     refresh_file(&state, &scorer, &lines, now).await;
-    // The log is empty the log is empty: the next process to open the database has nothing to read back.
+    // The log is empty: the next process to open the database has nothing to read back.
     let log = std::fs::metadata(dir.path().join("state.db-wal")).unwrap();
     assert_eq!(log.len(), 0);
 
