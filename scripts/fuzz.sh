@@ -6,6 +6,9 @@
 # Usage: scripts/fuzz.sh [target ...]   (default: every target in fuzz/Cargo.toml)
 # Environment: ROUND (600), BUDGET (3600), NICE (19). A crash stops the script with its
 # input in fuzz/artifacts/<target>/.
+# After each target, the corpus is minimized into fuzz/corpus/<target>/gen/ (what it reaches
+# beyond the hand-written seeds, a file per input named by its SHA-1), to commit: the next run,
+# on this machine or a fresh one, starts from there instead of from the seeds alone.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 ROUND=${ROUND:-600} BUDGET=${BUDGET:-3600} NICE=${NICE:-19}
@@ -37,4 +40,17 @@ for t in "${targets[@]}"; do
         printf '%s\t%d\t%s\t%d\t%s -> %s\n' "$t" "$round" "$execs" "$took" "$start" "$end"
         [ "$start" = "$end" ] && break
     done
+    # Minimize: the seeds first, then what the rounds found that adds coverage to them.
+    kept=$(mktemp -d)
+    cp -r "corpus/$t/." "$kept/"
+    rm -rf "$kept/gen"
+    mkdir -p "corpus/$t/gen"
+    nice -n "$NICE" cargo fuzz run -s none -a "$t" "$kept" "$cache/$t" "corpus/$t/gen" -- \
+        -merge=1 -max_len=4096 >"$cache/$t.merge.log" 2>&1
+    rm -rf "corpus/$t/gen"
+    mkdir -p "corpus/$t/gen"
+    find "$kept" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' \
+        -exec mv -t "corpus/$t/gen" {} +
+    rm -rf "$kept"
+    printf '%s\tkept\t%s inputs in corpus/%s/gen\n' "$t" "$(ls "corpus/$t/gen" | wc -l)" "$t"
 done

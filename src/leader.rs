@@ -123,6 +123,29 @@ impl Elector {
         }
     }
 
+    /// Leads now or not at all: a term, or None when another process holds the lease. For
+    /// the commands that act once from the command line (`apply --yes`, `restore`), so that
+    /// they never act beside a daemon that leads (nor beside each other) on a shared state
+    /// database. On SQLite, like [`Elector::campaign`], this process leads.
+    pub async fn lead_now(&self) -> Result<Option<Term>, crate::state::StateError> {
+        let now = CancellationToken::new();
+        if self.state.is_sqlite() {
+            return Ok(Some(Term {
+                state: self.state.clone(),
+                ended: now,
+                lost: CancellationToken::new(),
+                fence: None,
+                watchdog: None,
+            }));
+        }
+        let sent = Instant::now();
+        let epoch = self.state.acquire_lease(&self.holder, self.lease).await?;
+        Ok(epoch.map(|epoch| {
+            tracing::info!(holder = %self.holder, epoch, "leading for this command");
+            self.term(epoch, sent, &now)
+        }))
+    }
+
     fn term(&self, epoch: i64, sent: Instant, shutdown: &CancellationToken) -> Term {
         let fence = Arc::new(Fence::new(
             self.holder.clone(),

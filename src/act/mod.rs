@@ -302,6 +302,10 @@ impl Runner<'_> {
             )
             .await?;
         crate::crash::point("after-intent");
+        // Paused between the intent and the call (SIGSTOP, a frozen VM), this process may have
+        // lost its lease meanwhile: then the call is not sent, the intent stays open, and
+        // whoever leads settles it from the store (not done).
+        self.state.still_leads()?;
         let call = match a.action {
             ActionKind::Delete => api.delete(&a.client_id).await.map(|r| r.attempts),
             ActionKind::Quarantine => {

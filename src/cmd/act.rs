@@ -3,6 +3,7 @@
 use super::{action_status as status, select_stores as stores, PlanFormat};
 use crate::act::{self, Runner};
 use crate::config::Config;
+use crate::leader::{Elector, Term};
 use crate::model::ScanKind;
 use crate::policy::Mode;
 use crate::refresh::{no_progress, refresh, Scan};
@@ -83,6 +84,40 @@ pub(super) async fn plan(
 pub(super) async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let mode = if yes { Mode::Enforce } else { cfg.mode };
     let state = State::connect(&cfg.state_url).await?;
+    if mode == Mode::DryRun {
+        return apply_as(cfg, &state, mode, only).await;
+    }
+    let term = lead(cfg, &state).await?;
+    let r = apply_as(cfg, &term.state, mode, only).await;
+    term.end().await;
+    r
+}
+
+/// Leads for one command that acts: on a state database shared by replicas (PostgreSQL), the
+/// leader lease is taken for the command's run, and refused while a daemon holds it, so a
+/// daemon and the command never act at once; every intent is written under its fence.
+async fn lead(cfg: &Config, state: &State) -> anyhow::Result<Term> {
+    if let Some(term) = Elector::new(state, cfg.lease).lead_now().await? {
+        return Ok(term);
+    }
+    let who = match state.lease_holder().await {
+        Ok(Some((holder, epoch))) => format!("{} (epoch {epoch})", crate::escape::esc(&holder)),
+        _ => "another process".to_owned(),
+    };
+    anyhow::bail!(
+        "another regwarden leads on this state database: {who} holds the leader lease, and only \
+         the leader acts; nothing was done. Let the daemon act (mode = \"enforce\"), or stop it \
+         (a stopped daemon gives the lease up; a killed one holds it for up to [state] lease) and \
+         run this again"
+    )
+}
+
+async fn apply_as(
+    cfg: &Config,
+    state: &State,
+    mode: Mode,
+    only: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let mut exit = ExitCode::SUCCESS;
     for store in stores(cfg, only)? {
         if mode == Mode::Enforce {
@@ -94,13 +129,13 @@ pub(super) async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow
             }
         }
         // Only the result of a complete scan is ever acted on.
-        if let Err(e) = full_refresh(cfg, &state, store).await {
+        if let Err(e) = full_refresh(cfg, state, store).await {
             eprintln!("{}: the scan failed; nothing acted on: {e:#}", store.name);
             exit = ExitCode::FAILURE;
             continue;
         }
         let runner = Runner {
-            state: &state,
+            state,
             store,
             policy: &cfg.policy,
             mode,
@@ -158,7 +193,10 @@ async fn full_refresh(
 
 pub(super) async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
     let state = State::connect(&cfg.state_url).await?;
-    match act::restore(&state, &cfg.stores, id).await {
+    let term = lead(cfg, &state).await?;
+    let restored = act::restore(&term.state, &cfg.stores, id).await;
+    term.end().await;
+    match restored {
         Ok(r) => {
             let what = match r.undone {
                 crate::policy::ActionKind::Quarantine => "lifted the quarantine of",

@@ -123,6 +123,22 @@ impl State {
         .map_err(q("read the leader lease"))
     }
 
+    /// Whether this process may still send a call: refused (`Fenced`) once the fence's lease
+    /// has run out by this process's own monotonic clock, which counts on through a pause
+    /// (SIGSTOP, a frozen VM) and ends no later than the database's expiry, so no other
+    /// replica can have taken over while this says Ok. Ok when unfenced (SQLite).
+    pub fn still_leads(&self) -> Result<(), StateError> {
+        match &self.fence {
+            Some(f) if f.valid_until() <= Instant::now() => Err(StateError::Fenced {
+                why: format!(
+                    "the lease of {} (epoch {}) ran out before the call could be sent",
+                    f.holder, f.epoch
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks, in the transaction `tx` about to write the journal, that `fence` is still the
     /// unexpired lease, and locks the lease row (FOR SHARE) until `tx` ends: a takeover waits
     /// for the write, or the write finds the new epoch and is refused. `margin`: also refuse
@@ -205,8 +221,14 @@ mod tests {
         };
         let fa = a.fenced(fence("a", ea));
         let id = fa.journal_intent(&intent("c1"), Utc::now()).await.unwrap();
+        assert!(fa.still_leads().is_ok() && a.still_leads().is_ok());
         // a is paused past its lease; b takes over with a higher epoch.
         tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+        // Paused between its intent and its call: its own clock says the call must not go.
+        match fa.still_leads() {
+            Err(StateError::Fenced { why }) => assert!(why.contains("ran out"), "{why}"),
+            other => panic!("a paused leader may still call: {other:?}"),
+        }
         assert!(!a.renew_lease("a", ea, ttl).await.unwrap(), "expired");
         let eb = b.acquire_lease("b", ttl).await.unwrap().expect("b leads");
         assert!(eb > ea);

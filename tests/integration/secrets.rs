@@ -2,7 +2,8 @@
 //! never reach logs, reports, metrics or error messages. Known secrets are put everywhere a
 //! deployment has them (the store's and the state database's URLs, the admin API's URL, a
 //! Keycloak admin client secret read from a file, client secrets in the AS store and in JSON
-//! Lines); every command and the daemon run at debug level, on working and on failing paths,
+//! Lines, a running Keycloak's service-account secret, database password and DCR client
+//! secrets); every command and the daemon run at debug level, on working and on failing paths,
 //! and everything they print is searched for every secret.
 
 use crate::harness::*;
@@ -76,7 +77,7 @@ async fn execute(url: &str, statements: &[String]) {
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL (REGWARDEN_TEST_PG_URL) and Ory Hydra (REGWARDEN_HYDRA_BIN)"]
+#[ignore = "needs PostgreSQL, Ory Hydra and Keycloak: run scripts/test.sh"]
 async fn no_secret_reaches_any_output_of_any_command() {
     let pg = need("REGWARDEN_TEST_PG_URL");
     let bin = need("REGWARDEN_HYDRA_BIN");
@@ -308,6 +309,8 @@ async fn no_secret_reaches_any_output_of_any_command() {
         std::fs::read_to_string(&log).unwrap(),
     );
 
+    let kc_secrets = keycloak_outputs(&mut outputs, base).await;
+
     let unparsable = base.join("unparsable.toml");
     std::fs::write(
         &unparsable,
@@ -346,6 +349,9 @@ async fn no_secret_reaches_any_output_of_any_command() {
     for (hash,) in &hashes {
         secrets.push(("hashed client secret from Hydra's table", hash));
     }
+    for (name, secret) in &kc_secrets {
+        secrets.push((name, secret));
+    }
     outputs.assert_free_of(&secrets);
     // The search found what it looked through: real output, not empty strings.
     let all: String = outputs.0.iter().map(|(_, t)| t.as_str()).collect();
@@ -357,7 +363,111 @@ async fn no_secret_reaches_any_output_of_any_command() {
     drop(hydra);
 }
 
-/// SIGTERM, then wait for the daemon to exit.
+/// A running Keycloak (on PostgreSQL): a realm whose service account's secret is read from a
+/// file, Keycloak's database read with its password, a confidential client registered through
+/// DCR; every command on it, and the daemon, on working paths. The secrets it put there.
+async fn keycloak_outputs(outputs: &mut Outputs, base: &Path) -> Vec<(&'static str, String)> {
+    use crate::keycloak::kc::{Backend, Kc};
+    let kc = Kc::new(Backend::Postgres);
+    let realm = kc.new_realm(&unique("secrets")).await;
+    let reg = kc
+        .register(
+            &realm.name,
+            "Payroll Sync",
+            "https://payroll.corp.example.com/cb",
+            "client_secret_basic",
+        )
+        .await;
+    let field = |k: &str| {
+        reg[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k}: {reg}"))
+            .to_owned()
+    };
+    let (client, client_secret, rat) = (
+        field("client_id"),
+        field("client_secret"),
+        field("registration_access_token"),
+    );
+    // Keycloak's database read by a role of its own, with a password.
+    let db_password = "KcReaderPw-g4Ws8nZe";
+    let reader = unique("rw_secret_kc");
+    let kc_database = url::Url::parse(&kc.db)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let db_url = role(
+        &need("REGWARDEN_TEST_PG_URL"),
+        &reader,
+        db_password,
+        &kc_database,
+    )
+    .await;
+    execute(
+        &kc.db,
+        &[format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"
+        )],
+    )
+    .await;
+    std::fs::write(base.join("kc-sa-secret"), format!("{}\n", realm.sa_secret)).unwrap();
+    let http_addr = format!("127.0.0.1:{}", free_port());
+    let cfg = base.join("kc.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\nurl = \"sqlite://kc-state.db\"\n[http]\nlisten = \"{http_addr}\"\n\
+             [log]\nlevel = \"debug\"\n[schedule]\nscan = \"*/2 * * * * *\"\n\
+             [[stores]]\nname = \"kc\"\nkind = \"keycloak\"\nrealm = \"{}\"\ndatabase_url = \"{}\"\n\
+             admin_url = \"{}\"\nadmin_client_id = \"{}\"\nadmin_client_secret_file = \"kc-sa-secret\"\n",
+            realm.name, db_url, kc.base, realm.sa_id
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["check-config"][..],
+        &["scan", "--full"],
+        &["scan"],
+        &["plan", "--format", "json"],
+        &["report"],
+        &["report", "--format", "csv"],
+        &["apply"],
+        &["explain", &client],
+    ] {
+        let (code, out, err) = outputs.run(&cfg, args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    let (code, out, err) = outputs.run(&cfg, &["report", "--format", "json"]);
+    assert!(code == 0 && out.contains(&client), "{out}{err}");
+    let log = base.join("kc-daemon.log");
+    let daemon = start_daemon(&cfg, base, &log);
+    let url = format!("http://{http_addr}");
+    // Keycloak's tables keep no update times: every scan of it is a full one.
+    let scans = r#"regwarden_scan_duration_seconds_count{kind="full",store="kc"}"#;
+    let metrics = wait_for(
+        &format!("{url}/metrics"),
+        "two scans of Keycloak",
+        Duration::from_secs(30),
+        |_, b| metric(b, scans).is_some_and(|n| n >= 2.0),
+    )
+    .await;
+    outputs.keep("/metrics (Keycloak)", metrics);
+    outputs.keep("/readyz (Keycloak)", get(&format!("{url}/readyz")).await.1);
+    stop(daemon);
+    outputs.keep(
+        "the daemon's log (Keycloak)",
+        std::fs::read_to_string(&log).unwrap(),
+    );
+    kc.drop_realm(&realm.name).await;
+    vec![
+        ("Keycloak service account's secret", realm.sa_secret.clone()),
+        ("Keycloak database password", db_password.to_owned()),
+        ("Keycloak DCR client's secret", client_secret),
+        ("Keycloak registration access token", rat),
+    ]
+}
+
 /// `regwarden run` on `cfg` in `base`, logging at debug to `log`.
 fn start_daemon(cfg: &Path, base: &Path, log: &Path) -> Running {
     Running(
@@ -373,6 +483,7 @@ fn start_daemon(cfg: &Path, base: &Path, log: &Path) -> Running {
     )
 }
 
+/// SIGTERM, then wait for the daemon to exit.
 fn stop(daemon: Running) {
     let pid = daemon.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();

@@ -229,6 +229,48 @@ async fn two_replicas_act_once_each_action_through_a_killed_and_a_paused_leader(
     );
     assert_eq!(
         hydra_clients(&s.hydra.admin).await,
-        [kept].into_iter().collect()
+        [kept.clone()].into_iter().collect()
     );
+
+    // The commands that act from the command line take the lease too: refused while a daemon
+    // leads, with nothing done; once the daemons stopped (and gave the lease up), they act.
+    let cfg = s.dir.join("c.toml");
+    let deleted = journal
+        .iter()
+        .find(|e| e.client_id == planned[0] && e.action == "delete")
+        .unwrap()
+        .id
+        .to_string();
+    for args in [&["apply", "--yes"][..], &["restore", &deleted]] {
+        let (code, out, err) = run_cli(args, &cfg);
+        assert_eq!(code, 1, "{args:?} beside a leader:\n{out}{err}");
+        assert!(err.contains("holds the leader lease"), "{args:?}: {err}");
+    }
+    let after = state.recent_actions("hydra", 1000).await.unwrap();
+    assert_eq!(
+        after.len(),
+        journal.len(),
+        "acted beside a leader: {after:#?}"
+    );
+    for r in [&c, &paused] {
+        r.signal("-TERM");
+    }
+    let (mut c, mut paused) = (c, paused);
+    for r in [&mut c, &mut paused] {
+        r.proc.0.wait().unwrap();
+    }
+    assert_eq!(state.lease_holder().await.unwrap(), None, "{}", c.log());
+    let (code, out, err) = run_cli(&["restore", &deleted], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(hydra_clients(&s.hydra.admin).await.contains(&planned[0]));
+    // Unused for longer than the policy's 3s again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (code, out, err) = run_cli(&["apply", "--yes"], &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        hydra_clients(&s.hydra.admin).await,
+        [kept].into_iter().collect(),
+        "{out}"
+    );
+    assert_eq!(state.lease_holder().await.unwrap(), None);
 }

@@ -8,7 +8,8 @@
 
 mod admin_api;
 mod crash;
-mod kc;
+pub mod kc;
+mod outages;
 
 use crate::actions::run_cli as cli;
 use crate::harness::*;

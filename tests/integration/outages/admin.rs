@@ -10,24 +10,25 @@ use axum::response::Response;
 use regwarden::state::State;
 use std::sync::atomic::AtomicU8;
 
-const PASS: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
+pub const PASS: u8 = 0;
+pub const FAIL: u8 = 1;
+pub const HANG: u8 = 2;
 
-/// An HTTP proxy in front of the admin API; `armed` becomes the mode after the next DELETE
-/// that passes (the fault starts mid-run). FAIL answers every DELETE 503 (reads pass, so
-/// intents are journaled and their calls fail); HANG holds every request.
-struct AdminProxy {
+/// An HTTP proxy in front of an admin API (Hydra's, Keycloak's); `armed` becomes the mode
+/// after the next DELETE that passes (the fault starts mid-run). FAIL answers every DELETE
+/// 503 (reads and token requests pass, so intents are journaled and their calls fail); HANG
+/// holds every request.
+pub struct AdminProxy {
     target: String,
-    mode: AtomicU8,
-    armed: AtomicU8,
+    pub mode: AtomicU8,
+    pub armed: AtomicU8,
     /// Requests answered 503 or held while faulty.
-    faulted: AtomicU64,
+    pub faulted: AtomicU64,
 }
 
 async fn forward(p: Arc<AdminProxy>, req: Request) -> Response {
     let (method, path) = (req.method().clone(), req.uri().to_string());
-    let ctype = req.headers().get("content-type").cloned();
+    let headers = req.headers().clone();
     let body = axum::body::to_bytes(req.into_body(), usize::MAX)
         .await
         .unwrap();
@@ -50,12 +51,22 @@ async fn forward(p: Arc<AdminProxy>, req: Request) -> Response {
             _ => break,
         }
     }
+    // Headers both ways (Keycloak's bearer tokens, Location), but for the framing ones.
+    let hop = |name: &axum::http::HeaderName| {
+        ["host", "content-length", "transfer-encoding", "connection"].contains(&name.as_str())
+    };
     let mut out = reqwest::Client::new().request(method.clone(), format!("{}{path}", p.target));
-    if let Some(c) = ctype {
-        out = out.header("content-type", c);
+    for (name, value) in headers.iter().filter(|(n, _)| !hop(n)) {
+        out = out.header(name.as_str(), value.as_bytes());
     }
     let answer = out.body(body).send().await.unwrap();
     let status = answer.status();
+    let mut back = Response::builder().status(status.as_u16());
+    for (name, value) in answer.headers().iter() {
+        if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
+            back = back.header(name.as_str(), value.as_bytes());
+        }
+    }
     let bytes = answer.bytes().await.unwrap();
     if method == axum::http::Method::DELETE && status.is_success() {
         let armed = p.armed.swap(PASS, Ordering::SeqCst);
@@ -63,14 +74,10 @@ async fn forward(p: Arc<AdminProxy>, req: Request) -> Response {
             p.mode.store(armed, Ordering::SeqCst);
         }
     }
-    Response::builder()
-        .status(status.as_u16())
-        .header("content-type", "application/json")
-        .body(Body::from(bytes))
-        .unwrap()
+    back.body(Body::from(bytes)).unwrap()
 }
 
-async fn start_proxy(target: &str) -> (Arc<AdminProxy>, String) {
+pub async fn start_proxy(target: &str) -> (Arc<AdminProxy>, String) {
     let proxy = Arc::new(AdminProxy {
         target: target.to_owned(),
         mode: AtomicU8::new(PASS),

@@ -1,9 +1,14 @@
-//! The state database's disk full, on SQLite: the daemon's file size limit (RLIMIT_FSIZE) is
-//! lowered to 1 KiB while it runs (prlimit(2) on its pid), so every write past the first KiB
-//! of any file fails as a full disk does; SIGXFSZ is ignored in the child so the write fails
-//! with an error instead of killing the process (a full disk gives ENOSPC, no signal). Then
-//! the limit is lifted again. A tmpfs or loop device would need privileges this test does
-//! not assume.
+//! The state database's disk full, on SQLite, two ways:
+//! - ENOSPC, as a full disk gives it: the state lives on a small tmpfs mounted for the test
+//!   (root, as CI runs; the test says so when it cannot mount), filled up by a file beside
+//!   it, which is then removed;
+//! - EFBIG: the daemon's file size limit (RLIMIT_FSIZE) is lowered to 1 KiB while it runs
+//!   (prlimit(2) on its pid), so every write past the first KiB of any file fails; SIGXFSZ is
+//!   ignored in the child so the write fails with an error instead of killing the process.
+//!   Then the limit is lifted again.
+//!
+//! Either way: no action while writes fail, the daemon stays up and says so, and it recovers
+//! by itself once there is room, with the journal on disk matching every action it logged.
 
 use super::*;
 use regwarden::state::State;
@@ -56,7 +61,7 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
     let mut file = std::fs::File::create(&log).unwrap();
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut file));
     let pid = child.id();
-    let mut d = Daemon {
+    let d = Daemon {
         proc: Running(child),
         base: format!("http://127.0.0.1:{port}"),
         log,
@@ -64,7 +69,109 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
     env.until_gone(&first, &d, Duration::from_secs(60)).await;
     d.until_ready(200, "ready", Duration::from_secs(20)).await;
 
-    set_file_size_limit(pid, Some(1024));
+    full_then_freed(
+        &env,
+        d,
+        &state_url,
+        &first,
+        || set_file_size_limit(pid, Some(1024)),
+        || set_file_size_limit(pid, None),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs PostgreSQL, Ory Hydra, the MCP SDK and root (to mount a tmpfs): run scripts/test.sh as root"]
+async fn a_state_disk_out_of_space_fails_scans_without_acting_and_recovers() {
+    let env = Env::start().await;
+    let fs = Tmpfs::mount(&env.dir.path().join("statefs"), "16m");
+    let state_url = format!("sqlite://{}", fs.path.join("state.db").display());
+    let (cfg, port) = env.config(&state_url, "", &env.store_url, &env.hydra.admin, "");
+    let first = env.wave(3).await;
+    let d = Daemon::start(&cfg, port, env.dir.path().join("enospc.log"));
+    env.until_gone(&first, &d, Duration::from_secs(60)).await;
+    d.until_ready(200, "ready", Duration::from_secs(20)).await;
+    let filler = fs.path.join("filler");
+    full_then_freed(
+        &env,
+        d,
+        &state_url,
+        &first,
+        || fill(&filler),
+        || std::fs::remove_file(&filler).unwrap(),
+    )
+    .await;
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs at {} ({}): this test needs root (CI runs as root)",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Tmpfs {
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Writes `path` until the file system is full, to the last byte (ENOSPC, not a short count).
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    for chunk in [1 << 20, 4096, 1] {
+        let buf = vec![0u8; chunk];
+        loop {
+            match f.write_all(&buf) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+    }
+    let _ = f.sync_all();
+}
+
+/// Fills the disk (`full`) under a running daemon that has acted on a first wave, registers a
+/// second wave, checks nothing is acted on while writes fail and the daemon says so, frees it
+/// (`freed`) and checks the daemon recovers with journal and store agreeing.
+async fn full_then_freed(
+    env: &Env,
+    mut d: Daemon,
+    state_url: &str,
+    first: &[String],
+    full: impl FnOnce(),
+    freed: impl FnOnce(),
+) {
+    full();
     let errors_before = d.metric(SCAN_ERRORS).await.unwrap_or(0.0);
     let full_at = Instant::now();
     let second = env.wave(3).await;
@@ -91,7 +198,7 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
     );
     assert!(!said.is_empty(), "{}", d.log());
 
-    set_file_size_limit(pid, None);
+    freed();
     let lifted = Instant::now();
     env.until_gone(&second, &d, Duration::from_secs(60)).await;
     d.until_ready(200, "ready", Duration::from_secs(20)).await;
@@ -103,13 +210,13 @@ async fn a_full_state_disk_fails_scans_without_acting_and_recovers() {
     // SIGKILL: what is on disk is all there is.
     d.proc.0.kill().unwrap();
     d.proc.0.wait().unwrap();
-    let mut c = sqlx::SqliteConnection::connect(&state_url).await.unwrap();
+    let mut c = sqlx::SqliteConnection::connect(state_url).await.unwrap();
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&mut c)
         .await
         .unwrap();
     assert_eq!(check, "ok");
-    let state = State::connect(&regwarden::config::Secret::new(state_url.clone()))
+    let state = State::connect(&regwarden::config::Secret::new(state_url))
         .await
         .unwrap();
     let all: Vec<String> = first.iter().chain(&second).cloned().collect();

@@ -5,7 +5,7 @@
 //! /readyz and the metrics say what is wrong, and it recovers by itself when the fault ends,
 //! with nothing in the state lost or half-written.
 
-mod admin;
+pub mod admin;
 mod disk;
 mod store;
 
@@ -291,33 +291,38 @@ impl Env {
         }
     }
 
-    /// Journal and store agree: no open intent, each of `acted` deleted exactly once (failed
-    /// attempts journaled as errors are allowed), no other client touched, and the store is
+    /// Journal and store agree: the journal as [`acted_once`] wants it, and the store is
     /// exactly the used client.
     pub async fn agree(&self, state: &regwarden::state::State, acted: &[String]) {
-        use regwarden::act::Outcome;
-        assert!(state.open_intents("hydra").await.unwrap().is_empty());
-        let journal = state.recent_actions("hydra", 1000).await.unwrap();
-        for c in acted {
-            let n = journal
-                .iter()
-                .filter(|e| &e.client_id == c)
-                .filter(|e| {
-                    e.outcome
-                        .as_deref()
-                        .and_then(Outcome::parse)
-                        .is_some_and(Outcome::took_effect)
-                })
-                .count();
-            assert_eq!(n, 1, "{c} deleted {n} times: {journal:#?}");
-        }
-        assert!(
-            journal.iter().all(|e| acted.contains(&e.client_id)),
-            "{journal:#?}"
-        );
+        acted_once(state, "hydra", acted).await;
         assert_eq!(
             self.clients().await,
             [self.kept.clone()].into_iter().collect()
         );
     }
+}
+
+/// The journal of `store` after outages: no open intent, each of `acted` deleted exactly once
+/// (failed attempts journaled as errors are allowed), and no other client touched.
+pub async fn acted_once(state: &regwarden::state::State, store: &str, acted: &[String]) {
+    use regwarden::act::Outcome;
+    assert!(state.open_intents(store).await.unwrap().is_empty());
+    let journal = state.recent_actions(store, 1000).await.unwrap();
+    for c in acted {
+        let n = journal
+            .iter()
+            .filter(|e| &e.client_id == c)
+            .filter(|e| {
+                e.outcome
+                    .as_deref()
+                    .and_then(Outcome::parse)
+                    .is_some_and(Outcome::took_effect)
+            })
+            .count();
+        assert_eq!(n, 1, "{c} deleted {n} times: {journal:#?}");
+    }
+    assert!(
+        journal.iter().all(|e| acted.contains(&e.client_id)),
+        "{journal:#?}"
+    );
 }
