@@ -192,4 +192,15 @@ fn a_registration_agrees_with_its_document_when_its_redirects_are_listed() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("https://evil.example/cb"), "{e}");
+    // Other spellings of one URL (found by the `cimd` fuzz target: an empty port) are the
+    // URL listed; a different port is not.
+    let doc = read_document(
+        "https://app.example/c.json",
+        br#"{"client_id":"https://app.example/c.json","redirect_uris":["https://evil.example:/cb","https://app.example:443/x/../cb"]}"#,
+    )
+    .unwrap();
+    for same in ["https://evil.example/cb", "https://app.example/cb"] {
+        assert!(consistent(&doc, &reg(&[same], "none")).is_ok(), "{same}");
+    }
+    assert!(consistent(&doc, &reg(&["https://app.example:8443/cb"], "none")).is_err());
 }
