@@ -1,11 +1,11 @@
 //! The state database's disk full, on SQLite, two ways:
-//! - ENOSPC ("database or disk is full"), as a full disk gives it: the state lives on a small tmpfs mounted for the test
-//!   (root, as CI runs; the test says so when it cannot mount), filled up by a file beside
-//!   it, which is then removed;
-//! - EFBIG (an I/O error to SQLite): the daemon's file size limit (RLIMIT_FSIZE) is lowered to 1 KiB while it runs
-//!   (prlimit(2) on its pid), so every write past the first KiB of any file fails; SIGXFSZ is
-//!   ignored in the child so the write fails with an error instead of killing the process.
-//!   Then the limit is lifted again.
+//! - ENOSPC ("database or disk is full"), as a full disk gives it: the state lives on a small
+//!   tmpfs mounted for the test (root, as CI runs; the test says so when it cannot mount),
+//!   filled up by a file beside it, which is then removed;
+//! - EFBIG (an I/O error to SQLite): the daemon's file size limit (RLIMIT_FSIZE) is lowered to
+//!   1 KiB while it runs (prlimit(2) on its pid), so every write past the first KiB of any file
+//!   fails; SIGXFSZ is ignored in the child so the write fails with an error instead of
+//!   killing the process. Then the limit is lifted again.
 //!
 //! Either way: no action while writes fail, the daemon stays up and says so, and it recovers
 //! by itself once there is room, with the journal on disk matching every action it logged.
