@@ -88,7 +88,14 @@ pub(super) async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow
         return apply_as(cfg, &state, mode, only).await;
     }
     let term = lead(cfg, &state).await?;
-    let r = apply_as(cfg, &term.state, mode, only).await;
+    let r = tokio::select! {
+        r = apply_as(cfg, &term.state, mode, only) => r,
+        // As in the daemon: what is under way stops at once (its intent stays open for
+        // whoever leads next to settle).
+        _ = term.lost.cancelled() => Err(anyhow::anyhow!(
+            "the leader lease was lost (the state database did not answer in time); stopped"
+        )),
+    };
     term.end().await;
     r
 }
@@ -194,7 +201,13 @@ async fn full_refresh(
 pub(super) async fn restore(cfg: &Config, id: i64) -> anyhow::Result<ExitCode> {
     let state = State::connect(&cfg.state_url).await?;
     let term = lead(cfg, &state).await?;
-    let restored = act::restore(&term.state, &cfg.stores, id).await;
+    let restored = tokio::select! {
+        r = act::restore(&term.state, &cfg.stores, id) => r,
+        _ = term.lost.cancelled() => {
+            term.end().await;
+            anyhow::bail!("the leader lease was lost (the state database did not answer in time); stopped")
+        }
+    };
     term.end().await;
     match restored {
         Ok(r) => {
