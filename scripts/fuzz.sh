@@ -40,13 +40,14 @@ for t in "${targets[@]}"; do
         printf '%s\t%d\t%s\t%d\t%s -> %s\n' "$t" "$round" "$execs" "$took" "$start" "$end"
         [ "$start" = "$end" ] && break
     done
-    # Minimize: the seeds first, then what the rounds found that adds coverage to them.
+    # Minimize: the seeds first, then what the rounds found that adds coverage to them;
+    # edges only (no hit counts, no value profile), so the kept corpus stays small.
     kept=$(mktemp -d)
     cp -r "corpus/$t/." "$kept/"
     rm -rf "$kept/gen"
     mkdir -p "corpus/$t/gen"
     nice -n "$NICE" cargo fuzz run -s none -a "$t" "$kept" "$cache/$t" "corpus/$t/gen" -- \
-        -merge=1 -max_len=4096 >"$cache/$t.merge.log" 2>&1
+        -merge=1 -use_counters=0 -use_value_profile=0 -max_len=4096 >"$cache/$t.merge.log" 2>&1
     rm -rf "corpus/$t/gen"
     mkdir -p "corpus/$t/gen"
     find "$kept" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' \
