@@ -11,6 +11,7 @@ use crate::source::Source;
 use crate::state::State;
 use chrono::Utc;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 pub(super) async fn plan(
     cfg: &Config,
@@ -101,22 +102,44 @@ pub(super) async fn apply(cfg: &Config, yes: bool, only: Option<&str>) -> anyhow
 }
 
 /// Leads for one command that acts: on a state database shared by replicas (PostgreSQL), the
-/// leader lease is taken for the command's run, and refused while a daemon holds it, so a
-/// daemon and the command never act at once; every intent is written under its fence.
+/// leader lease is taken for the command's run, so a daemon and the command never act at
+/// once; every intent is written under its fence. A lease held by another is watched: renewed
+/// (a live leader, which renews every third of it), the command is refused; not renewed (a
+/// process that died holding it, such as a killed command), it is waited out.
 async fn lead(cfg: &Config, state: &State) -> anyhow::Result<Term> {
-    if let Some(term) = Elector::new(state, cfg.lease).lead_now().await? {
-        return Ok(term);
+    let elector = Elector::new(state, cfg.lease);
+    let give_up = Instant::now() + cfg.lease + cfg.lease / 3;
+    let mut seen: Option<(String, i64, i64)> = None;
+    loop {
+        if let Some(term) = elector.lead_now().await? {
+            return Ok(term);
+        }
+        let held = state.lease_row().await?;
+        let who = |(holder, epoch, _): &(String, i64, i64)| {
+            format!("{} (epoch {epoch})", crate::escape::esc(holder))
+        };
+        match (&seen, held) {
+            (_, None) => {} // Given up or run out just now: try again.
+            (None, Some(h)) => {
+                eprintln!(
+                    "regwarden: the leader lease is held by {}; waiting for it to run out (a daemon \
+                     that leads renews it, and then this is refused)",
+                    who(&h)
+                );
+                seen = Some(h);
+            }
+            (Some(first), Some(h)) if *first != h || Instant::now() > give_up => {
+                anyhow::bail!(
+                    "another regwarden leads on this state database: {} holds the leader lease, \
+                     and only the leader acts; nothing was done. Let the daemon act (mode = \
+                     \"enforce\"), or stop it (a stopped daemon gives the lease up) and run this again",
+                    who(&h)
+                )
+            }
+            (Some(_), Some(_)) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let who = match state.lease_holder().await {
-        Ok(Some((holder, epoch))) => format!("{} (epoch {epoch})", crate::escape::esc(&holder)),
-        _ => "another process".to_owned(),
-    };
-    anyhow::bail!(
-        "another regwarden leads on this state database: {who} holds the leader lease, and only \
-         the leader acts; nothing was done. Let the daemon act (mode = \"enforce\"), or stop it \
-         (a stopped daemon gives the lease up; a killed one holds it for up to [state] lease) and \
-         run this again"
-    )
 }
 
 async fn apply_as(

@@ -112,6 +112,18 @@ impl State {
         Ok(())
     }
 
+    /// The unexpired lease as it stands: holder, epoch and its expiry (the database's clock,
+    /// in milliseconds), which moves on with every renewal.
+    pub async fn lease_row(&self) -> Result<Option<(String, i64, i64)>, StateError> {
+        sqlx::query_as(&format!(
+            "SELECT holder, epoch, expires_at FROM leader_lease WHERE name = $1 AND expires_at > {NOW_MS}"
+        ))
+        .bind(LEASE)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(q("read the leader lease"))
+    }
+
     /// Who holds the lease unexpired, and in which epoch (for tests and operators).
     pub async fn lease_holder(&self) -> Result<Option<(String, i64)>, StateError> {
         sqlx::query_as(&format!(

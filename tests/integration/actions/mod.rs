@@ -62,10 +62,17 @@ pub fn write_config_with_state(
     extra: &str,
 ) -> std::path::PathBuf {
     let path = s.dir.join(name);
+    // A command killed on PostgreSQL state holds the leader lease until it runs out, and the
+    // next one waits for that: a short lease.
+    let lease = if state.starts_with("postgres") {
+        "lease = \"2s\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         &path,
         format!(
-            "[state]\nurl = \"{state}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
+            "[state]\nurl = \"{state}\"\n{lease}[http]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
              [[stores]]\nname = \"hydra\"\nkind = \"hydra\"\ndatabase_url = \"{}\"\nadmin_url = \"{admin}\"\n",
             free_port(),
             s.store_url
