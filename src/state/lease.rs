@@ -126,13 +126,10 @@ impl State {
 
     /// Who holds the lease unexpired, and in which epoch (for tests and operators).
     pub async fn lease_holder(&self) -> Result<Option<(String, i64)>, StateError> {
-        sqlx::query_as(&format!(
-            "SELECT holder, epoch FROM leader_lease WHERE name = $1 AND expires_at > {NOW_MS}"
-        ))
-        .bind(LEASE)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(q("read the leader lease"))
+        Ok(self
+            .lease_row()
+            .await?
+            .map(|(holder, epoch, _)| (holder, epoch)))
     }
 
     /// Whether this process may still send a call: refused (`Fenced`) once the fence's lease
