@@ -412,11 +412,9 @@ fn init_logging(cfg: &Config, daemon: bool) {
     // RUST_LOG only as the config's level is taken (see `log_filter_ok`): else the level.
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .filter(|f| crate::config::log_filter_ok(f))
-        .map_or_else(
-            || tracing_subscriber::EnvFilter::new(level),
-            tracing_subscriber::EnvFilter::new,
-        );
+        .and_then(|f| crate::config::log_filter(&f))
+        .or_else(|| crate::config::log_filter(&level))
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let json = match cfg.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

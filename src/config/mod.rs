@@ -11,7 +11,7 @@ mod raw;
 mod stores;
 
 pub use fetch::{FetchConfig, PublisherKeysError};
-pub(crate) use raw::log_filter_ok;
+pub(crate) use raw::log_filter;
 pub use raw::RawConfig;
 pub use stores::{KeycloakAdmin, StoreKind};
 

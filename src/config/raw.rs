@@ -432,15 +432,27 @@ fn valid_store_name(n: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// Whether `s` is a log filter (`[log] level`, `RUST_LOG`) to hand to `tracing_subscriber`.
-/// Only ASCII without whitespace is: its directive parser slices each directive, untrimmed,
-/// at positions counted in the trimmed one, so a leading space before a character of several
-/// bytes panicked it (found by fuzzing the config: `" é=info"`), and before ASCII silently
-/// named another target.
+/// The log filter `s` (`[log] level`, `RUST_LOG`) as `tracing_subscriber` takes it, or None.
+/// Only ASCII without whitespace is taken: its directive parser slices each directive,
+/// untrimmed, at positions counted in the trimmed one, so a leading space before a character
+/// of several bytes panicked it (found by fuzzing the config: `" é=info"`), and before ASCII
+/// silently named another target. Field values in span filters (`target[span{field=value}]`)
+/// match literally, not as regular expressions: their regex compiles to a DFA whose size can
+/// grow exponentially with the pattern (found by fuzzing the config: a 200-byte level took
+/// 15 s and then 2 GB).
+pub(crate) fn log_filter(s: &str) -> Option<tracing_subscriber::EnvFilter> {
+    if !s.is_ascii() || s.chars().any(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .with_regex(false)
+        .parse(s)
+        .ok()
+}
+
+/// Whether `s` is a log filter regwarden takes (see `log_filter`).
 pub(crate) fn log_filter_ok(s: &str) -> bool {
-    s.is_ascii()
-        && !s.chars().any(|c| c.is_ascii_whitespace())
-        && tracing_subscriber::EnvFilter::try_new(s).is_ok()
+    log_filter(s).is_some()
 }
 
 #[cfg(test)]
@@ -461,5 +473,17 @@ mod log_filter_tests {
         ] {
             assert!(!log_filter_ok(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn span_field_values_match_literally_so_no_filter_can_blow_up() {
+        // The fuzzer's find: as a regex, this field value compiled for 15 s into 2 GB.
+        let found = "ma[=uuuuuuuuuu{[suuuuuuuuuu%cod%mm]mmmmmmmmmmm$mmmm=mmmm+mmmmmm\
+                     ................./...................enyin_}nGGGGGGGGGGGGFGGGGGGGGGGGGG\
+                     GG'GGGGGGGGGGGGGGGdb:GGGG#/s";
+        let started = std::time::Instant::now();
+        let _ = log_filter_ok(found);
+        assert!(log_filter_ok("regwarden[scan{store=(a+)+b}]=debug"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
