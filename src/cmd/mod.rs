@@ -409,7 +409,7 @@ fn init_logging(cfg: &Config, daemon: bool) {
     } else {
         format!("warn,{}", cfg.log_level.replace("info", "warn"))
     };
-    // RUST_LOG only as the config's level is taken (see `log_filter_ok`): else the level.
+    // RUST_LOG only as the config's level is taken (see `log_filter`): else the level.
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| crate::config::log_filter(&f))
