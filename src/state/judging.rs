@@ -1,8 +1,8 @@
 //! What an incremental judgement reads and writes (invariant 12): the stale registrations,
 //! a narrow fold of every live one, registrations by id, and families by difference.
 
-use super::registrations::REGISTRATION_COLUMNS;
-use super::verdicts::{JudgedRow, JUDGED_COLUMNS};
+use super::json_rows::fetch_json_rows;
+use super::verdicts::JudgedRow;
 use super::{q, Judged, State, StateError, UPDATE_CHUNK};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -125,16 +125,16 @@ impl State {
         after: &str,
         limit: u32,
     ) -> Result<Vec<Judged>, StateError> {
-        let rows: Vec<JudgedRow> = sqlx::query_as(&format!(
-            "SELECT {REGISTRATION_COLUMNS}, {JUDGED_COLUMNS} FROM registrations
-             WHERE store = $1 AND stale = 1 AND client_id > $2 ORDER BY client_id LIMIT $3"
-        ))
-        .bind(store)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(q("read stale registrations"))?;
+        let sql = self.judged_rows_sql(
+            "FROM registrations WHERE store = $1 AND stale = 1 AND client_id > $2 ORDER BY client_id LIMIT $3",
+        );
+        let query = sqlx::query(&sql)
+            .bind(store)
+            .bind(after)
+            .bind(i64::from(limit));
+        let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
+            .await
+            .map_err(q("read stale registrations"))?;
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
@@ -436,17 +436,15 @@ impl State {
             let mut p = self.placeholders();
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
-            let sql = format!(
-                "SELECT {REGISTRATION_COLUMNS}, {JUDGED_COLUMNS} FROM registrations
-                 WHERE store = {store_param} AND client_id IN ({}) ORDER BY client_id",
+            let sql = self.judged_rows_sql(&format!(
+                "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                 params.join(",")
-            );
-            let mut query = sqlx::query_as::<_, JudgedRow>(&sql).bind(store);
+            ));
+            let mut query = sqlx::query(&sql).bind(store);
             for id in chunk {
                 query = query.bind(*id);
             }
-            let rows = query
-                .fetch_all(self.pool())
+            let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read registrations to judge"))?;
             // Gone ones are left out here, not in SQL: the statement stays a key lookup.

@@ -9,6 +9,7 @@
 mod export;
 mod families;
 mod journal;
+mod json_rows;
 mod judging;
 mod lease;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The live registrations of a store, page by page in client_id order (keyset pagination):
 //! memory holds one page, whatever the store holds.
 
+use super::json_rows::fetch_json_rows;
 use super::{q, Contribution, Judged, State, StateError};
 
 /// Rows per page.
@@ -50,17 +51,17 @@ impl LivePages {
     }
 }
 
-/// What [`State::contribution_page`] reads of a row.
-#[derive(sqlx::FromRow)]
-struct ContributionColumns {
-    client_id: String,
-    family: Option<String>,
-    software: Option<String>,
-    judged_created_at: Option<i64>,
-    judged_sites: Option<String>,
-    judged_flags: Option<i64>,
-    reasons: Option<String>,
-}
+/// What [`State::contribution_page`] reads of a row, in column order: client_id, family,
+/// software, judged_created_at, judged_sites, judged_flags, reasons.
+type ContributionColumns = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// A live registration as a full judgement after a first scan reads it.
 #[derive(Debug, Clone)]
@@ -82,33 +83,47 @@ impl State {
         after: &str,
         limit: u32,
     ) -> Result<Vec<ContributionRow>, StateError> {
-        let rows: Vec<ContributionColumns> = sqlx::query_as(
-            "SELECT client_id, family, software, judged_created_at, judged_sites, judged_flags, reasons
-             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
-        )
-        .bind(store)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.read_pool())
-        .await
-        .map_err(q("read what registrations add to their families"))?;
+        let sql = self.json_rows_sql(
+            &["client_id, family, software, judged_created_at, judged_sites, judged_flags, reasons"],
+            "FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
+            "client_id",
+        );
+        let query = sqlx::query(&sql)
+            .bind(store)
+            .bind(after)
+            .bind(i64::from(limit));
+        let rows: Vec<ContributionColumns> = fetch_json_rows(self.read_pool(), query)
+            .await
+            .map_err(q("read what registrations add to their families"))?;
         Ok(rows
             .into_iter()
-            .map(|r| ContributionRow {
-                contribution: match (r.family, r.judged_flags) {
-                    (Some(family), Some(judged_flags)) => Some(Contribution {
-                        client_id: r.client_id.clone(),
-                        family,
-                        software: r.software,
-                        judged_created_at: r.judged_created_at,
-                        judged_sites: r.judged_sites,
-                        judged_flags,
-                    }),
-                    _ => None,
+            .map(
+                |(
+                    client_id,
+                    family,
+                    software,
+                    judged_created_at,
+                    judged_sites,
+                    judged_flags,
+                    reasons,
+                )| {
+                    ContributionRow {
+                        contribution: match (family, judged_flags) {
+                            (Some(family), Some(judged_flags)) => Some(Contribution {
+                                client_id: client_id.clone(),
+                                family,
+                                software,
+                                judged_created_at,
+                                judged_sites,
+                                judged_flags,
+                            }),
+                            _ => None,
+                        },
+                        client_id,
+                        reasons: reasons.unwrap_or_default(),
+                    }
                 },
-                client_id: r.client_id,
-                reasons: r.reasons.unwrap_or_default(),
-            })
+            )
             .collect())
     }
 }

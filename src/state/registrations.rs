@@ -1,10 +1,10 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
+use super::json_rows::fetch_json_rows;
 use super::upsert::{upsert_sql, FULL_UPSERTS, UPSERT_CHUNK};
 use super::{from_ts, q, ts, State, StateError, VerdictRow, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -44,6 +44,17 @@ impl Known {
         self.updated_at != r.updated_at.map(ts) || self.gone_at.is_some() || usage_moves
     }
 }
+
+/// What [`State::known`] reads of a row, in column order: client_id, created_at, updated_at,
+/// gone_at, usage, last_used_at.
+type KnownRow = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    Option<i64>,
+);
 
 /// What a batch changed in the state database.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -106,9 +117,13 @@ impl State {
             let mut p = self.placeholders();
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
-            let sql = format!(
-                "SELECT client_id, created_at, updated_at, gone_at, usage, last_used_at FROM registrations WHERE store = {store_param} AND client_id IN ({})",
-                params.join(",")
+            let sql = self.json_rows_sql(
+                &["client_id, created_at, updated_at, gone_at, usage, last_used_at"],
+                &format!(
+                    "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
+                    params.join(",")
+                ),
+                "client_id",
             );
             // Kept prepared only at full size, as `UPDATE_CHUNK` says.
             let mut query = sqlx::query(&sql)
@@ -117,23 +132,22 @@ impl State {
             for r in chunk {
                 query = query.bind(r.registration.client_id.as_str());
             }
-            for row in query
-                .fetch_all(self.pool())
+            // On the writer's connection: what it wrote last is what is known.
+            let rows: Vec<KnownRow> = fetch_json_rows(self.pool(), query)
                 .await
-                .map_err(q("read known registrations"))?
-            {
-                let get = |e| q("decode known registration")(e);
-                known.insert(
-                    row.try_get("client_id").map_err(get)?,
-                    Known {
-                        created_at: row.try_get("created_at").map_err(get)?,
-                        updated_at: row.try_get("updated_at").map_err(get)?,
-                        gone_at: row.try_get("gone_at").map_err(get)?,
-                        usage: row.try_get("usage").map_err(get)?,
-                        last_used_at: row.try_get("last_used_at").map_err(get)?,
-                    },
-                );
-            }
+                .map_err(q("read known registrations"))?;
+            known.extend(rows.into_iter().map(
+                |(client_id, created_at, updated_at, gone_at, usage, last_used_at)| {
+                    let k = Known {
+                        created_at,
+                        updated_at,
+                        gone_at,
+                        usage,
+                        last_used_at,
+                    };
+                    (client_id, k)
+                },
+            ));
         }
         Ok(known)
     }
@@ -366,8 +380,9 @@ pub(super) const REGISTRATION_COLUMNS: &str =
     "client_id, client_name, origin, created_at, created_from, updated_at, usage, last_used_at, gone_at,
      metadata, band, score, reasons, family, software";
 
-/// A row of `registrations` as stored: times in Unix seconds, JSON as text.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A row of `registrations` as stored: times in Unix seconds, JSON as text. Its fields are
+/// in the order of [`REGISTRATION_COLUMNS`] (a JSON row of them reads as one).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(super) struct RegistrationRow {
     pub client_id: String,
     pub client_name: Option<String>,

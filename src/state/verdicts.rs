@@ -1,6 +1,7 @@
 //! Verdicts and families in the state database: pages of live registrations to judge, and
 //! writing back what changed.
 
+use super::json_rows::fetch_json_rows;
 use super::registrations::{RegistrationRow, REGISTRATION_COLUMNS};
 use super::{from_ts, q, State, StateError, UPDATE_CHUNK};
 use crate::model::{Band, Registration};
@@ -10,11 +11,17 @@ use sqlx::Row;
 pub(super) const JUDGED_COLUMNS: &str =
     "stale, due_at, judged_created_at, judged_sites, judged_flags";
 
-/// A row of `registrations` with what its last judgement stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A row of `registrations` with what its last judgement stored, as read by a statement
+/// from [`State::judged_rows_sql`].
+#[derive(Debug, Clone, serde::Deserialize)]
 pub(super) struct JudgedRow {
-    #[sqlx(flatten)]
     pub row: RegistrationRow,
+    pub judged: JudgedColumns,
+}
+
+/// The columns of [`JUDGED_COLUMNS`], in order.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(super) struct JudgedColumns {
     pub stale: i64,
     pub due_at: Option<i64>,
     pub judged_created_at: Option<i64>,
@@ -22,10 +29,17 @@ pub(super) struct JudgedRow {
     pub judged_flags: Option<i64>,
 }
 
+impl State {
+    /// The statement reading [`JudgedRow`]s by client_id: `rest` from its `FROM` on.
+    pub(super) fn judged_rows_sql(&self, rest: &str) -> String {
+        self.json_rows_sql(&[REGISTRATION_COLUMNS, JUDGED_COLUMNS], rest, "client_id")
+    }
+}
+
 impl JudgedRow {
     pub fn judged(self) -> Judged {
         let registration = self.row.registration();
-        let r = self.row;
+        let (r, j) = (self.row, self.judged);
         Judged {
             registration,
             gone: r.gone_at.is_some(),
@@ -40,12 +54,12 @@ impl JudgedRow {
                 reasons: r.reasons.unwrap_or_default(),
                 family: r.family.unwrap_or_default(),
                 software: r.software,
-                due_at: self.due_at,
-                judged_created_at: self.judged_created_at,
-                judged_sites: self.judged_sites,
-                judged_flags: self.judged_flags,
+                due_at: j.due_at,
+                judged_created_at: j.judged_created_at,
+                judged_sites: j.judged_sites,
+                judged_flags: j.judged_flags,
             },
-            stale: self.stale != 0,
+            stale: j.stale != 0,
         }
     }
 }
@@ -150,16 +164,16 @@ impl State {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Judged>, StateError> {
-        let rows: Vec<JudgedRow> = sqlx::query_as(&format!(
-            "SELECT {REGISTRATION_COLUMNS}, {JUDGED_COLUMNS}
-             FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3"
-        ))
-        .bind(store)
-        .bind(after.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_all(self.read_pool())
-        .await
-        .map_err(q("read registrations to judge"))?;
+        let sql = self.judged_rows_sql(
+            "FROM registrations WHERE store = $1 AND gone_at IS NULL AND client_id > $2 ORDER BY client_id LIMIT $3",
+        );
+        let query = sqlx::query(&sql)
+            .bind(store)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit));
+        let rows: Vec<JudgedRow> = fetch_json_rows(self.read_pool(), query)
+            .await
+            .map_err(q("read registrations to judge"))?;
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
