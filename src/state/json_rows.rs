@@ -19,6 +19,15 @@ impl State {
     /// group (JSON's null for NULL; `[]` when no row matches). `rest` is the statement from
     /// its `FROM` on, its parameters numbered as usual; `order` names selected columns.
     pub(super) fn json_rows_sql(&self, groups: &[&str], rest: &str, order: &str) -> String {
+        self.json_rows_of(
+            groups,
+            &format!("SELECT {} {rest}", groups.join(", ")),
+            order,
+        )
+    }
+
+    /// [`State::json_rows_sql`] of a whole statement, `select`, whose columns are `groups`.
+    pub(super) fn json_rows_of(&self, groups: &[&str], select: &str, order: &str) -> String {
         let array = if self.sqlite {
             "json_array"
         } else {
@@ -31,16 +40,11 @@ impl State {
                 format!("{array}({})", each.join(", "))
             }
         };
-        let columns = groups.join(", ");
         if self.sqlite {
-            format!(
-                "SELECT json_group_array({row} ORDER BY {order})
-                 FROM (SELECT {columns} {rest}) AS page"
-            )
+            format!("SELECT json_group_array({row} ORDER BY {order}) FROM ({select}) AS page")
         } else {
             format!(
-                "SELECT COALESCE(json_agg({row} ORDER BY {order})::text, '[]')
-                 FROM (SELECT {columns} {rest}) AS page"
+                "SELECT COALESCE(json_agg({row} ORDER BY {order})::text, '[]') FROM ({select}) AS page"
             )
         }
     }

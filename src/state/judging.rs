@@ -33,9 +33,9 @@ pub struct MemberRow {
     pub judged_flags: i64,
 }
 
-/// What [`State::members_of`] reads: filtered in Rust, so that the statement is a primary-key
-/// lookup whatever the planner guesses of the other predicates.
-#[derive(sqlx::FromRow)]
+/// What [`State::members_of`] reads, its fields in column order: filtered in Rust, so that
+/// the statement is a primary-key lookup whatever the planner guesses of the other predicates.
+#[derive(serde::Deserialize)]
 struct MemberColumns {
     client_id: String,
     family: Option<String>,
@@ -235,10 +235,9 @@ impl State {
         family: &str,
         ranges: &[(i64, i64)],
     ) -> Result<Vec<(String, i64)>, StateError> {
-        self.created_in(store, family, ranges, "client_id, judged_created_at", |r| {
-            Ok((r.try_get("client_id")?, r.try_get("judged_created_at")?))
-        })
-        .await
+        let order = "judged_created_at, client_id";
+        self.created_in(store, family, ranges, "client_id, judged_created_at", order)
+            .await
     }
 
     /// The creation times alone of [`State::family_created_in`]: a judgement reads hundreds
@@ -249,19 +248,27 @@ impl State {
         family: &str,
         ranges: &[(i64, i64)],
     ) -> Result<Vec<i64>, StateError> {
-        self.created_in(store, family, ranges, "judged_created_at", |r| {
-            r.try_get("judged_created_at")
-        })
-        .await
+        let times: Vec<(i64,)> = self
+            .created_in(
+                store,
+                family,
+                ranges,
+                "judged_created_at",
+                "judged_created_at",
+            )
+            .await?;
+        Ok(times.into_iter().map(|(t,)| t).collect())
     }
 
-    async fn created_in<T>(
+    /// `columns` of a family's members created within any of `ranges`, each row a `T`, in
+    /// `order` (one JSON array a statement: these are many rows of little each).
+    async fn created_in<T: serde::de::DeserializeOwned>(
         &self,
         store: &str,
         family: &str,
         ranges: &[(i64, i64)],
         columns: &str,
-        decode: impl Fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+        order: &str,
     ) -> Result<Vec<T>, StateError> {
         let mut out = Vec::new();
         for chunk in ranges.chunks(RANGES_PER_STATEMENT) {
@@ -277,18 +284,15 @@ impl State {
                     )
                 })
                 .collect();
-            let sql = parts.join(" UNION ALL ");
+            let sql = self.json_rows_of(&[columns], &parts.join(" UNION ALL "), order);
             let mut query = sqlx::query(&sql);
             for (lo, hi) in chunk {
                 query = query.bind(store).bind(family).bind(*lo).bind(*hi);
             }
-            let rows = query
-                .fetch_all(self.pool())
+            let rows: Vec<T> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read a family's creation times"))?;
-            for r in &rows {
-                out.push(decode(r).map_err(q("decode creation times"))?);
-            }
+            out.extend(rows);
         }
         Ok(out)
     }
@@ -334,17 +338,19 @@ impl State {
             let mut p = self.placeholders();
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
-            let sql = format!(
-                "SELECT client_id, family, judged_created_at, judged_flags, gone_at FROM registrations
-                 WHERE store = {store_param} AND client_id IN ({})",
-                params.join(",")
+            let sql = self.json_rows_sql(
+                &["client_id, family, judged_created_at, judged_flags, gone_at"],
+                &format!(
+                    "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
+                    params.join(",")
+                ),
+                "client_id",
             );
-            let mut query = sqlx::query_as::<_, MemberColumns>(&sql).bind(store);
+            let mut query = sqlx::query(&sql).bind(store);
             for id in chunk {
                 query = query.bind(*id);
             }
-            let rows = query
-                .fetch_all(self.pool())
+            let rows: Vec<MemberColumns> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read family members"))?;
             out.extend(rows.into_iter().filter_map(|r| match r {
