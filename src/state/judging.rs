@@ -388,8 +388,25 @@ impl State {
 
     /// Builds the indexes of [`JUDGING_INDEXES`] that are missing: after a full judgement, and
     /// on connecting (a judgement interrupted between dropping and building them).
+    /// Only the missing ones are named to the database: on PostgreSQL, `CREATE INDEX IF NOT
+    /// EXISTS` locks the table before it looks, and waits for an autovacuum of it (which
+    /// PostgreSQL then cancels, after `deadlock_timeout`): a second at every start after a
+    /// large scan.
     pub async fn build_judging_indexes(&self) -> Result<(), StateError> {
+        let sql = if self.sqlite {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'registrations'"
+        } else {
+            "SELECT indexname::text FROM pg_indexes
+             WHERE tablename = 'registrations' AND schemaname = current_schema()"
+        };
+        let present: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(self.pool())
+            .await
+            .map_err(q("list the judging indexes"))?;
         for (name, definition) in JUDGING_INDEXES {
+            if present.iter().any(|p| p == name) {
+                continue;
+            }
             sqlx::query(&format!("CREATE INDEX IF NOT EXISTS {name} {definition}"))
                 .execute(self.pool())
                 .await
