@@ -6,6 +6,8 @@
 # Usage: scripts/fuzz.sh [target ...]   (default: every target in fuzz/Cargo.toml)
 # Environment: ROUND (600), BUDGET (3600), NICE (19). A crash stops the script with its
 # input in fuzz/artifacts/<target>/.
+# The targets are built once, first: the rounds run those binaries, so a change to the tree
+# meanwhile does not reach them (and cannot stop them with a build error).
 # After each target, the corpus is minimized into fuzz/corpus/<target>/gen/ (what it reaches
 # beyond the hand-written seeds, a file per input named by its SHA-1), to commit: the next run,
 # on this machine or a fresh one, starts from there instead of from the seeds alone.
@@ -20,15 +22,17 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 nice -n "$NICE" cargo fuzz build -s none -a >&2
+bin=target/$(rustc -vV | sed -n 's/^host: //p')/release
 for t in "${targets[@]}"; do
-    mkdir -p "$cache/$t"
+    mkdir -p "$cache/$t" "artifacts/$t"
     spent=0 round=0
     while [ "$spent" -lt "$BUDGET" ]; do
         round=$((round + 1))
         log=$cache/$t.round$round.log
         started=$(date +%s)
-        nice -n "$NICE" cargo fuzz run -s none -a "$t" "$cache/$t" "corpus/$t" -- \
-            -max_total_time="$ROUND" -max_len=4096 -print_final_stats=1 >"$log" 2>&1 || {
+        nice -n "$NICE" "$bin/$t" "$cache/$t" "corpus/$t" \
+            -artifact_prefix="artifacts/$t/" -max_total_time="$ROUND" -max_len=4096 \
+            -print_final_stats=1 >"$log" 2>&1 || {
             echo "$t: crashed in round $round; see $log and artifacts/$t/" >&2
             exit 1
         }
@@ -46,7 +50,7 @@ for t in "${targets[@]}"; do
     cp -r "corpus/$t/." "$kept/"
     rm -rf "$kept/gen"
     mkdir -p "corpus/$t/gen"
-    nice -n "$NICE" cargo fuzz run -s none -a "$t" "$kept" "$cache/$t" "corpus/$t/gen" -- \
+    nice -n "$NICE" "$bin/$t" "$kept" "$cache/$t" "corpus/$t/gen" \
         -merge=1 -use_counters=0 -use_value_profile=0 -max_len=4096 >"$cache/$t.merge.log" 2>&1
     rm -rf "corpus/$t/gen"
     mkdir -p "corpus/$t/gen"
