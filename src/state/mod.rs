@@ -5,7 +5,7 @@
 //! SQLite by default (created on first use), PostgreSQL for shared deployments; both through
 //! sqlx's `Any` driver with the schema in `migrations/<backend>/`, applied at start-up. SQL
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
-//! Statements that read many rows read them as one JSON array a page ([`json_rows`]).
+//! Statements that read many rows read them as one JSON array a page (`json_rows.rs`).
 
 mod export;
 mod families;
