@@ -5,6 +5,7 @@ pub mod hydra;
 pub mod jsonl;
 pub mod keycloak;
 mod sql;
+mod text_rows;
 
 use crate::config::{StoreConfig, StoreKind};
 use crate::model::{CreatedFrom, Origin, Registration, Usage};

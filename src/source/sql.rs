@@ -98,6 +98,45 @@ pub async fn connect_read_only(url: &Secret) -> Result<(AnyPool, Dialect), Sourc
     Ok((pool, dialect))
 }
 
+/// A PostgreSQL pool of one connection for `COPY … TO STDOUT`, which the `Any` driver cannot
+/// issue; its session refuses writes too.
+pub async fn connect_copy(url: &Secret) -> Result<sqlx::PgPool, SourceError> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url.expose())
+        .await
+        .map_err(|source| SourceError::Connect {
+            url: url.redacted_url(),
+            source,
+        })
+}
+
+/// A PostgreSQL string constant holding `s`, for a statement that takes no parameters
+/// (`COPY`). The escape-string form reads backslashes the same way whatever
+/// `standard_conforming_strings` says.
+pub fn pg_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push_str("E'");
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            '\0' => {} // PostgreSQL text cannot hold NUL; no stored id has one.
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// A column as text. Drivers report some text types as bytes (MySQL's TEXT with a binary
 /// collation); those are read as UTF-8, replacing what is not.
 pub fn column_text(row: &AnyRow, i: usize) -> Option<String> {

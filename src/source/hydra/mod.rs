@@ -14,7 +14,8 @@ pub mod api;
 mod record;
 mod usage;
 
-use super::sql::{column_text, connect_read_only, Dialect, ParamType};
+use super::sql::{column_text, connect_copy, connect_read_only, pg_literal, Dialect, ParamType};
+use super::text_rows::TextRows;
 use super::{Batch, SourceError};
 use crate::model::Usage;
 use crate::model::{ScanKind, StoreCursor};
@@ -43,6 +44,8 @@ const MAX_WINDOW: u32 = 50_000;
 
 pub struct HydraSource {
     pool: AnyPool,
+    /// PostgreSQL: a connection for `COPY`, which reads a full scan's pages.
+    copy: Option<sqlx::PgPool>,
     dialect: Dialect,
     nid: String,
     batch_size: u32,
@@ -76,8 +79,13 @@ impl HydraSource {
         .fetch_all(&pool)
         .await
         .map_err(not_hydra)?;
+        let copy = match dialect {
+            Dialect::Postgres => Some(connect_copy(url).await?),
+            _ => None,
+        };
         Ok(HydraSource {
             pool,
+            copy,
             dialect,
             nid,
             batch_size,
@@ -123,6 +131,20 @@ impl HydraSource {
             "SELECT {} FROM hydra_client WHERE nid = {} {after} ORDER BY id LIMIT {}",
             cols.join(", "),
             d.param(1, ParamType::Uuid),
+            self.batch_size
+        )
+    }
+
+    /// [`Self::page_select`] for `COPY`, which takes no parameters: the values written in.
+    fn page_copy(&self, after_id: Option<&str>) -> String {
+        let cols: Vec<String> = COLUMNS.iter().map(|c| format!("{c}::text")).collect();
+        let after = after_id
+            .map(|id| format!("AND id > {}", pg_literal(id)))
+            .unwrap_or_default();
+        format!(
+            "COPY (SELECT {} FROM hydra_client WHERE nid = {}::uuid {after} ORDER BY id LIMIT {}) TO STDOUT",
+            cols.join(", "),
+            pg_literal(&self.nid),
             self.batch_size
         )
     }
@@ -354,21 +376,21 @@ impl HydraPager<'_> {
 
         let mut batch = Batch::default();
         let mut ids = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let text = |i: usize| column_text(row, i);
+        for r in 0..rows.len() {
+            let text = |i: usize| rows.get(r, i);
             let Some(id) = text(0) else { continue };
             if let Some(updated) = text(16) {
                 // The position kept for the next incremental scan is the greatest
                 // (updated_at, id) read, in the store's own text form.
                 let newer = match &self.seen {
                     None => true,
-                    Some((u, i)) => (parse_time(&updated), &id) > (parse_time(u), i),
+                    Some((u, i)) => (parse_time(updated), id) > (parse_time(u), i.as_str()),
                 };
                 if newer {
-                    self.seen = Some((updated, id.clone()));
+                    self.seen = Some((updated.to_owned(), id.to_owned()));
                 }
             }
-            ids.push(id);
+            ids.push(id.to_owned());
             batch.records.push(record_from_row(&text));
         }
         // A full scan has every last use at hand; an incremental one looks its batch up.
@@ -392,26 +414,42 @@ impl HydraPager<'_> {
     }
 
     /// Full scans: the next page by id; `None` after the last.
-    async fn next_page(&mut self) -> Result<Option<Vec<AnyRow>>, SourceError> {
+    async fn next_page(&mut self) -> Result<Option<TextRows>, SourceError> {
         let src = self.src;
-        let sql = src.page_select(self.after_id.is_some());
-        let mut query = sqlx::query(&sql).bind(&src.nid);
-        if let Some(id) = &self.after_id {
-            query = query.bind(id);
+        let mut rows = TextRows::new(COLUMNS.len());
+        match &src.copy {
+            Some(pg) => {
+                use sqlx::postgres::PgPoolCopyExt;
+                let sql = src.page_copy(self.after_id.as_deref());
+                let mut data = Vec::new();
+                let mut chunks = pg.copy_out_raw(&sql).await.map_err(client_query)?;
+                while let Some(chunk) = chunks.try_next().await.map_err(client_query)? {
+                    data.extend_from_slice(&chunk);
+                }
+                rows.push_copy_lines(&data)
+                    .map_err(|e| client_query(sqlx::Error::Protocol(e.to_string())))?;
+            }
+            None => {
+                let sql = src.page_select(self.after_id.is_some());
+                let mut query = sqlx::query(&sql).bind(&src.nid);
+                if let Some(id) = &self.after_id {
+                    query = query.bind(id);
+                }
+                rows.push_any(&query.fetch_all(&src.pool).await.map_err(client_query)?);
+            }
         }
-        let rows = query.fetch_all(&src.pool).await.map_err(client_query)?;
         if rows.len() < src.batch_size as usize {
             self.done = true;
         }
-        if let Some(id) = rows.last().and_then(|r| column_text(r, 0)) {
-            self.after_id = Some(id);
+        if let Some(id) = rows.len().checked_sub(1).and_then(|last| rows.get(last, 0)) {
+            self.after_id = Some(id.to_owned());
         }
         Ok((!rows.is_empty()).then_some(rows))
     }
 
     /// Incremental scans: the next batch of changed clients, read by primary key from the
     /// current window of keys (the next window read when it is used up); `None` at the end.
-    async fn next_changed(&mut self) -> Result<Option<Vec<AnyRow>>, SourceError> {
+    async fn next_changed(&mut self) -> Result<Option<TextRows>, SourceError> {
         let src = self.src;
         while self.keys.is_empty() {
             if self.last_window {
@@ -444,9 +482,9 @@ impl HydraPager<'_> {
         }
         // A client deleted since its key was read is simply not there: only a full scan
         // tells what is gone.
-        Ok(Some(
-            query.fetch_all(&src.pool).await.map_err(client_query)?,
-        ))
+        let mut rows = TextRows::new(COLUMNS.len());
+        rows.push_any(&query.fetch_all(&src.pool).await.map_err(client_query)?);
+        Ok(Some(rows))
     }
 }
 

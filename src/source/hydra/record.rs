@@ -38,8 +38,8 @@ fn is_metadata_column(i: usize) -> bool {
 }
 
 /// Builds the client document from one row read as text (column order of [`COLUMNS`]).
-pub(super) fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceRecord {
-    let client_id = text(0).unwrap_or_default();
+pub(super) fn record_from_row<'a>(text: &dyn Fn(usize) -> Option<&'a str>) -> SourceRecord {
+    let client_id = text(0).unwrap_or_default().to_owned();
     let mut warnings = Vec::new();
     let mut doc = Map::new();
     doc.insert("client_id".into(), Value::String(client_id.clone()));
@@ -50,21 +50,21 @@ pub(super) fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceR
         let Some(v) = text(i) else { continue };
         let value = match *key {
             "redirect_uris" | "grant_types" | "response_types" | "contacts" | "metadata"
-            | "request_uris" => match serde_json::from_str::<Value>(&v) {
+            | "request_uris" => match serde_json::from_str::<Value>(v) {
                 Ok(j) => j,
                 Err(e) => {
                     warnings.push(format!("{key}: column is not valid JSON ({e})"));
                     continue;
                 }
             },
-            _ => Value::String(v),
+            _ => Value::String(v.to_owned()),
         };
         doc.insert((*key).to_owned(), value);
     }
     let mut time = |i: usize, key: &str| {
         let raw = text(i)?;
-        parse_time(&raw).or_else(|| {
-            warnings.push(format!("{key}: {:?} is not a timestamp", esc(&raw)));
+        parse_time(raw).or_else(|| {
+            warnings.push(format!("{key}: {:?} is not a timestamp", esc(raw)));
             None
         })
     };
@@ -75,12 +75,7 @@ pub(super) fn record_from_row(text: &dyn Fn(usize) -> Option<String>) -> SourceR
     let Value::Object(mut doc) = crate::quarantine::as_before(Value::Object(doc)) else {
         unreachable!("as_before keeps an object an object")
     };
-    let origin = origin(
-        &client_id,
-        doc.get("metadata"),
-        text(17).as_deref(),
-        text(18).as_deref(),
-    );
+    let origin = origin(&client_id, doc.get("metadata"), text(17), text(18));
     // `metadata` is admin-only, not client metadata: it served the origin guess.
     doc.remove("metadata");
     doc.remove("owner");

@@ -62,7 +62,7 @@ fn rows_become_documents_and_bad_columns_warn() {
         Some("https://10.0.0.1/sector.json"),
         Some("[\"https://app.example.com/req\"]"),
     ];
-    let r = record_from_row(&|i| cols[i].map(str::to_owned));
+    let r = record_from_row(&|i| cols[i]);
     assert_eq!(
         r.doc["sector_identifier_uri"],
         "https://10.0.0.1/sector.json"
@@ -97,7 +97,7 @@ fn a_quarantined_client_is_read_as_it_was_registered() {
     cols[3] = Some(blocked.clone());
     cols[4] = Some(blocked);
     cols[14] = Some(tag);
-    let r = record_from_row(&|i| cols[i].clone());
+    let r = record_from_row(&|i| cols[i].as_deref());
     assert_eq!(
         r.doc["redirect_uris"],
         json!(["http://localhost:1234/callback"])

@@ -20,10 +20,16 @@ use std::hash::BuildHasher;
 /// n² / 2⁶⁵ (3 in 100,000,000 for a million used clients), and the key is random for each
 /// scan, so a registrant cannot choose a collision; one would at worst lend a use to a
 /// client that had none.
+/// A lookup starts from where the hash's top bits begin ([`Self::starts`]): a binary search of
+/// the whole list cost some 20 cache misses per client, 4% of a first scan's time.
 pub(super) struct UsageIndex {
     hasher: std::collections::hash_map::RandomState,
     uses: Vec<(u64, i64)>,
+    /// `uses[starts[b]..starts[b + 1]]` are the hashes whose top [`TOP_BITS`] bits are `b`.
+    starts: Vec<u32>,
 }
+
+const TOP_BITS: u32 = 16;
 
 impl UsageIndex {
     /// Every client's last use: one statement, grouping the usage tables' rows by client.
@@ -67,12 +73,63 @@ impl UsageIndex {
         uses.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         uses.dedup_by_key(|u| u.0);
         uses.shrink_to_fit();
-        Ok(UsageIndex { hasher, uses })
+        Ok(UsageIndex::new(hasher, uses))
+    }
+
+    /// From uses sorted by hash, one per client.
+    fn new(hasher: std::collections::hash_map::RandomState, uses: Vec<(u64, i64)>) -> Self {
+        let mut starts = Vec::with_capacity((1 << TOP_BITS) + 1);
+        let mut i = 0;
+        for b in 0..=(1u64 << TOP_BITS) {
+            while i < uses.len() && (uses[i].0 >> (64 - TOP_BITS)) < b {
+                i += 1;
+            }
+            // At most u32::MAX uses: a store of four billion clients is not read this way.
+            starts.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        UsageIndex {
+            hasher,
+            uses,
+            starts,
+        }
     }
 
     pub(super) fn last_use(&self, client_id: &str) -> Option<DateTime<Utc>> {
         let h = self.hasher.hash_one(client_id);
-        let i = self.uses.binary_search_by_key(&h, |u| u.0).ok()?;
-        DateTime::from_timestamp_micros(self.uses[i].1)
+        let b = (h >> (64 - TOP_BITS)) as usize;
+        let (from, to) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+        let bucket = self.uses.get(from..to)?;
+        let i = bucket.binary_search_by_key(&h, |u| u.0).ok()?;
+        DateTime::from_timestamp_micros(bucket[i].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::hash_map::RandomState;
+
+    #[test]
+    fn every_use_is_found_and_no_other() {
+        let hasher = RandomState::new();
+        let ids: Vec<String> = (0..20_000).map(|i| format!("client-{i}")).collect();
+        // Every other client used, at its own time.
+        let mut uses: Vec<(u64, i64)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(i, id)| (hasher.hash_one(id), 1_700_000_000_000_000 + i as i64))
+            .collect();
+        uses.sort_unstable();
+        let index = UsageIndex::new(hasher, uses);
+        for (i, id) in ids.iter().enumerate() {
+            let found = index.last_use(id).map(|t| t.timestamp_micros());
+            let expected = (i % 2 == 0).then_some(1_700_000_000_000_000 + i as i64);
+            assert_eq!(found, expected, "{id}");
+        }
+        assert_eq!(
+            UsageIndex::new(RandomState::new(), Vec::new()).last_use("x"),
+            None
+        );
     }
 }
