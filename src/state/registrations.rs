@@ -1,6 +1,6 @@
 //! Writing what a scan saw: upserts per batch, usage facts, and deletions after a full scan.
 
-use super::json_rows::fetch_json_rows;
+use super::known::{Known, Written};
 use super::upsert::{upsert_sql, FULL_UPSERTS, UPSERT_CHUNK};
 use super::{from_ts, q, ts, State, StateError, VerdictRow, UPDATE_CHUNK};
 use crate::model::{Band, ClientMetadata, CreatedFrom, Origin, Registration, Usage};
@@ -8,53 +8,12 @@ use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// Registrations looked up per statement: a batch of the default size in one round trip
-/// (on PostgreSQL state, lookups of 100 at a time took 16–17 s of a 25 s scan of 100,000
-/// into an empty state, 16 ms each; a tenth as many statements, 1.5–3.7 s), with 1,001
-/// parameters, well below every backend's limit.
-const KNOWN_CHUNK: usize = 1000;
-
 /// A registration as a scan read it, with the warnings its normalization gave.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub registration: Registration,
     pub warnings: Vec<String>,
 }
-
-/// A registration as the state database knows it, for telling what a scan changed.
-struct Known {
-    created_at: Option<i64>,
-    updated_at: Option<i64>,
-    gone_at: Option<i64>,
-    usage: String,
-    last_used_at: Option<i64>,
-}
-
-impl Known {
-    /// Whether recording `r` changes what is known: its store record (updated), its return
-    /// (it was gone), or its usage moving forward (the upsert never moves it back).
-    fn changed_by(&self, r: &Registration) -> bool {
-        let usage_moves = match r.usage {
-            Usage::LastUsed(t) => {
-                self.usage != "used" || self.last_used_at.is_none_or(|l| l < ts(t))
-            }
-            Usage::Never => self.usage == "unknown",
-            Usage::Unknown => false,
-        };
-        self.updated_at != r.updated_at.map(ts) || self.gone_at.is_some() || usage_moves
-    }
-}
-
-/// What [`State::known`] reads of a row, in column order: client_id, created_at, updated_at,
-/// gone_at, usage, last_used_at.
-type KnownRow = (
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<i64>,
-);
 
 /// What a batch changed in the state database.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -85,7 +44,11 @@ impl State {
         touch_unchanged: bool,
         verdicts: Option<&[VerdictRow]>,
     ) -> Result<BatchOutcome, StateError> {
-        let known = self.known(store, batch).await?;
+        let ids: Vec<&str> = batch
+            .iter()
+            .map(|r| r.registration.client_id.as_str())
+            .collect();
+        let known = self.known(store, &ids).await?;
         self.write_batch(store, scan, now, batch, touch_unchanged, verdicts, known)
             .await
     }
@@ -103,53 +66,6 @@ impl State {
     ) -> Result<BatchOutcome, StateError> {
         self.write_batch(store, scan, now, batch, true, verdicts, HashMap::new())
             .await
-    }
-
-    /// What the state knows of the registrations of `batch`, by client_id, to tell new from
-    /// changed (a scan is the only writer).
-    async fn known(
-        &self,
-        store: &str,
-        batch: &[Recorded],
-    ) -> Result<HashMap<String, Known>, StateError> {
-        let mut known: HashMap<String, Known> = HashMap::with_capacity(batch.len());
-        for chunk in batch.chunks(KNOWN_CHUNK) {
-            let mut p = self.placeholders();
-            let store_param = p();
-            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
-            let sql = self.json_rows_sql(
-                &["client_id, created_at, updated_at, gone_at, usage, last_used_at"],
-                &format!(
-                    "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
-                    params.join(",")
-                ),
-                "client_id",
-            );
-            // Kept prepared only at full size, as `UPDATE_CHUNK` says.
-            let mut query = sqlx::query(&sql)
-                .persistent(chunk.len() == KNOWN_CHUNK)
-                .bind(store);
-            for r in chunk {
-                query = query.bind(r.registration.client_id.as_str());
-            }
-            // On the writer's connection: what it wrote last is what is known.
-            let rows: Vec<KnownRow> = fetch_json_rows(self.pool(), query)
-                .await
-                .map_err(q("read known registrations"))?;
-            known.extend(rows.into_iter().map(
-                |(client_id, created_at, updated_at, gone_at, usage, last_used_at)| {
-                    let k = Known {
-                        created_at,
-                        updated_at,
-                        gone_at,
-                        usage,
-                        last_used_at,
-                    };
-                    (client_id, k)
-                },
-            ));
-        }
-        Ok(known)
     }
 
     /// Writes a batch as [`State::record_batch`] says, given what the state knows of it.
@@ -171,25 +87,43 @@ impl State {
         for (i, rec) in batch.iter().enumerate() {
             last_index.insert(rec.registration.client_id.as_str(), i);
         }
-        let mut rows: Vec<usize> = (0..batch.len())
+        let rows: Vec<usize> = (0..batch.len())
             .filter(|&i| last_index.get(batch[i].registration.client_id.as_str()) == Some(&i))
             .collect();
-        let mut unchanged = Vec::new();
+        // Each row as it would be written, serialized once: compared with what is stored,
+        // then bound.
+        let written: Vec<Written> = batch
+            .iter()
+            .map(|rec| Written {
+                metadata: serde_json::to_string(&rec.registration.metadata)
+                    .unwrap_or_else(|_| "{}".into()),
+                warnings: (!rec.warnings.is_empty())
+                    .then(|| serde_json::to_string(&rec.warnings).unwrap_or_default()),
+            })
+            .collect();
+        let mut unchanged = vec![false; batch.len()];
         for &i in &rows {
             let r = &batch[i].registration;
             let k = known.get(&r.client_id);
             match k {
                 None => outcome.new.push(i),
-                Some(k) if k.changed_by(r) => outcome.changed += 1,
-                Some(_) => unchanged.push(i),
+                Some(k) if k.unchanged_by(r, &written[i]) => unchanged[i] = true,
+                Some(_) => outcome.changed += 1,
             }
             let used =
                 matches!(r.usage, Usage::LastUsed(_)) || k.is_some_and(|k| k.usage == "used");
             let created = r.created_at.map(ts).or(k.and_then(|k| k.created_at));
             outcome.recorded.push((i, used, created));
         }
-        if !touch_unchanged {
-            rows.retain(|i| !unchanged.contains(i));
+        // What did not change is not written again (invariant 12); a full scan notes that it
+        // saw it, for telling what is gone.
+        let (same, rows): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&i| unchanged[i]);
+        if touch_unchanged && !same.is_empty() {
+            let ids: Vec<&str> = same
+                .iter()
+                .map(|&i| batch[i].registration.client_id.as_str())
+                .collect();
+            self.note_seen(store, &ids).await?;
         }
         let (revived, live): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&i| {
             known
@@ -231,9 +165,6 @@ impl State {
             for &i in chunk {
                 let rec = &batch[i];
                 let r = &rec.registration;
-                let metadata = serde_json::to_string(&r.metadata).unwrap_or_else(|_| "{}".into());
-                let warnings = (!rec.warnings.is_empty())
-                    .then(|| serde_json::to_string(&rec.warnings).unwrap_or_default());
                 query = query
                     .bind(store)
                     .bind(r.client_id.as_str())
@@ -247,8 +178,8 @@ impl State {
                     .bind(ts(now))
                     .bind(ts(now))
                     .bind(scan)
-                    .bind(metadata)
-                    .bind(warnings);
+                    .bind(written[i].metadata.as_str())
+                    .bind(written[i].warnings.as_deref());
                 if let Some(v) = verdicts.filter(|_| with_verdicts).map(|v| &v[i]) {
                     query = query
                         .bind(v.band)
@@ -327,13 +258,19 @@ impl State {
         scan: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StateError> {
-        let r = sqlx::query("UPDATE registrations SET gone_at = $3, stale = 1 WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2")
-            .bind(store)
-            .bind(scan)
-            .bind(ts(now))
-            .execute(self.pool())
-            .await
-            .map_err(q("mark gone registrations"))?;
+        let r = sqlx::query(
+            "UPDATE registrations SET gone_at = $3, stale = 1
+             WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2
+               AND NOT EXISTS (SELECT 1 FROM scan_seen AS s
+                               WHERE s.store = $1 AND s.client_id = registrations.client_id)",
+        )
+        .bind(store)
+        .bind(scan)
+        .bind(ts(now))
+        .execute(self.pool())
+        .await
+        .map_err(q("mark gone registrations"))?;
+        self.clear_seen(store).await?;
         Ok(r.rows_affected())
     }
 

@@ -72,12 +72,14 @@ fn apply(schema: &mut Schema, statement: &str) -> Result<(), String> {
         return Err("unsupported form".into());
     }
     match kw.as_slice() {
-        ["CREATE", "TABLE", ..] => {
+        ["CREATE", "TABLE", ..] | ["CREATE", "UNLOGGED", "TABLE", ..] => {
+            // PostgreSQL's unlogged tables hold the same columns as SQLite's plain ones.
+            let at = if kw[1] == "UNLOGGED" { 3 } else { 2 };
             let (open, close) = statement
                 .find('(')
                 .zip(statement.rfind(')'))
                 .ok_or("a table without columns")?;
-            let name = ident(words[2].split('(').next().unwrap_or_default());
+            let name = ident(words[at].split('(').next().unwrap_or_default());
             let columns = split_top_level(&statement[open + 1..close])
                 .into_iter()
                 .filter_map(|element| {
@@ -164,6 +166,7 @@ async fn sqlite_and_postgres_migrations_define_the_same_tables_and_columns() {
             "families",
             "leader_lease",
             "registrations",
+            "scan_seen",
             "scans",
             "stores"
         ],
