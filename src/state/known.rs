@@ -17,7 +17,9 @@ const KNOWN_CHUNK: usize = 1000;
 /// Ids written to `scan_seen` per statement (two parameters each).
 const SEEN_CHUNK: usize = 1000;
 
-/// A registration as the state database knows it, for telling what a scan changed.
+/// A registration as the state database knows it, for telling what a scan changed; read as
+/// a JSON array of its columns, in field order ([`KNOWN_COLUMNS`]).
+#[derive(serde::Deserialize)]
 pub(super) struct Known {
     pub(super) created_at: Option<i64>,
     pub(super) created_from: Option<String>,
@@ -30,19 +32,9 @@ pub(super) struct Known {
     warnings: Option<String>,
 }
 
-/// What [`State::known`] reads of a row, in column order.
-type KnownRow = (
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    String,
-    Option<i64>,
-    String,
-    String,
-    Option<String>,
-);
+/// [`Known`]'s columns, in its fields' order.
+const KNOWN_COLUMNS: &str =
+    "created_at, created_from, updated_at, gone_at, usage, last_used_at, origin, metadata, warnings";
 
 /// A registration as it would be written: its metadata and warnings as stored text.
 pub(super) struct Written {
@@ -98,8 +90,7 @@ impl State {
             let store_param = p();
             let params: Vec<String> = chunk.iter().map(|_| p()).collect();
             let sql = self.json_rows_sql(
-                &["client_id, created_at, created_from, updated_at, gone_at, usage, last_used_at, \
-                   origin, metadata, warnings"],
+                &["client_id", KNOWN_COLUMNS],
                 &format!(
                     "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
                     params.join(",")
@@ -114,36 +105,10 @@ impl State {
                 query = query.bind(*id);
             }
             // On the writer's connection: what it wrote last is what is known.
-            let rows: Vec<KnownRow> = fetch_json_rows(self.pool(), query)
+            let rows: Vec<((String,), Known)> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read known registrations"))?;
-            known.extend(rows.into_iter().map(
-                |(
-                    client_id,
-                    created_at,
-                    created_from,
-                    updated_at,
-                    gone_at,
-                    usage,
-                    last_used_at,
-                    origin,
-                    metadata,
-                    warnings,
-                )| {
-                    let k = Known {
-                        created_at,
-                        created_from,
-                        updated_at,
-                        gone_at,
-                        usage,
-                        last_used_at,
-                        origin,
-                        metadata,
-                        warnings,
-                    };
-                    (client_id, k)
-                },
-            ));
+            known.extend(rows.into_iter().map(|((client_id,), k)| (client_id, k)));
         }
         Ok(known)
     }
