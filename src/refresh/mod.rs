@@ -18,10 +18,6 @@ pub use scan::{no_progress, Progress, Scan, ScanError, ScanReport};
 use crate::model::ScanKind;
 use chrono::{DateTime, Utc};
 
-/// Verdicts changed by a full judgement after which the state is settled at once: at least
-/// this many, and a tenth of the store.
-const SETTLE_AFTER: u64 = 10_000;
-
 /// What one refresh did: the scan, then the judgement.
 #[derive(Debug, Clone)]
 pub struct Refreshed {
@@ -50,20 +46,6 @@ pub async fn refresh(
         }
         (ScanKind::Incremental, _) => judge_changes(state, store, scorer, now, cimd).await?,
     };
-    // Rows written by the thousand wait for autovacuum no longer (see `State::settle`); a
-    // small share of a store, and what an incremental judgement writes, are autovacuum's to
-    // keep up with.
-    let wrote_much =
-        judgement.changed >= SETTLE_AFTER && judgement.changed * 10 >= judgement.judged;
-    if judgement.full && wrote_much {
-        let started = std::time::Instant::now();
-        match state.settle().await {
-            Ok(()) => tracing::debug!(store, took = ?started.elapsed(), "state settled"),
-            Err(e) => {
-                tracing::warn!(store, error = %e, "state database not vacuumed after the refresh")
-            }
-        }
-    }
     // Everything is committed: a checkpoint that fails loses nothing (the log still holds
     // it, and the next one copies it).
     if let Err(e) = state.checkpoint().await {

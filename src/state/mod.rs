@@ -263,23 +263,6 @@ impl State {
         Ok(())
     }
 
-    /// After a refresh that wrote much of the registrations table (a first scan writes all
-    /// of it, and its judgement rewrites the verdicts family notes change: 425,783 of
-    /// 1,000,000), PostgreSQL state vacuums and analyzes it at once rather than when
-    /// autovacuum comes round. Until then, the incremental judgement's reads of the family
-    /// index visit the table for every entry (its pages are not marked all-visible): a
-    /// 1%-changed rescan of 1,000,000 took 8.7 s right after a first scan, 4.1 s after the
-    /// vacuum (13 s). Nothing on SQLite, which keeps no row versions.
-    pub async fn settle(&self) -> Result<(), StateError> {
-        if !self.sqlite {
-            sqlx::query("VACUUM (ANALYZE) registrations")
-                .execute(self.pool())
-                .await
-                .map_err(q("vacuum registrations"))?;
-        }
-        Ok(())
-    }
-
     /// Only `state` runs statements on the pool.
     fn pool(&self) -> &AnyPool {
         &self.pool
