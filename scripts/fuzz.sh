@@ -36,7 +36,7 @@ own_new_edges() {
     table=$(sed -n 's/.*Loaded 1 PC tables.*\[\(0x[0-9a-f]*\),.*/\1/p' "$2" | head -n1)
     static=0x$(readelf -SW "$1" | awk '{for (i = 1; i < NF; i++) if ($i == "__sancov_pcs") print $(i + 2)}')
     src=$(cd .. && pwd)/src/
-    grep -o 'NEW_PC: 0x[0-9a-f]*' "$2" | cut -d' ' -f2 |
+    { grep -o 'NEW_PC: 0x[0-9a-f]*' "$2" || true; } | cut -d' ' -f2 |
         while read -r pc; do printf '0x%x\n' $((pc - table + static)); done |
         addr2line -e "$1" -a -i |
         awk -v src="$src" '/^0x/ { if (n) own += (last ~ "^" src); n++; next }
