@@ -9,8 +9,10 @@ use sqlx::Row;
 
 /// Parameters per `IN (...)` list, well below every backend's limit.
 const IN_CHUNK: usize = 100;
-/// Index ranges per statement (four parameters each).
+/// Index ranges per statement on SQLite (two parameters each).
 const RANGES_PER_STATEMENT: usize = 50;
+/// Index ranges per statement on PostgreSQL (two arrays).
+const RANGES_PER_ARRAY: usize = 1000;
 
 /// What a registration adds to its family, written before its verdict (see
 /// [`State::write_contributions`]).
@@ -271,23 +273,48 @@ impl State {
         order: &str,
     ) -> Result<Vec<T>, StateError> {
         let mut out = Vec::new();
+        if !self.sqlite {
+            // PostgreSQL: the ranges as two arrays, each an index range scan. Planning a
+            // `UNION ALL` of 50 ranges took longer than running it (2.4-2.9 ms against
+            // 1.9-4.3 ms, 1,000,000 registrations); this plans in 0.5 ms for 1,000 ranges and
+            // runs in 22 us a range, against 86.
+            for chunk in ranges.chunks(RANGES_PER_ARRAY) {
+                let select = format!(
+                    "SELECT {columns} FROM unnest($3::bigint[], $4::bigint[]) AS w (lo, hi)
+                     CROSS JOIN LATERAL (SELECT {columns} FROM registrations
+                         WHERE {MEMBER} AND judged_created_at BETWEEN w.lo AND w.hi) AS r"
+                );
+                let sql = self.json_rows_of(&[columns], &select, order);
+                let array = |f: fn(&(i64, i64)) -> i64| {
+                    let items: Vec<String> = chunk.iter().map(|r| f(r).to_string()).collect();
+                    format!("{{{}}}", items.join(","))
+                };
+                let query = sqlx::query(&sql)
+                    .bind(store)
+                    .bind(family)
+                    .bind(array(|r| r.0))
+                    .bind(array(|r| r.1));
+                let rows: Vec<T> = fetch_json_rows(self.pool(), query)
+                    .await
+                    .map_err(q("read a family's creation times"))?;
+                out.extend(rows);
+            }
+            return Ok(out);
+        }
         for chunk in ranges.chunks(RANGES_PER_STATEMENT) {
-            let mut p = self.placeholders();
-            let parts: Vec<String> = chunk
-                .iter()
-                .map(|_| {
-                    let (s, f, lo, hi) = (p(), p(), p(), p());
+            let parts: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let (lo, hi) = (3 + 2 * i, 4 + 2 * i);
                     format!(
                         "SELECT {columns} FROM registrations
-                         WHERE store = {s} AND family = {f} AND gone_at IS NULL AND judged_flags IS NOT NULL
-                           AND judged_created_at BETWEEN {lo} AND {hi}"
+                         WHERE {MEMBER} AND judged_created_at BETWEEN ${lo} AND ${hi}"
                     )
                 })
                 .collect();
             let sql = self.json_rows_of(&[columns], &parts.join(" UNION ALL "), order);
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&sql).bind(store).bind(family);
             for (lo, hi) in chunk {
-                query = query.bind(store).bind(family).bind(*lo).bind(*hi);
+                query = query.bind(*lo).bind(*hi);
             }
             let rows: Vec<T> = fetch_json_rows(self.pool(), query)
                 .await
@@ -334,22 +361,16 @@ impl State {
         ids: &[&str],
     ) -> Result<Vec<MemberRow>, StateError> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
+        for chunk in ids.chunks(self.list_chunk(IN_CHUNK)) {
             let mut p = self.placeholders();
             let store_param = p();
-            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+            let ids = self.in_list("client_id", chunk.len(), &mut p);
             let sql = self.json_rows_sql(
                 &["client_id, family, judged_created_at, judged_flags, gone_at"],
-                &format!(
-                    "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
-                    params.join(",")
-                ),
+                &format!("FROM registrations WHERE store = {store_param} AND {ids}"),
                 "client_id",
             );
-            let mut query = sqlx::query(&sql).bind(store);
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = self.bind_list(sqlx::query(&sql).bind(store), chunk);
             let rows: Vec<MemberColumns> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read family members"))?;
@@ -455,18 +476,14 @@ impl State {
     /// The live registrations among `ids`, with their stored verdicts.
     pub async fn live_by_id(&self, store: &str, ids: &[&str]) -> Result<Vec<Judged>, StateError> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
+        for chunk in ids.chunks(self.list_chunk(IN_CHUNK)) {
             let mut p = self.placeholders();
             let store_param = p();
-            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+            let ids = self.in_list("client_id", chunk.len(), &mut p);
             let sql = self.judged_rows_sql(&format!(
-                "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
-                params.join(",")
+                "FROM registrations WHERE store = {store_param} AND {ids}"
             ));
-            let mut query = sqlx::query(&sql).bind(store);
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = self.bind_list(sqlx::query(&sql).bind(store), chunk);
             let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read registrations to judge"))?;

@@ -85,25 +85,21 @@ impl State {
         client_ids: &[&str],
     ) -> Result<HashMap<String, Known>, StateError> {
         let mut known: HashMap<String, Known> = HashMap::with_capacity(client_ids.len());
-        for chunk in client_ids.chunks(KNOWN_CHUNK) {
+        let size = self.list_chunk(KNOWN_CHUNK);
+        for chunk in client_ids.chunks(size) {
             let mut p = self.placeholders();
             let store_param = p();
-            let params: Vec<String> = chunk.iter().map(|_| p()).collect();
+            let ids = self.in_list("client_id", chunk.len(), &mut p);
             let sql = self.json_rows_sql(
                 &["client_id", KNOWN_COLUMNS],
-                &format!(
-                    "FROM registrations WHERE store = {store_param} AND client_id IN ({})",
-                    params.join(",")
-                ),
+                &format!("FROM registrations WHERE store = {store_param} AND {ids}"),
                 "client_id",
             );
             // Kept prepared only at full size, as `UPDATE_CHUNK` says.
-            let mut query = sqlx::query(&sql)
-                .persistent(chunk.len() == KNOWN_CHUNK)
+            let query = sqlx::query(&sql)
+                .persistent(chunk.len() == size)
                 .bind(store);
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = self.bind_list(query, chunk);
             // On the writer's connection: what it wrote last is what is known.
             let rows: Vec<((String,), Known)> = fetch_json_rows(self.pool(), query)
                 .await
