@@ -296,14 +296,18 @@ impl Scan<'_> {
             if let Some(limit) = self.store.rows_per_second {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
+            // A place in the channel first: a batch is made only when the next stage can take
+            // it, and no stage holds one it cannot pass on (memory stays flat however far
+            // the reading runs ahead).
+            let Ok(place) = batches.reserve().await else {
+                break;
+            };
             let recorded = normalized(name, batch, counts);
             let evidence = match evidence {
                 true => cimd_evidence(self.cimd, recorded.iter().map(|r| &r.registration)).await,
                 false => HashMap::new(),
             };
-            if batches.send(Read { recorded, evidence }).await.is_err() {
-                break;
-            }
+            place.send(Read { recorded, evidence });
             (self.progress)(read);
         }
         Ok(read)
@@ -363,7 +367,14 @@ async fn score_batches(
     scored: mpsc::Sender<Normalized>,
 ) {
     let no_families = FamilyIndex::default();
-    while let Some(Read { recorded, evidence }) = read.recv().await {
+    loop {
+        // As the reading stage does: a place for the result before taking a batch.
+        let Ok(place) = scored.reserve().await else {
+            break;
+        };
+        let Some(Read { recorded, evidence }) = read.recv().await else {
+            break;
+        };
         let (members, verdicts) = match prejudge {
             Some(now) => {
                 let (members, verdicts) = recorded
@@ -386,9 +397,7 @@ async fn score_batches(
             members,
             verdicts,
         };
-        if scored.send(batch).await.is_err() {
-            break;
-        }
+        place.send(batch);
     }
 }
 

@@ -11,10 +11,11 @@
 //! incremental one looks up its batches' clients and follows what was added.
 
 pub mod api;
+mod pages;
 mod record;
 mod usage;
 
-use super::sql::{column_text, connect_copy, connect_read_only, pg_literal, Dialect, ParamType};
+use super::sql::{column_text, connect_copy, connect_read_only, Dialect, ParamType};
 use super::text_rows::TextRows;
 use super::{Batch, SourceError};
 use crate::model::Usage;
@@ -23,6 +24,7 @@ use crate::normalize::parse_time;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
+use pages::CopyPages;
 pub use record::is_uuid_v4;
 use record::{record_from_row, COLUMNS};
 use serde_json::Value;
@@ -115,6 +117,7 @@ impl HydraSource {
             usage,
             seen: None,
             done: false,
+            copy_pages: None,
         })
     }
 
@@ -131,20 +134,6 @@ impl HydraSource {
             "SELECT {} FROM hydra_client WHERE nid = {} {after} ORDER BY id LIMIT {}",
             cols.join(", "),
             d.param(1, ParamType::Uuid),
-            self.batch_size
-        )
-    }
-
-    /// [`Self::page_select`] for `COPY`, which takes no parameters: the values written in.
-    fn page_copy(&self, after_id: Option<&str>) -> String {
-        let cols: Vec<String> = COLUMNS.iter().map(|c| format!("{c}::text")).collect();
-        let after = after_id
-            .map(|id| format!("AND id > {}", pg_literal(id)))
-            .unwrap_or_default();
-        format!(
-            "COPY (SELECT {} FROM hydra_client WHERE nid = {}::uuid {after} ORDER BY id LIMIT {}) TO STDOUT",
-            cols.join(", "),
-            pg_literal(&self.nid),
             self.batch_size
         )
     }
@@ -351,6 +340,8 @@ pub struct HydraPager<'a> {
     /// The greatest (updated_at, id) read so far.
     seen: Option<(String, String)>,
     done: bool,
+    /// Full scans on PostgreSQL: the pages, read ahead.
+    copy_pages: Option<CopyPages>,
 }
 
 impl HydraPager<'_> {
@@ -419,15 +410,10 @@ impl HydraPager<'_> {
         let mut rows = TextRows::new(COLUMNS.len());
         match &src.copy {
             Some(pg) => {
-                use sqlx::postgres::PgPoolCopyExt;
-                let sql = src.page_copy(self.after_id.as_deref());
-                let mut data = Vec::new();
-                let mut chunks = pg.copy_out_raw(&sql).await.map_err(client_query)?;
-                while let Some(chunk) = chunks.try_next().await.map_err(client_query)? {
-                    data.extend_from_slice(&chunk);
-                }
-                rows.push_copy_lines(&data)
-                    .map_err(|e| client_query(sqlx::Error::Protocol(e.to_string())))?;
+                let pages = self.copy_pages.get_or_insert_with(|| {
+                    CopyPages::start(pg.clone(), src.nid.clone(), src.batch_size)
+                });
+                rows = pages.next().await?;
             }
             None => {
                 let sql = src.page_select(self.after_id.is_some());

@@ -226,3 +226,58 @@ async fn on_postgres_windows_whose_edges_fall_in_tied_update_times_read_every_ch
     let all = tied_store(&pool, 100).await;
     assert_eq!(changed_ids(&url).await, all);
 }
+
+/// Every client a full scan reads, in order, in batches of `batch_size`.
+async fn all_ids(url: &str, batch_size: u32) -> Vec<String> {
+    let src = HydraSource::open(&Secret::new(url.to_owned()), batch_size)
+        .await
+        .unwrap();
+    let mut pager = src
+        .pager(ScanKind::Full, &StoreCursor::default())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while let Some(batch) = pager.next_batch().await.unwrap() {
+        assert!(batch.records.len() <= batch_size as usize);
+        ids.extend(
+            batch
+                .records
+                .iter()
+                .map(|r| r.doc["client_id"].to_string().replace('"', "")),
+        );
+    }
+    ids
+}
+
+/// PostgreSQL's pages come by `COPY`, one read ahead: every client once and in order, when
+/// the last page is full (an empty one follows) and when it is short; a pager dropped part
+/// way is dropped without waiting on the page it was reading.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+async fn on_postgres_full_scan_pages_read_ahead_every_client_once() {
+    let (admin, name, url) = crate::state::testing::postgres_database("rw_hydra_pages").await;
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let all = tied_store(&pool, 100).await;
+    for batch_size in [1, 4, 7, 100, 1000] {
+        assert_eq!(
+            all_ids(&url, batch_size).await,
+            all,
+            "batches of {batch_size}"
+        );
+    }
+    let src = HydraSource::open(&Secret::new(url.clone()), 3)
+        .await
+        .unwrap();
+    let mut pager = src
+        .pager(ScanKind::Full, &StoreCursor::default())
+        .await
+        .unwrap();
+    assert!(pager.next_batch().await.unwrap().is_some());
+    drop(pager);
+    drop(src);
+    pool.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
