@@ -20,6 +20,22 @@ pub(super) struct Normalized {
     pub(super) verdicts: Option<Vec<VerdictRow>>,
 }
 
+impl Normalized {
+    /// `part` after these. Parts of one scan come alike; were one without members or
+    /// verdicts, the whole would go without (its registrations judged as any other).
+    fn append(&mut self, part: Normalized) {
+        self.recorded.extend(part.recorded);
+        match (&mut self.members, part.members) {
+            (Some(m), Some(more)) => m.extend(more),
+            (m, _) => *m = None,
+        }
+        match (&mut self.verdicts, part.verdicts) {
+            (Some(v), Some(more)) => v.extend(more),
+            (v, _) => *v = None,
+        }
+    }
+}
+
 /// The writing half of a scan, on a task of its own: records each batch in the state
 /// database and, in a full scan, adds what it recorded to the store's families.
 pub(super) struct Recorder {
@@ -39,6 +55,8 @@ pub(super) struct Recorder {
     pub(super) new_by_software: BTreeMap<String, u64>,
     /// Time spent recording.
     pub(super) recording: Duration,
+    /// Registrations gathered before a write (the store's batch size).
+    pub(super) write_rows: usize,
 }
 
 impl Recorder {
@@ -48,7 +66,27 @@ impl Recorder {
         mut self,
         mut batches: mpsc::Receiver<Normalized>,
     ) -> (Self, Result<(), StateError>) {
-        while let Some(batch) = batches.recv().await {
+        let mut gathered: Option<Normalized> = None;
+        loop {
+            let part = batches.recv().await;
+            let ready = match (&mut gathered, part) {
+                (Some(g), Some(part)) => {
+                    g.append(part);
+                    g.recorded.len() >= self.write_rows
+                }
+                (None, Some(part)) => {
+                    let full = part.recorded.len() >= self.write_rows;
+                    gathered = Some(part);
+                    full
+                }
+                (_, None) => true,
+            };
+            if !ready {
+                continue;
+            }
+            let Some(batch) = gathered.take() else {
+                return (self, Ok(()));
+            };
             let started = Instant::now();
             let recorded = self.record(batch).await;
             self.recording += started.elapsed();
@@ -56,7 +94,6 @@ impl Recorder {
                 return (self, recorded);
             }
         }
-        (self, Ok(()))
     }
 
     async fn record(&mut self, batch: Normalized) -> Result<(), StateError> {

@@ -9,7 +9,7 @@ use crate::config::StoreConfig;
 use crate::escape::esc;
 use crate::score::family::FamilyIndex;
 use crate::score::{CimdEvidence, Scorer};
-use crate::source::{Batch, Pager, Source, SourceError};
+use crate::source::{Pager, Source, SourceError, SourceRecord};
 use crate::state::{Recorded, ScanCounts, ScanKind, State, StateError, StoreCursor};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Per-record warnings logged at `warn` per scan; the rest go to `debug` (all are counted).
 const LOGGED_WARNINGS: u64 = 20;
+
+/// Registrations a stage of a scan takes at a time: a quarter of a default batch. Three to
+/// five parts are in flight between the stages; in batches of 1,000, a first scan of
+/// 1,000,000 held some 20 MB in them. The recording stage gathers a batch's worth again
+/// before it writes (one statement a batch).
+const STAGE_ROWS: usize = 250;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -203,6 +209,7 @@ impl Scan<'_> {
                 counts: ScanCounts::default(),
                 new_by_software: BTreeMap::new(),
                 recording: Duration::ZERO,
+                write_rows: self.store.batch_size as usize,
             }
             .run(received),
         );
@@ -296,33 +303,42 @@ impl Scan<'_> {
             if let Some(limit) = self.store.rows_per_second {
                 tokio::time::sleep(pace(read, limit, reading.elapsed())).await;
             }
-            // A place in the channel first: a batch is made only when the next stage can take
-            // it, and no stage holds one it cannot pass on (memory stays flat however far
-            // the reading runs ahead).
-            let Ok(place) = batches.reserve().await else {
-                break;
-            };
-            let recorded = normalized(name, batch, counts);
-            let evidence = match evidence {
-                true => cimd_evidence(self.cimd, recorded.iter().map(|r| &r.registration)).await,
-                false => HashMap::new(),
-            };
-            place.send(Read { recorded, evidence });
+            for refused in &batch.refused {
+                counts.refused += 1;
+                tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
+            }
+            // On in parts of `STAGE_ROWS`, each made only when the next stage has a place
+            // for it: no stage holds a part it cannot pass on, and what is in flight stays
+            // small however far the reading runs ahead.
+            let mut records = batch.records.into_iter();
+            loop {
+                let part: Vec<SourceRecord> = records.by_ref().take(STAGE_ROWS).collect();
+                if part.is_empty() {
+                    break;
+                }
+                let Ok(place) = batches.reserve().await else {
+                    return Ok(read);
+                };
+                let recorded = normalized(name, part, counts);
+                let evidence = match evidence {
+                    true => {
+                        cimd_evidence(self.cimd, recorded.iter().map(|r| &r.registration)).await
+                    }
+                    false => HashMap::new(),
+                };
+                place.send(Read { recorded, evidence });
+            }
             (self.progress)(read);
         }
         Ok(read)
     }
 }
 
-/// A batch's records as registrations, each with the warnings its normalization gave; those
-/// the normalization refused are counted and logged, and left out.
-fn normalized(name: &str, batch: Batch, counts: &mut ScanCounts) -> Vec<Recorded> {
-    for refused in &batch.refused {
-        counts.refused += 1;
-        tracing::warn!(store = %name, at = %refused.locator, reason = %refused.reason, "record refused");
-    }
-    let mut recorded = Vec::with_capacity(batch.records.len());
-    for rec in batch.records {
+/// Records as registrations, each with the warnings its normalization gave; those the
+/// normalization refused are counted and logged, and left out.
+fn normalized(name: &str, records: Vec<SourceRecord>, counts: &mut ScanCounts) -> Vec<Recorded> {
+    let mut recorded = Vec::with_capacity(records.len());
+    for rec in records {
         let locator = rec.locator.clone();
         match rec.into_registration() {
             Ok((registration, warnings)) => {

@@ -7,6 +7,7 @@
 //! order.
 
 use super::facts::Facts;
+use super::sorted;
 use super::uri::{host_kind, site, HostKind};
 use crate::model::ClientMetadata;
 use serde::Serialize;
@@ -189,8 +190,12 @@ impl Family {
 
     /// How many members were created within `window` seconds of `t` (both sides).
     pub fn created_near(&self, t: i64, window: i64) -> usize {
-        let lo = self.created.partition_point(|&c| c < t - window);
-        let hi = self.created.partition_point(|&c| c <= t + window);
+        let c = &self.created;
+        let lo = sorted::first_at_least(c, t.saturating_sub(window), sorted::interpolated(c, t));
+        let hi = match t.checked_add(window).and_then(|end| end.checked_add(1)) {
+            Some(after) => sorted::first_at_least(c, after, lo),
+            None => c.len(),
+        };
         hi - lo
     }
 

@@ -132,3 +132,66 @@ fn taking_members_out_gives_the_family_of_those_left() {
         assert_eq!(f, expected);
     }
 }
+
+/// Counting near a time gives what a binary search of the whole list gives, however the
+/// times spread (even, bunched, repeated, at the ends of `i64`).
+#[test]
+fn created_near_agrees_with_a_binary_search() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let shapes: [fn(u64, usize) -> i64; 5] = [
+        |r, _| 1_785_000_000 + (r % 10_000_000) as i64,
+        |r, i| {
+            1_785_000_000
+                + if i % 10 == 0 {
+                    (r % 10_000_000) as i64
+                } else {
+                    (r % 600) as i64
+                }
+        },
+        |r, _| 1_785_000_000 + (r % 3) as i64,
+        |r, _| {
+            if r % 2 == 0 {
+                i64::MIN + (r % 5) as i64
+            } else {
+                i64::MAX - (r % 5) as i64
+            }
+        },
+        |r, _| r as i64,
+    ];
+    for shape in shapes {
+        for n in [0usize, 1, 2, 3, 10, 1000] {
+            let mut created: Vec<i64> = (0..n).map(|i| shape(next(), i)).collect();
+            created.sort_unstable();
+            let f = Family {
+                created,
+                ..Family::default()
+            };
+            let probes: Vec<i64> = f
+                .created
+                .iter()
+                .copied()
+                .chain((0..50).map(|i| shape(next(), i)))
+                .chain([i64::MIN, i64::MAX, 0])
+                .collect();
+            for t in probes {
+                for window in [0, 1, 300, i64::MAX] {
+                    let lo = f.created.partition_point(|&c| c < t.saturating_sub(window));
+                    let hi = f
+                        .created
+                        .partition_point(|&c| c <= t.saturating_add(window));
+                    assert_eq!(
+                        f.created_near(t, window),
+                        hi - lo,
+                        "t {t}, window {window}, n {n}"
+                    );
+                }
+            }
+        }
+    }
+}

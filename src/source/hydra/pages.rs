@@ -26,8 +26,11 @@ impl CopyPages {
         let (tx, pages) = mpsc::channel(1);
         let reader = tokio::spawn(async move {
             let mut after: Option<String> = None;
+            // The text as it comes, one page at a time in the same buffer.
+            let mut data = Vec::new();
             loop {
-                let mut page = read_page(&copy, &nid, batch_size, after.as_deref()).await;
+                let mut page =
+                    read_page(&copy, &nid, batch_size, after.as_deref(), &mut data).await;
                 // A short page is the last one.
                 let mut last = None;
                 if let Ok(rows) = &page {
@@ -81,15 +84,16 @@ async fn read_page(
     nid: &str,
     batch_size: u32,
     after_id: Option<&str>,
+    data: &mut Vec<u8>,
 ) -> Result<TextRows, SourceError> {
     let sql = page_copy(nid, batch_size, after_id);
-    let mut data = Vec::new();
+    data.clear();
     let mut chunks = copy.copy_out_raw(&sql).await.map_err(client_query)?;
     while let Some(chunk) = chunks.try_next().await.map_err(client_query)? {
         data.extend_from_slice(&chunk);
     }
     let mut rows = TextRows::new(COLUMNS.len());
-    rows.push_copy_lines(&data)
+    rows.push_copy_lines(data)
         .map_err(|e| client_query(sqlx::Error::Protocol(e.to_string())))?;
     Ok(rows)
 }
