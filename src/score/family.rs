@@ -6,8 +6,9 @@
 //! and hashes it with SHA-256, so a family id is the same on every run, machine and input
 //! order.
 
+mod sorted;
+
 use super::facts::Facts;
-use super::sorted;
 use super::uri::{host_kind, site, HostKind};
 use crate::model::ClientMetadata;
 use serde::Serialize;

@@ -16,7 +16,6 @@ pub mod catalog;
 pub mod facts;
 pub mod family;
 mod rules;
-mod sorted;
 pub mod text;
 pub mod uri;
 pub mod vouch;

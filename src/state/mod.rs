@@ -18,6 +18,7 @@ mod lists;
 #[cfg(test)]
 mod migration_tests;
 mod pages;
+mod ranges;
 mod registrations;
 #[cfg(test)]
 mod schema_tests;

@@ -192,9 +192,15 @@ async fn changed_ids(url: &str) -> Vec<String> {
         updated_at: Some("2026-11-20 09:00:00".into()),
         ..StoreCursor::default()
     };
-    let mut pager = src.pager(ScanKind::Incremental, &cursor).await.unwrap();
+    read_ids(&src, ScanKind::Incremental, &cursor).await
+}
+
+/// Every client a scan of `kind` from `cursor` reads, in order.
+async fn read_ids(src: &HydraSource, kind: ScanKind, cursor: &StoreCursor) -> Vec<String> {
+    let mut pager = src.pager(kind, cursor).await.unwrap();
     let mut ids = Vec::new();
     while let Some(batch) = pager.next_batch().await.unwrap() {
+        assert!(batch.records.len() <= src.batch_size as usize);
         ids.extend(
             batch
                 .records
@@ -232,21 +238,7 @@ async fn all_ids(url: &str, batch_size: u32) -> Vec<String> {
     let src = HydraSource::open(&Secret::new(url.to_owned()), batch_size)
         .await
         .unwrap();
-    let mut pager = src
-        .pager(ScanKind::Full, &StoreCursor::default())
-        .await
-        .unwrap();
-    let mut ids = Vec::new();
-    while let Some(batch) = pager.next_batch().await.unwrap() {
-        assert!(batch.records.len() <= batch_size as usize);
-        ids.extend(
-            batch
-                .records
-                .iter()
-                .map(|r| r.doc["client_id"].to_string().replace('"', "")),
-        );
-    }
-    ids
+    read_ids(&src, ScanKind::Full, &StoreCursor::default()).await
 }
 
 /// PostgreSQL's pages come by `COPY`, one read ahead: every client once and in order, when
