@@ -21,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 /// Per-record warnings logged at `warn` per scan; the rest go to `debug` (all are counted).
 const LOGGED_WARNINGS: u64 = 20;
 
-/// Registrations a stage of a scan takes at a time: a quarter of a default batch. Three to
-/// five parts are in flight between the stages; in batches of 1,000, a first scan of
-/// 1,000,000 held some 20 MB in them. The recording stage gathers a batch's worth again
-/// before it writes (one statement a batch).
+/// Registrations a stage of a scan takes at a time: a quarter of a default batch, so what is
+/// in flight between the stages (three to five parts) stays small whatever the batch size
+/// (about 5 MB in batches of 1,000, by `heaptrack`). The recording stage gathers a batch's
+/// worth again before it writes (one statement a batch).
 const STAGE_ROWS: usize = 250;
 
 #[derive(Debug, thiserror::Error)]
