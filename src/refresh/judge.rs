@@ -283,8 +283,8 @@ async fn begun(state: &State, store: &str, scorer: &Scorer) -> Result<(), StateE
     state.refresh_statistics().await
 }
 
-/// A full judgement's end: the store marked judged by `scorer`, fresh planner statistics,
-/// and the family figures in `out`.
+/// A full judgement's end: the store marked judged by `scorer`, the table vacuumed with
+/// fresh planner statistics, and the family figures in `out`.
 async fn concluded(
     state: &State,
     store: &str,
@@ -294,7 +294,7 @@ async fn concluded(
     state
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;
-    state.refresh_statistics().await?;
+    state.vacuum_after_judgement().await?;
     out.families = state.family_stats(store).await?;
     Ok(out)
 }

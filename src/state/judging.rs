@@ -338,15 +338,37 @@ impl State {
         Ok(())
     }
 
-    /// After a full judgement rewrote a store's rows: fresh planner statistics on PostgreSQL,
-    /// whose autovacuum may not have analyzed a table just filled (the incremental
-    /// judgement's index ranges depend on them). SQLite's statements here do not.
+    /// Before a full judgement: fresh planner statistics on PostgreSQL, whose autovacuum may
+    /// not have analyzed a table a first scan just filled (the judgement's page reads and
+    /// verdict writes depend on them). SQLite's statements here do not.
     pub async fn refresh_statistics(&self) -> Result<(), StateError> {
         if !self.sqlite {
             sqlx::raw_sql("ANALYZE registrations; ANALYZE families")
                 .execute(self.pool())
                 .await
                 .map_err(q("analyze"))?;
+        }
+        Ok(())
+    }
+
+    /// After a full judgement rewrote a store's rows, on PostgreSQL: `VACUUM (ANALYZE)`,
+    /// which gives fresh statistics too. The incremental judgement reads its family index
+    /// ranges from the index alone only where a vacuum has marked the table's pages
+    /// all-visible; until autovacuum gets to a table a first scan filled and its judgement
+    /// rewrote, every entry is looked up in the table as well (1,000,000 clients, 1%
+    /// changed: 6.0-6.5 s against 4.7-5.2 s). The dead versions the rewrite left are made
+    /// free for the next writes. Each its own statement: a vacuum runs outside transactions.
+    pub async fn vacuum_after_judgement(&self) -> Result<(), StateError> {
+        if !self.sqlite {
+            for vacuum in [
+                "VACUUM (ANALYZE) registrations",
+                "VACUUM (ANALYZE) families",
+            ] {
+                sqlx::raw_sql(vacuum)
+                    .execute(self.pool())
+                    .await
+                    .map_err(q("vacuum"))?;
+            }
         }
         Ok(())
     }
