@@ -7,6 +7,7 @@
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 //! Statements that read many rows read them as one JSON array a page (`json_rows.rs`).
 
+mod copy_in;
 mod export;
 mod families;
 mod journal;
@@ -84,6 +85,9 @@ pub struct State {
     /// A SQLite file's second connection, read-only, for the page reads of a full
     /// judgement: they run while the writer writes the verdicts of the pages before.
     reads: Option<AnyPool>,
+    /// A PostgreSQL database's connection for `COPY`, opened when first used (see
+    /// `copy_in.rs`).
+    copy: Option<sqlx::PgPool>,
     sqlite: bool,
     /// The leader's term when replicas share the database: intents are written under it.
     fence: Option<std::sync::Arc<Fence>>,
@@ -207,9 +211,11 @@ impl State {
         } else {
             None
         };
+        let copy = (!sqlite).then(|| copy_in::pool(url)).transpose()?;
         let state = State {
             pool,
             reads,
+            copy,
             sqlite,
             fence: None,
         };

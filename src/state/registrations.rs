@@ -147,6 +147,14 @@ impl State {
             .chain(live.chunks(UPSERT_CHUNK).map(|c| (c, false, false)))
             .chain(revived.chunks(UPSERT_CHUNK).map(|c| (c, true, false)));
         for (chunk, revive, with_verdicts) in chunks {
+            if let Some(verdicts) = verdicts.filter(|_| with_verdicts) {
+                if self
+                    .copy_new(store, scan, now, batch, chunk, &written, verdicts)
+                    .await?
+                {
+                    continue;
+                }
+            }
             let sql: Cow<str> = if chunk.len() == UPSERT_CHUNK && !revive {
                 let i = usize::from(self.sqlite) * 2 + usize::from(with_verdicts);
                 Cow::Borrowed(FULL_UPSERTS[i].get_or_init(|| {
