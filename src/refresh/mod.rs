@@ -32,6 +32,8 @@ pub async fn refresh(
     kind: ScanKind,
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ScanError> {
+    // SQLite's log is copied into the file on the other core while this writes.
+    let beside = scan.state.checkpoints_beside();
     let scanned = scan.scan(kind, Some(now)).await?;
     let report = scanned.report;
     // A full scan judges everything (it refreshes what depends on the clock alone, such as an
@@ -46,6 +48,7 @@ pub async fn refresh(
         }
         (ScanKind::Incremental, _) => judge_changes(state, store, scorer, now, cimd).await?,
     };
+    drop(beside);
     // Everything is committed: a checkpoint that fails loses nothing (the log still holds
     // it, and the next one copies it).
     if let Err(e) = state.checkpoint().await {

@@ -7,6 +7,7 @@
 //! here is written once for both: `$n` parameters, `ON CONFLICT` upserts, integer times.
 //! Statements that read many rows read them as one JSON array a page (`json_rows.rs`).
 
+mod checkpoint;
 mod copy_in;
 mod export;
 mod families;
@@ -262,22 +263,6 @@ impl State {
         let done = query.execute(&mut *tx).await.map_err(q(what))?;
         tx.commit().await.map_err(q(what))?;
         Ok(done)
-    }
-
-    /// Copies what the write-ahead log holds into the SQLite database and empties the log, at
-    /// the end of a refresh: the log then holds no more than one refresh's writes, and the
-    /// next process to open the database does not read it all back first (with a 512 MiB log
-    /// left behind, a no-change rescan took 1.9 s instead of 0.1 s). It waits for readers of
-    /// other processes as long as the connection's busy timeout allows. Nothing on
-    /// PostgreSQL.
-    pub async fn checkpoint(&self) -> Result<(), StateError> {
-        if self.sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(self.pool())
-                .await
-                .map_err(q("checkpoint the write-ahead log"))?;
-        }
-        Ok(())
     }
 
     /// Only `state` runs statements on the pool.
