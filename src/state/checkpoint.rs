@@ -30,7 +30,8 @@ impl State {
     /// checkpoint: it waits for no one, and copies what no reader still needs). Otherwise
     /// the writer copies it, and stops writing meanwhile: once the log passes its limit,
     /// and in the refresh's last checkpoint, which copied a whole 1%-changed rescan's
-    /// writes (1,000,000 clients: 3.2-3.35 s with it there, 2.95-3.1 s copied beside).
+    /// writes (1,000,000 clients, 1% changed: 3.2-3.5 s so, 2.95-3.35 s copied beside, in
+    /// alternated runs).
     /// `None` on PostgreSQL, or for a database held in memory.
     pub fn checkpoints_beside(&self) -> Option<AbortOnDropHandle<()>> {
         let reads = self.reads.clone()?;
