@@ -20,15 +20,16 @@
 //! creation) is counted again from the family's members through an index.
 
 use super::judge::{
-    cimd_evidence, family_row, flags, join_sites, judge_store, record, split_sites, stored_family,
-    stored_member, Judgement,
+    cimd_evidence, family_row, judge_store, record, split_sites, stored_family, stored_member,
+    Judgement,
 };
+use super::overlay::Overlay;
 use crate::fetch::Cimd;
 use crate::score::family::{
     Family, FamilyId, FamilyIndex, Member, Recount, BURST_MIN, BURST_WINDOW,
 };
 use crate::score::Scorer;
-use crate::state::{Contribution, State, StateError, VerdictRow};
+use crate::state::{State, StateError, VerdictRow};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -73,6 +74,8 @@ pub async fn judge_changes(
 #[derive(Default)]
 struct Stale {
     before: Vec<VerdictRow>,
+    /// Client ids in `before` of registrations that are gone now.
+    gone: HashSet<String>,
     fresh: HashMap<String, Member>,
 }
 
@@ -89,6 +92,9 @@ impl Stale {
                     // Only what it added to its family is read again: not the reasons,
                     // which were most of what this held.
                     let reasons = String::new();
+                    if j.gone {
+                        out.gone.insert(j.stored.client_id.clone());
+                    }
                     out.before.push(VerdictRow {
                         reasons,
                         ..j.stored
@@ -139,15 +145,22 @@ async fn judge_incrementally(
     let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
     let mut phase = |name: &'static str| phases.push((name, started.elapsed()));
     let stale = Stale::read(state, store, scorer).await?;
+    let overlay = Overlay::new(
+        stale
+            .before
+            .iter()
+            .filter(|v| !stale.gone.contains(&v.client_id)),
+        &stale.fresh,
+    );
     phase("stale read");
-    let Some(mut families) = keep_families(state, store, &stale).await? else {
+    let Some(mut families) = keep_families(state, store, &stale, &overlay).await? else {
         return Ok(None);
     };
     phase("families kept");
-    let targets = find_targets(state, store, now, &stale, &families).await?;
+    let targets = find_targets(state, store, now, &stale, &families, &overlay).await?;
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
     phase("targets found");
-    if !read_families(state, store, &targets, &mut families).await? {
+    if !read_families(state, store, &targets, &mut families, &overlay).await? {
         return Ok(None);
     }
     phase("families read");
@@ -184,6 +197,7 @@ async fn keep_families(
     state: &State,
     store: &str,
     stale: &Stale,
+    overlay: &Overlay<'_>,
 ) -> Result<Option<Families>, StateError> {
     let touched: BTreeSet<String> = stale
         .before
@@ -235,7 +249,6 @@ async fn keep_families(
         e.sites |= r.sites;
         e.bounds |= r.bounds;
     }
-    let mut contributions = Vec::with_capacity(stale.fresh.len());
     for (client_id, m) in &stale.fresh {
         if unchanged.contains(client_id.as_str()) {
             continue;
@@ -245,29 +258,21 @@ async fn keep_families(
             let came = m.created.map(|t| (t, true));
             f.moved.entry(m.family).or_default().extend(came);
         }
-        contributions.push(Contribution {
-            client_id: client_id.clone(),
-            family: m.family.to_string(),
-            software: m.software.clone(),
-            judged_created_at: m.created,
-            judged_sites: join_sites(m.sites.iter()),
-            judged_flags: flags(m),
-        });
     }
-    // From here on the stored columns of every live member say what it adds now.
-    state.write_contributions(store, &contributions).await?;
+    // What stale members add now is written with their verdicts: until then, members are
+    // read through `overlay`.
     for (id, r) in recounts {
         let key = id.to_string();
         let Some(fam) = f.index.get_mut(&id) else {
             continue;
         };
         if r.software {
-            let matches = state.family_software(store, &key).await?;
+            let matches = overlay.software(state, store, &key).await?;
             fam.recount_software(matches.iter().map(String::as_str));
         }
         if r.sites {
-            let sets: Vec<BTreeSet<String>> = state
-                .family_sites(store, &key)
+            let sets: Vec<BTreeSet<String>> = overlay
+                .sites(state, store, &key)
                 .await?
                 .iter()
                 .map(|s| split_sites(Some(s)))
@@ -275,7 +280,7 @@ async fn keep_families(
             fam.recount_sites(sets.iter());
         }
         if r.bounds {
-            (fam.first_created, fam.last_created) = state.family_bounds(store, &key).await?;
+            (fam.first_created, fam.last_created) = overlay.bounds(state, store, &key).await?;
         }
     }
     Ok(Some(f))
@@ -289,6 +294,7 @@ async fn find_targets(
     now: DateTime<Utc>,
     stale: &Stale,
     f: &Families,
+    overlay: &Overlay<'_>,
 ) -> Result<BTreeSet<String>, StateError> {
     let mut targets: BTreeSet<String> = stale.fresh.keys().cloned().collect();
     targets.extend(state.due(store, now.timestamp()).await?);
@@ -296,7 +302,7 @@ async fn find_targets(
         if f.index.get(id).is_none() {
             continue;
         }
-        targets.extend(burst_crossings(state, store, id, moved).await?);
+        targets.extend(burst_crossings(state, store, id, moved, overlay).await?);
     }
     fn shown(f: Option<&Family>) -> Option<(bool, bool, Vec<&str>)> {
         f.map(Family::seen_by_namesakes)
@@ -334,7 +340,7 @@ async fn find_targets(
             .map(|(id, _)| id.to_string()),
     );
     let looked_at: Vec<&str> = looked_at.iter().map(String::as_str).collect();
-    targets.extend(state.name_lookers(store, &looked_at).await?);
+    targets.extend(overlay.name_lookers(state, store, &looked_at).await?);
     Ok(targets)
 }
 
@@ -346,10 +352,11 @@ async fn burst_crossings(
     store: &str,
     family: &FamilyId,
     moved: &[(i64, bool)],
+    overlay: &Overlay<'_>,
 ) -> Result<Vec<String>, StateError> {
     let ranges = windows(moved.iter().map(|(t, _)| *t).collect(), 2 * BURST_WINDOW);
-    let members = state
-        .family_created_in(store, &family.to_string(), &ranges)
+    let members = overlay
+        .created_in(state, store, &family.to_string(), &ranges)
         .await?;
     let mut times: Vec<i64> = members.iter().map(|(_, t)| *t).collect();
     times.sort_unstable();
@@ -384,12 +391,13 @@ async fn read_families(
     store: &str,
     targets: &[&str],
     f: &mut Families,
+    overlay: &Overlay<'_>,
 ) -> Result<bool, StateError> {
     let mut around: HashMap<String, Vec<i64>> = HashMap::new();
     let mut need: BTreeSet<String> = BTreeSet::new();
     let mut looking: BTreeSet<String> = BTreeSet::new();
     for chunk in targets.chunks(TARGETS_PER_READ) {
-        for m in state.members_of(store, chunk).await? {
+        for m in overlay.members_of(state, store, chunk).await? {
             if let Some(t) = m.judged_created_at {
                 around.entry(m.family.clone()).or_default().push(t);
             }
@@ -433,7 +441,7 @@ async fn read_families(
         };
         let ranges = windows(times, BURST_WINDOW);
         if let Some(fam) = f.index.get_mut(&id) {
-            fam.created = state.family_times_in(store, &key, &ranges).await?;
+            fam.created = overlay.times_in(state, store, &key, &ranges).await?;
         }
     }
     f.index.freeze();

@@ -8,6 +8,7 @@
 
 pub mod incremental;
 pub mod judge;
+mod overlay;
 mod recorder;
 pub mod scan;
 

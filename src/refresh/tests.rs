@@ -173,7 +173,10 @@ async fn judging_what_changed_on_postgres_gives_the_verdicts_of_a_full_judgement
     let state = State::connect(&Secret::new(url.clone())).await.unwrap();
     indexes_come_back(&state, &url).await;
     rounds(&state, 7).await;
-    departures(&state).await;
+    departures(&state, false).await;
+    let (_, _, url) = testing::postgres_database("rw_state").await;
+    let state = State::connect(&Secret::new(url)).await.unwrap();
+    departures(&state, true).await;
 }
 
 #[tokio::test]
@@ -431,10 +434,21 @@ fn install(i: u64, name: &str, redirect: &str, logo: &str, now: DateTime<Utc>) -
 #[tokio::test]
 async fn what_a_departure_cannot_undo_is_counted_again_from_the_members() {
     let (state, _dir) = testing::sqlite().await;
-    departures(&state).await;
+    departures(&state, false).await;
 }
 
-async fn departures(state: &State) {
+/// The same when the members leave for another family (an edit an incremental scan reads)
+/// instead of going: what they add to their new family is written with their verdicts, so
+/// the judgement reads their old family's members with their stored columns set aside.
+#[tokio::test]
+async fn what_a_move_to_another_family_cannot_undo_is_counted_again_from_the_members() {
+    let (state, _dir) = testing::sqlite().await;
+    departures(&state, true).await;
+}
+
+/// Members on the smallest sites, the first created and a family's one catalog match leave
+/// their families: gone (`moved` false) or to another family.
+async fn departures(state: &State, moved: bool) {
     let state = state.clone();
     let scorer = Scorer::with_defaults();
     let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
@@ -490,8 +504,20 @@ async fn departures(state: &State) {
     // The members on the smallest sites go, and so does the one Claude Code match; an
     // incremental scan cannot see deletions, so a full scan marks them gone, and the
     // incremental judgement follows it here.
-    regs.retain(|r| !["c000", "c001", "c002", "c060"].contains(&r.client_id.as_str()));
-    scan(&state, &regs, ScanKind::Full, now).await;
+    let leaving =
+        |r: &Registration| ["c000", "c001", "c002", "c060"].contains(&r.client_id.as_str());
+    if moved {
+        let mut edited: Vec<Registration> = regs.iter().filter(|r| leaving(r)).cloned().collect();
+        for r in &mut edited {
+            r.metadata.redirect_uris = vec!["https://moved.example/cb".into()];
+            r.metadata.logo_uri = None;
+            r.updated_at = Some(now + Duration::minutes(1));
+        }
+        scan(&state, &edited, ScanKind::Incremental, now).await;
+    } else {
+        regs.retain(|r| !leaving(r));
+        scan(&state, &regs, ScanKind::Full, now).await;
+    }
     let j = judge_changes(&state, "inc", &scorer, now, None)
         .await
         .unwrap();

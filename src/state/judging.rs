@@ -3,15 +3,14 @@
 
 use super::json_rows::fetch_json_rows;
 use super::verdicts::JudgedRow;
-use super::{q, Judged, State, StateError, UPDATE_CHUNK};
+use super::{q, Judged, State, StateError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// Parameters per `IN (...)` list, well below every backend's limit.
 const IN_CHUNK: usize = 100;
 
-/// What a registration adds to its family, written before its verdict (see
-/// [`State::write_contributions`]).
+/// What a registration adds to its family, as stored with its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
     pub client_id: String,
@@ -137,47 +136,6 @@ impl State {
         Ok(rows.into_iter().map(JudgedRow::judged).collect())
     }
 
-    /// Records what stale registrations now add to their families (they stay stale until
-    /// their verdicts are stored), so that families can be counted from their members.
-    pub async fn write_contributions(
-        &self,
-        store: &str,
-        rows: &[Contribution],
-    ) -> Result<(), StateError> {
-        // A statement per chunk, each its own transaction (no statement journal, as
-        // `UPSERT_CHUNK` says): until the judgement ends, the store has no complete one.
-        for chunk in rows.chunks(UPDATE_CHUNK) {
-            let sql = self.update_from_rows(
-                &[
-                    "family",
-                    "software",
-                    "judged_created_at",
-                    "judged_sites",
-                    "judged_flags",
-                ],
-                "",
-                "",
-                chunk.len(),
-            );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == UPDATE_CHUNK);
-            for c in chunk {
-                query = query
-                    .bind(c.client_id.as_str())
-                    .bind(c.family.as_str())
-                    .bind(c.software.as_deref())
-                    .bind(c.judged_created_at)
-                    .bind(c.judged_sites.as_deref())
-                    .bind(c.judged_flags as i32);
-            }
-            query
-                .bind(store)
-                .execute(self.pool())
-                .await
-                .map_err(q("store contributions"))?;
-        }
-        Ok(())
-    }
-
     /// The catalog matches of a family's members, one per member that has one.
     pub async fn family_software(
         &self,
@@ -206,24 +164,31 @@ impl State {
         .map_err(q("count a family's sites"))
     }
 
-    /// A family's first and last creation times (two index seeks).
-    pub async fn family_bounds(
+    /// A family's `k` first and `k` last creation times, each from its end of the family
+    /// index (two index ranges).
+    pub async fn family_edges(
         &self,
         store: &str,
         family: &str,
-    ) -> Result<(Option<i64>, Option<i64>), StateError> {
-        let row = sqlx::query(&format!(
-            "SELECT MIN(judged_created_at) AS first, MAX(judged_created_at) AS last FROM registrations WHERE {MEMBER}"
-        ))
-        .bind(store)
-        .bind(family)
-        .fetch_one(self.pool())
-        .await
-        .map_err(q("read a family's creation times"))?;
-        Ok((
-            row.try_get("first").map_err(q("decode first creation"))?,
-            row.try_get("last").map_err(q("decode last creation"))?,
-        ))
+        k: usize,
+    ) -> Result<(Vec<i64>, Vec<i64>), StateError> {
+        let mut edges = Vec::with_capacity(2);
+        for order in ["ASC", "DESC"] {
+            let times: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT judged_created_at FROM registrations
+                 WHERE {MEMBER} AND judged_created_at IS NOT NULL
+                 ORDER BY judged_created_at {order} LIMIT $3"
+            ))
+            .bind(store)
+            .bind(family)
+            .bind(i64::try_from(k).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await
+            .map_err(q("read a family's creation times"))?;
+            edges.push(times);
+        }
+        let last = edges.pop().unwrap_or_default();
+        Ok((edges.pop().unwrap_or_default(), last))
     }
 
     /// Members of `families` whose verdicts look at same-name families.

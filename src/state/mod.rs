@@ -31,7 +31,7 @@ mod verdicts;
 pub use crate::model::{ScanKind, StoreCursor};
 pub use export::ExportRow;
 pub use journal::{ActionRow, Intent, Outcome, QuarantineEvent};
-pub use judging::Contribution;
+pub use judging::{Contribution, MemberRow};
 pub use lease::Fence;
 pub use pages::{ContributionRow, LivePages, PAGE};
 pub use registrations::{BatchOutcome, Recorded, Stored, StoredReason};
