@@ -22,10 +22,16 @@ use tokio_util::sync::CancellationToken;
 const LOGGED_WARNINGS: u64 = 20;
 
 /// Registrations a stage of a scan takes at a time: a quarter of a default batch, so what is
-/// in flight between the stages (three to five parts) stays small whatever the batch size
-/// (about 5 MB in batches of 1,000, by `heaptrack`). The recording stage gathers a batch's
-/// worth again before it writes (one statement a batch).
+/// in flight between the stages stays small whatever the batch size (about 5 MB in batches
+/// of 1,000 with a part waiting between stages, by `heaptrack`). The recording stage gathers
+/// a batch's worth again before it writes (one statement a batch).
 const STAGE_ROWS: usize = 250;
+
+/// Parts that may wait between two stages. The stages' times vary from part to part (a
+/// batch written, a page of the store read): with one place, each stage waited for the next
+/// more often. 1,000,000 clients into SQLite state, alternated: the reading 15.0 s with
+/// four places against 16.0 s with one (peak RSS 60 MB against 57).
+const STAGE_PLACES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -183,9 +189,9 @@ impl Scan<'_> {
         // Three stages, each a task: this one reads and normalizes, the next scores (what
         // each registration adds to its family, or its verdict) and the last records. The
         // authorization server's database, the state database and both cores work at once (a
-        // batch in flight between stages: memory stays flat).
-        let (batches, read) = mpsc::channel(1);
-        let (scored, received) = mpsc::channel(1);
+        // few parts in flight between stages: memory stays flat).
+        let (batches, read) = mpsc::channel(STAGE_PLACES);
+        let (scored, received) = mpsc::channel(STAGE_PLACES);
         let full = kind == ScanKind::Full;
         let scorer = tokio::spawn(score_batches(
             self.scorer.clone(),
