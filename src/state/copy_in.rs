@@ -23,8 +23,7 @@ const COPY_NEW: &str = "COPY registrations (store, client_id, client_name, origi
 
 /// Rows in `COPY`'s text format: a line each, columns separated by tabs, `\N` for NULL,
 /// and backslash, tab, newline and carriage return escaped in text.
-#[derive(Default)]
-pub(super) struct CopyText {
+struct CopyText {
     buf: String,
     /// No column written yet on the current line.
     at_start: bool,
@@ -44,7 +43,7 @@ impl CopyText {
         }
     }
 
-    pub(super) fn text(&mut self, v: Option<&str>) -> &mut Self {
+    fn text(&mut self, v: Option<&str>) -> &mut Self {
         self.separate();
         let Some(s) = v else {
             self.buf.push_str("\\N");
@@ -68,7 +67,7 @@ impl CopyText {
         self
     }
 
-    pub(super) fn int(&mut self, v: Option<i64>) -> &mut Self {
+    fn int(&mut self, v: Option<i64>) -> &mut Self {
         self.separate();
         match v {
             Some(n) => {
@@ -79,12 +78,12 @@ impl CopyText {
         self
     }
 
-    pub(super) fn end_row(&mut self) {
+    fn end_row(&mut self) {
         self.buf.push('\n');
         self.at_start = true;
     }
 
-    pub(super) fn as_str(&self) -> &str {
+    fn as_str(&self) -> &str {
         &self.buf
     }
 }
