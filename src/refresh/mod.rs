@@ -49,7 +49,9 @@ pub async fn refresh(
         }
         (ScanKind::Incremental, _) => judge_changes(state, store, scorer, now, cimd).await?,
     };
-    drop(beside);
+    if let Some(beside) = beside {
+        beside.stop().await;
+    }
     // Everything is committed: a checkpoint that fails loses nothing (the log still holds
     // it, and the next one copies it).
     if let Err(e) = state.checkpoint().await {
