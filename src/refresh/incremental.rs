@@ -73,6 +73,8 @@ pub async fn judge_changes(
 /// it adds now (none when gone).
 #[derive(Default)]
 struct Stale {
+    /// The greatest client_id marked stale when read.
+    through: Option<String>,
     before: Vec<VerdictRow>,
     /// Client ids in `before` of registrations that are gone now.
     gone: HashSet<String>,
@@ -81,12 +83,15 @@ struct Stale {
 
 impl Stale {
     async fn read(state: &State, store: &str, scorer: &Scorer) -> Result<Stale, StateError> {
-        let mut out = Stale::default();
+        let mut out = Stale {
+            through: state.last_marked(store).await?,
+            ..Stale::default()
+        };
         let mut after = String::new();
         loop {
-            let page = state.stale_page(store, &after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.registration.client_id.clone();
+            let (page, last) = state.stale_page(store, &after, PAGE).await?;
+            let Some(last) = last else { break };
+            after = last;
             for j in page {
                 if j.stored.judged_flags.is_some() {
                     // Only what it added to its family is read again: not the reasons,
@@ -177,7 +182,12 @@ async fn judge_incrementally(
         }
         state.store_verdicts(store, &rows).await?;
     }
-    state.settle_gone(store).await?;
+    let gone: Vec<&str> = stale.gone.iter().map(String::as_str).collect();
+    state.settle_gone_of(store, &gone).await?;
+    // Every stale registration is judged: the marks read go.
+    if let Some(last) = &stale.through {
+        state.unmark_stale_through(store, last).await?;
+    }
     phase("judged");
 
     store_families(state, store, &families).await?;

@@ -283,7 +283,7 @@ async fn begun(state: &State, store: &str, scorer: &Scorer) -> Result<(), StateE
     state.refresh_statistics().await
 }
 
-/// A full judgement's end: the store marked judged by `scorer`, the table vacuumed with
+/// A full judgement's end: no registration marked stale, the store marked judged by `scorer`, the table vacuumed with
 /// fresh planner statistics, and the family figures in `out`.
 async fn concluded(
     state: &State,
@@ -291,6 +291,8 @@ async fn concluded(
     scorer: &Scorer,
     mut out: Judgement,
 ) -> Result<Judgement, StateError> {
+    // Every registration was judged: what was stale is no longer.
+    state.unmark_all_stale(store).await?;
     state
         .set_judged_with(store, Some(&scorer.fingerprint()))
         .await?;
@@ -357,7 +359,7 @@ pub(super) async fn cimd_evidence<'a>(
 }
 
 /// Counts a verdict and queues its row when it or the registration's contribution differs
-/// from what is stored, or the registration is stale. `whole`: the row is written whole (a
+/// from what is stored (a stale mark is taken away apart). `whole`: the row is written whole (a
 /// full judgement, which drops the indexes a narrower write spares, and writes pages in key
 /// order), not only what differs.
 pub(super) fn record(
@@ -376,7 +378,7 @@ pub(super) fn record(
         && s.family == row.family
         && s.software == row.software;
     out.changed += u64::from(!verdict_same);
-    if j.stale || row != *s {
+    if row != *s {
         rows.push(if whole {
             VerdictWrite::whole(row)
         } else {

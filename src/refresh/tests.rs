@@ -141,11 +141,11 @@ pub(super) async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<
     let mut regs = Vec::new();
     let mut pages = state.live_pages(store);
     while let Some(page) = pages.next().await.unwrap() {
-        regs.extend(
-            page.into_iter()
-                .map(|j| format!("{:?} stale={}", j.stored, j.stale)),
-        );
+        regs.extend(page.into_iter().map(|j| format!("{:?}", j.stored)));
     }
+    // Each store judged in full or incrementally: none is left to judge.
+    let marked = state.marked_stale(store).await;
+    regs.extend(marked.iter().map(|id| format!("stale: {id}")));
     let mut families: Vec<String> = state
         .families(store)
         .await
@@ -634,4 +634,42 @@ async fn a_full_scan_judges_with_the_families_it_recorded() {
     // One client_id twice, in different batches: the judgement counts families itself.
     lines.push(jsonl(&regs[3]));
     assert_eq!(scan_file(&state, &scorer, &lines, now).await, 300);
+}
+
+/// A mark whose write never came (the process stopped between the two) hides no other: a
+/// registration marked after more than a page of such marks is judged, and no mark is
+/// left.
+#[tokio::test]
+async fn marks_of_registrations_never_written_hide_no_other() {
+    let (state, _dir) = testing::sqlite().await;
+    let scorer = Scorer::with_defaults();
+    let now = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    for store in ["inc", "full"] {
+        state.ensure_store(store, "jsonl", now).await.unwrap();
+    }
+    let mut rng = Rng(3);
+    let mut regs: Vec<Registration> = (0..40).map(|i| registration(&mut rng, i, now)).collect();
+    scan(&state, &regs, ScanKind::Full, now).await;
+    for store in ["inc", "full"] {
+        judge_store(&state, store, &scorer, now, None, None)
+            .await
+            .unwrap();
+    }
+    // Between c00038 and c00039 in client_id order.
+    let ghosts: Vec<String> = (0..1500).map(|i| format!("c00038-{i:04}")).collect();
+    let ghosts: Vec<&str> = ghosts.iter().map(String::as_str).collect();
+    state.mark_stale("inc", &ghosts).await.unwrap();
+    let last = regs.last_mut().unwrap();
+    last.metadata.client_name = Some("Another Name Entirely".into());
+    last.updated_at = Some(now + Duration::seconds(1));
+    let changed = [last.clone()];
+    scan(&state, &changed, ScanKind::Incremental, now).await;
+    let inc = judge_changes(&state, "inc", &scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(&state, "full", &scorer, now, None, None)
+        .await
+        .unwrap();
+    assert!(!inc.full, "{inc:?}");
+    assert_same(&state, "after marks never written").await;
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 const COPY_NEW: &str = "COPY registrations (store, client_id, client_name, origin, created_at, \
      created_from, updated_at, usage, last_used_at, first_seen_at, last_seen_at, \
      last_seen_scan, metadata, warnings, band, score, reasons, family, software, due_at, \
-     judged_created_at, judged_sites, judged_flags, stale) FROM STDIN";
+     judged_created_at, judged_sites, judged_flags) FROM STDIN";
 
 /// Rows in `COPY`'s text format: a line each, columns separated by tabs, `\N` for NULL,
 /// and backslash, tab, newline and carriage return escaped in text.
@@ -145,8 +145,7 @@ impl State {
                 .int(v.due_at)
                 .int(v.judged_created_at)
                 .text(v.judged_sites.as_deref())
-                .int(v.judged_flags)
-                .int(Some(0));
+                .int(v.judged_flags);
             text.end_row();
         }
         let mut copy = pool

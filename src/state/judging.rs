@@ -46,11 +46,7 @@ struct MemberColumns {
 /// keeping these up to date meanwhile is random insertion into three indexes of the store's
 /// size: it tripled a full judgement's time at 1,000,000 registrations. Building them after,
 /// by sorting, is what bulk loads do.
-pub(crate) const JUDGING_INDEXES: [(&str, &str); 3] = [
-    (
-        "registrations_stale",
-        "ON registrations (store, client_id) WHERE stale = 1",
-    ),
+pub(crate) const JUDGING_INDEXES: [(&str, &str); 2] = [
     (
         "registrations_due",
         "ON registrations (store, due_at) WHERE gone_at IS NULL",
@@ -103,7 +99,7 @@ impl State {
     /// Two index ranges.
     pub async fn judging_due(&self, store: &str, now: DateTime<Utc>) -> Result<bool, StateError> {
         let row = sqlx::query(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM registrations WHERE store = $1 AND stale = 1)
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM stale_registrations WHERE store = $1)
                            OR EXISTS (SELECT 1 FROM registrations WHERE store = $1 AND gone_at IS NULL AND due_at <= $2)
                          THEN 1 ELSE 0 END AS due",
         )
@@ -116,24 +112,30 @@ impl State {
         Ok(due != 0)
     }
 
-    /// Up to `limit` stale registrations (live or gone) after `after`, by client_id.
+    /// Up to `limit` stale registrations (live or gone) after `after`, by client_id, and the
+    /// last client_id marked among them (`None`: no mark is after `after`). A mark whose
+    /// registration was never written gives no row.
     pub async fn stale_page(
         &self,
         store: &str,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<Judged>, StateError> {
-        let sql = self.judged_rows_sql(
-            "FROM registrations WHERE store = $1 AND stale = 1 AND client_id > $2 ORDER BY client_id LIMIT $3",
-        );
-        let query = sqlx::query(&sql)
-            .bind(store)
-            .bind(after)
-            .bind(i64::from(limit));
-        let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
-            .await
-            .map_err(q("read stale registrations"))?;
-        Ok(rows.into_iter().map(JudgedRow::judged).collect())
+    ) -> Result<(Vec<Judged>, Option<String>), StateError> {
+        // The marks first, then their rows by key: joined before the limit, PostgreSQL
+        // planned parallel workers to read the whole range of marks.
+        let marked: Vec<String> = sqlx::query_scalar(
+            "SELECT client_id FROM stale_registrations
+             WHERE store = $1 AND client_id > $2 ORDER BY client_id LIMIT $3",
+        )
+        .bind(store)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q("read stale marks"))?;
+        let ids: Vec<&str> = marked.iter().map(String::as_str).collect();
+        let rows = self.judged_by_id(store, &ids).await?;
+        Ok((rows, marked.last().cloned()))
     }
 
     /// The catalog matches of a family's members, one per member that has one.
@@ -364,6 +366,14 @@ impl State {
 
     /// The live registrations among `ids`, with their stored verdicts.
     pub async fn live_by_id(&self, store: &str, ids: &[&str]) -> Result<Vec<Judged>, StateError> {
+        // Gone ones are left out here, not in SQL: the statement stays a key lookup.
+        let mut all = self.judged_by_id(store, ids).await?;
+        all.retain(|j| !j.gone);
+        Ok(all)
+    }
+
+    /// The registrations among `ids`, live or gone, with their stored verdicts, by client_id.
+    async fn judged_by_id(&self, store: &str, ids: &[&str]) -> Result<Vec<Judged>, StateError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.list_chunk(IN_CHUNK)) {
             let mut p = self.placeholders();
@@ -376,24 +386,42 @@ impl State {
             let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
                 .await
                 .map_err(q("read registrations to judge"))?;
-            // Gone ones are left out here, not in SQL: the statement stays a key lookup.
-            out.extend(rows.into_iter().map(JudgedRow::judged).filter(|j| !j.gone));
+            out.extend(rows.into_iter().map(JudgedRow::judged));
         }
         Ok(out)
     }
 
-    /// Gone registrations leave their families: what they added is forgotten and they are
-    /// no longer stale.
+    /// Registrations that are gone leave their families: what they added is forgotten. After
+    /// a full judgement, every one that added something; `settle_gone_of` those of `ids`.
     pub async fn settle_gone(&self, store: &str) -> Result<u64, StateError> {
-        let r = sqlx::query(
-            "UPDATE registrations SET stale = 0, due_at = NULL, judged_created_at = NULL, judged_sites = NULL,
-                 judged_flags = NULL
-             WHERE store = $1 AND stale = 1 AND gone_at IS NOT NULL",
-        )
-        .bind(store)
-        .execute(self.pool())
-        .await
-        .map_err(q("settle gone registrations"))?;
+        let r = sqlx::query(&format!("{SETTLE} WHERE store = $1 AND {SETTLED}"))
+            .bind(store)
+            .execute(self.pool())
+            .await
+            .map_err(q("settle gone registrations"))?;
         Ok(r.rows_affected())
     }
+
+    /// [`State::settle_gone`] of the registrations `ids`: the gone among the stale ones.
+    pub async fn settle_gone_of(&self, store: &str, ids: &[&str]) -> Result<(), StateError> {
+        for chunk in ids.chunks(self.list_chunk(IN_CHUNK)) {
+            let mut p = self.placeholders();
+            let store_param = p();
+            let list = self.in_list("client_id", chunk.len(), &mut p);
+            let sql = format!("{SETTLE} WHERE store = {store_param} AND {list} AND {SETTLED}");
+            self.bind_list(sqlx::query(&sql).bind(store), chunk)
+                .execute(self.pool())
+                .await
+                .map_err(q("settle gone registrations"))?;
+        }
+        Ok(())
+    }
 }
+
+/// What a gone registration keeps of its last judgement: nothing of its family.
+const SETTLE: &str = "UPDATE registrations SET due_at = NULL, judged_created_at = NULL,
+     judged_sites = NULL, judged_flags = NULL";
+/// A gone registration [`SETTLE`] changes.
+const SETTLED: &str = "gone_at IS NOT NULL
+     AND (due_at IS NOT NULL OR judged_created_at IS NOT NULL OR judged_sites IS NOT NULL
+          OR judged_flags IS NOT NULL)";

@@ -1,6 +1,7 @@
 //! Migrating a state database that already holds rows: the CHECK constraints of
 //! `0003_enum_checks` (on SQLite a rebuild of every table) keep every row, keep ids counting
-//! on, and refuse values outside the vocabulary the code writes.
+//! on, and refuse values outside the vocabulary the code writes; the stale marks of
+//! `0010_stale_marks` are the rows stale before.
 
 use super::schema_tests::{postgres_schema, Schema};
 use super::{Intent, Outcome};
@@ -138,14 +139,66 @@ fn vocabulary() -> Vec<(&'static str, &'static str, Vec<&'static str>, bool)> {
 
 /// Applies the migrations up to [`BEFORE_CHECKS`], as an older regwarden would have.
 async fn migrate_old(all: &Migrator, pool: &AnyPool) {
+    migrate_to(all, pool, BEFORE_CHECKS).await;
+}
+
+/// Applies the migrations up to version `last`.
+async fn migrate_to(all: &Migrator, pool: &AnyPool, last: i64) {
     let dir = tempfile::tempdir().unwrap();
-    for m in all.iter().filter(|m| m.version <= BEFORE_CHECKS) {
+    for m in all.iter().filter(|m| m.version <= last) {
         let file = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
         std::fs::write(dir.path().join(file), m.sql.as_bytes()).unwrap();
     }
     let old = Migrator::new(dir.path()).await.unwrap();
-    assert_eq!(old.iter().count(), BEFORE_CHECKS as usize);
+    assert_eq!(old.iter().last().map(|m| m.version), Some(last));
     old.run(pool).await.unwrap();
+}
+
+/// Registrations stale under the column of 0005 are the marked ones after 0010, and only
+/// they; a judgement that stopped part way had dropped the stale index, which the
+/// migration does not need.
+async fn stale_registrations_stay_stale(url: &str, all: &Migrator) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    migrate_to(all, &pool, 9).await;
+    sqlx::raw_sql(
+        "INSERT INTO stores (name, kind, created_at) VALUES ('h', 'hydra', 1), ('j', 'jsonl', 1);
+         INSERT INTO registrations (store, client_id, origin, usage, first_seen_at, last_seen_at,
+                                    last_seen_scan, metadata, stale)
+         VALUES ('h', 'a', 'dcr', 'never', 1, 1, 1, '{}', 1),
+                ('h', 'b', 'dcr', 'never', 1, 1, 1, '{}', 0),
+                ('j', 'a', 'dcr', 'never', 1, 1, 1, '{}', 0),
+                ('j', 'c', 'dcr', 'never', 1, 1, 1, '{}', 1);
+         DROP INDEX registrations_stale;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let state = State::connect(&Secret::new(url.to_owned())).await.unwrap();
+    assert_eq!(state.marked_stale("h").await, ["a"]);
+    assert_eq!(state.marked_stale("j").await, ["c"]);
+    assert!(state.registration("h", "b").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_stale_registrations_stay_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("state.db").display()
+    );
+    stale_registrations_stay_stale(&url, &SQLITE_MIGRATIONS).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+async fn postgres_stale_registrations_stay_stale() {
+    let (admin, name, url) = super::testing::postgres_database("rw_state_marks").await;
+    stale_registrations_stay_stale(&url, &POSTGRES_MIGRATIONS).await;
+    let _ = sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
 }
 
 /// The tables and columns of the schema before the constraints.
@@ -302,7 +355,6 @@ async fn sqlite_migration_keeps_rows_and_refuses_unknown_values() {
             "registrations_due",
             "registrations_live",
             "registrations_members",
-            "registrations_stale",
             "scans_by_store"
         ]
     );

@@ -24,6 +24,7 @@ mod ranges;
 mod registrations;
 #[cfg(test)]
 mod schema_tests;
+mod stale;
 mod summary;
 mod upsert;
 mod verdicts;
@@ -304,14 +305,7 @@ impl State {
         when: &str,
         rows: usize,
     ) -> String {
-        let mut p = self.placeholders();
-        let values: Vec<String> = (0..rows)
-            .map(|_| {
-                let row: Vec<String> = (0..=cols.len()).map(|_| p()).collect();
-                format!("({})", row.join(", "))
-            })
-            .collect();
-        let store = p();
+        let (values, store) = self.values_rows(cols.len() + 1, rows);
         // Both name a list's columns column1, column2, ...: column1 is the client_id.
         let assign: Vec<String> = cols
             .iter()
@@ -320,11 +314,23 @@ impl State {
             .collect();
         format!(
             "UPDATE registrations SET {}{also}
-             FROM (VALUES {}) AS v WHERE registrations.store = {store} AND registrations.client_id = v.column1{}",
+             FROM (VALUES {values}) AS v WHERE registrations.store = {store} AND registrations.client_id = v.column1{}",
             assign.join(", "),
-            values.join(", "),
             if when.is_empty() { String::new() } else { format!(" AND ({when})") }
         )
+    }
+
+    /// Placeholders for `rows` rows of `columns` values each, as a `VALUES` list, then one
+    /// more (for the store).
+    pub(crate) fn values_rows(&self, columns: usize, rows: usize) -> (String, String) {
+        let mut p = self.placeholders();
+        let values: Vec<String> = (0..rows)
+            .map(|_| {
+                let row: Vec<String> = (0..columns).map(|_| p()).collect();
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        (values.join(", "), p())
     }
 
     /// Answers whether the database is reachable (for `/readyz`).

@@ -141,6 +141,20 @@ impl State {
             }
             None => (Vec::new(), live),
         };
+        // Marked before they are written, those whose verdict the write changes: the new ones
+        // written without a verdict, and the known ones whose facts it changes.
+        let stale: Vec<&str> = live
+            .iter()
+            .chain(&revived)
+            .filter(|&&i| {
+                let r = &batch[i].registration;
+                known
+                    .get(&r.client_id)
+                    .is_none_or(|k| k.stale_by(r, &written[i]))
+            })
+            .map(|&i| batch[i].registration.client_id.as_str())
+            .collect();
+        self.mark_stale(store, &stale).await?;
         let chunks = judged
             .chunks(UPSERT_CHUNK)
             .map(|c| (c, false, true))
@@ -224,20 +238,26 @@ impl State {
         let mut latest: Vec<(&str, i64)> = latest.into_iter().collect();
         latest.sort_unstable();
         let mut updated = 0;
+        // A use moves usage forward where this holds; those registrations are marked stale
+        // first.
+        let moves = "registrations.usage <> 'used' OR registrations.last_used_at IS NULL
+                     OR registrations.last_used_at < v.column2";
         for chunk in latest.chunks(UPDATE_CHUNK) {
-            let sql = self.update_from_rows(
-                &["last_used_at"],
-                ", usage = 'used', stale = 1",
-                "registrations.usage <> 'used' OR registrations.last_used_at IS NULL
-                 OR registrations.last_used_at < v.column2",
-                chunk.len(),
-            );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == UPDATE_CHUNK);
-            for (client_id, at) in chunk {
-                query = query.bind(*client_id).bind(*at);
-            }
-            updated += query
-                .bind(store)
+            let bound = |sql| {
+                let mut query = sqlx::query(sql).persistent(chunk.len() == UPDATE_CHUNK);
+                for (client_id, at) in chunk {
+                    query = query.bind(*client_id).bind(*at);
+                }
+                query.bind(store)
+            };
+            let marks = self.mark_stale_from_rows(1, moves, chunk.len());
+            bound(&marks)
+                .execute(self.pool())
+                .await
+                .map_err(q("mark used registrations stale"))?;
+            let sql =
+                self.update_from_rows(&["last_used_at"], ", usage = 'used'", moves, chunk.len());
+            updated += bound(&sql)
                 .execute(self.pool())
                 .await
                 .map_err(q("record usage"))?
@@ -266,12 +286,23 @@ impl State {
         scan: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StateError> {
-        let r = sqlx::query(
-            "UPDATE registrations SET gone_at = $3, stale = 1
-             WHERE store = $1 AND gone_at IS NULL AND last_seen_scan <> $2
+        // Those gone are marked stale first, by the same condition.
+        let unseen = "store = $1 AND gone_at IS NULL AND last_seen_scan <> $2
                AND NOT EXISTS (SELECT 1 FROM scan_seen AS s
-                               WHERE s.store = $1 AND s.client_id = registrations.client_id)",
-        )
+                               WHERE s.store = $1 AND s.client_id = registrations.client_id)";
+        sqlx::query(&format!(
+            "INSERT INTO stale_registrations (store, client_id)
+             SELECT store, client_id FROM registrations WHERE {unseen}
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(store)
+        .bind(scan)
+        .execute(self.pool())
+        .await
+        .map_err(q("mark gone registrations stale"))?;
+        let r = sqlx::query(&format!(
+            "UPDATE registrations SET gone_at = $3 WHERE {unseen}"
+        ))
         .bind(store)
         .bind(scan)
         .bind(ts(now))

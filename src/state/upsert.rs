@@ -14,13 +14,13 @@ pub(super) const UPSERT_CHUNK: usize = 1000;
 pub(super) static FULL_UPSERTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
 
 /// A multi-row upsert of `rows` registrations, fourteen parameters per row in column order.
-/// A write that changes anything a verdict reads (metadata, origin, creation, usage, a
-/// return) marks the registration stale, for the next judgement (invariant 12).
+/// The rows it changes anything of that a verdict reads are marked stale first
+/// ([`super::known::Known::stale_by`]).
 /// On conflict, usage only ever moves forward: a use on record is never forgotten because
 /// the store pruned its token history (Hydra's janitor does). A creation time, once known,
 /// stays known when the evidence for it expires (Keycloak purges old events).
 /// `verdicts`: each row carries its verdict as well (nine more parameters: band, score,
-/// reasons, family, software, due_at and the judged columns), and is not stale; only a
+/// reasons, family, software, due_at and the judged columns), and needs no mark; only a
 /// first scan's, whose rows are all new (see [`State::record_batch`]).
 /// `revive`: the rows include registrations that were gone, whose `gone_at` is cleared.
 /// Other rows leave it out of the statement: SQLite rewrites the entries of every index a
@@ -37,7 +37,7 @@ pub(super) fn upsert_sql(
             let row: Vec<String> = (0..14).map(|_| p()).collect();
             let judged = if verdicts {
                 let v: Vec<String> = (0..9).map(|_| p()).collect();
-                format!("{}, 0", v.join(", "))
+                v.join(", ")
             } else {
                 "'neutral'".to_owned()
             };
@@ -50,7 +50,7 @@ pub(super) fn upsert_sql(
         })
         .collect();
     let judged_columns = if verdicts {
-        "band, score, reasons, family, software, due_at, judged_created_at, judged_sites, judged_flags, stale"
+        "band, score, reasons, family, software, due_at, judged_created_at, judged_sites, judged_flags"
     } else {
         "band"
     };
@@ -75,17 +75,7 @@ pub(super) fn upsert_sql(
              last_seen_at = excluded.last_seen_at,
              last_seen_scan = excluded.last_seen_scan,{}
              metadata = excluded.metadata,
-             warnings = excluded.warnings,
-             stale = CASE WHEN registrations.gone_at IS NOT NULL
-                            OR registrations.metadata <> excluded.metadata
-                            OR registrations.origin <> excluded.origin
-                            OR (excluded.created_at IS NOT NULL
-                                AND (registrations.created_at IS NULL OR registrations.created_at <> excluded.created_at))
-                            OR (excluded.usage = 'used' AND registrations.usage <> 'used')
-                            OR (excluded.usage = 'never' AND registrations.usage = 'unknown')
-                            OR (excluded.last_used_at IS NOT NULL
-                                AND (registrations.last_used_at IS NULL OR excluded.last_used_at > registrations.last_used_at))
-                          THEN 1 ELSE registrations.stale END",
+             warnings = excluded.warnings",
         values.join(",\n"),
         if revive { "\n             gone_at = NULL," } else { "" }
     )

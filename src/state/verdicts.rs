@@ -8,8 +8,7 @@ use crate::model::{Band, Registration};
 use sqlx::Row;
 
 /// The columns of a [`JudgedRow`] besides [`REGISTRATION_COLUMNS`].
-pub(super) const JUDGED_COLUMNS: &str =
-    "stale, due_at, judged_created_at, judged_sites, judged_flags";
+pub(super) const JUDGED_COLUMNS: &str = "due_at, judged_created_at, judged_sites, judged_flags";
 
 /// A row of `registrations` with what its last judgement stored, as read by a statement
 /// from [`State::judged_rows_sql`].
@@ -22,7 +21,6 @@ pub(super) struct JudgedRow {
 /// The columns of [`JUDGED_COLUMNS`], in order.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub(super) struct JudgedColumns {
-    pub stale: i64,
     pub due_at: Option<i64>,
     pub judged_created_at: Option<i64>,
     pub judged_sites: Option<String>,
@@ -59,7 +57,6 @@ impl JudgedRow {
                 judged_sites: j.judged_sites,
                 judged_flags: j.judged_flags,
             },
-            stale: j.stale != 0,
         }
     }
 }
@@ -71,8 +68,6 @@ pub struct Judged {
     pub registration: Registration,
     pub gone: bool,
     pub stored: VerdictRow,
-    /// Its facts changed since the stored verdict.
-    pub stale: bool,
 }
 
 /// A verdict to store, with what the registration adds to its family.
@@ -206,7 +201,7 @@ impl State {
                 ]);
             }
             for chunk in kind.chunks(UPDATE_CHUNK) {
-                let sql = self.update_from_rows(&cols, ", stale = 0", "", chunk.len());
+                let sql = self.update_from_rows(&cols, "", "", chunk.len());
                 let mut query = sqlx::query(&sql).persistent(chunk.len() == UPDATE_CHUNK);
                 for v in chunk {
                     query = query
