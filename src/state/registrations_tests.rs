@@ -266,3 +266,89 @@ async fn postgres_full_rescan_rewrites_only_what_changed() {
         .unwrap();
     a_full_rescan_rewrites_only_what_changed(&state).await;
 }
+
+/// What a scan marks stale: what it writes that a verdict reads (new registrations, changed
+/// metadata, a use moving forward, a return, a disappearance), and nothing else.
+#[tokio::test]
+async fn writes_that_change_what_a_verdict_reads_mark_it_stale() {
+    let (state, _dir) = testing::sqlite().await;
+    marks(&state).await;
+}
+
+/// The same on a PostgreSQL state database.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test.sh"]
+async fn on_postgres_writes_that_change_what_a_verdict_reads_mark_it_stale() {
+    let (_, _, url) = testing::postgres_database("rw_marks").await;
+    let state = State::connect(&crate::config::Secret::new(url))
+        .await
+        .unwrap();
+    marks(&state).await;
+}
+
+async fn marks(state: &State) {
+    let now = Utc::now();
+    state.ensure_store("s", "hydra", now).await.unwrap();
+    let t = |s| DateTime::from_timestamp(s, 0).unwrap();
+    let scan = |kind| {
+        let state = state.clone();
+        async move { state.begin_scan("s", kind, now).await.unwrap() }
+    };
+    let full = scan(crate::state::ScanKind::Full).await;
+    let first = [
+        reg("a", 1, Usage::Never),
+        reg("b", 1, Usage::LastUsed(t(50))),
+        reg("c", 1, Usage::Unknown),
+    ];
+    state
+        .record_batch("s", full, now, &first, true, None)
+        .await
+        .unwrap();
+    assert_eq!(state.marked_stale("s").await, ["a", "b", "c"], "new ones");
+    state.unmark_all_stale("s").await.unwrap();
+
+    let inc = scan(crate::state::ScanKind::Incremental).await;
+    let mut renamed = reg("a", 2, Usage::Never);
+    renamed.registration.metadata.client_name = Some("another".into());
+    // b: a new update time, nothing a verdict reads; c: as it was.
+    let second = [
+        renamed,
+        reg("b", 2, Usage::LastUsed(t(50))),
+        first[2].clone(),
+    ];
+    state
+        .record_batch("s", inc, now, &second, false, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        state.marked_stale("s").await,
+        ["a"],
+        "changed metadata only"
+    );
+    state.unmark_all_stale("s").await.unwrap();
+
+    let uses = [("b".into(), t(40)), ("c".into(), t(60))];
+    assert_eq!(state.apply_usage("s", &uses).await.unwrap(), 1);
+    assert_eq!(
+        state.marked_stale("s").await,
+        ["c"],
+        "a use moving forward only"
+    );
+    state.unmark_all_stale("s").await.unwrap();
+
+    let full = scan(crate::state::ScanKind::Full).await;
+    state
+        .record_batch("s", full, now, &second[..2], true, None)
+        .await
+        .unwrap();
+    assert_eq!(state.mark_gone("s", full, now).await.unwrap(), 1);
+    assert_eq!(state.marked_stale("s").await, ["c"], "gone");
+    state.unmark_all_stale("s").await.unwrap();
+
+    let full = scan(crate::state::ScanKind::Full).await;
+    state
+        .record_batch("s", full, now, &second, true, None)
+        .await
+        .unwrap();
+    assert_eq!(state.marked_stale("s").await, ["c"], "back");
+}
