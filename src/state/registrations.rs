@@ -250,13 +250,33 @@ impl State {
                 }
                 query.bind(store)
             };
+            let sql =
+                self.update_from_rows(&["last_used_at"], ", usage = 'used'", moves, chunk.len());
+            if !self.sqlite {
+                // PostgreSQL: the writes and their marks in one statement (the rows are read
+                // once, not once for each).
+                let sql = format!(
+                    "WITH moved AS ({sql} RETURNING registrations.store, registrations.client_id),
+                          marked AS (INSERT INTO stale_registrations (store, client_id)
+                                     SELECT store, client_id FROM moved ON CONFLICT DO NOTHING)
+                     SELECT COUNT(*) FROM moved"
+                );
+                let moved: i64 = sqlx::Row::try_get(
+                    &bound(&sql)
+                        .fetch_one(self.pool())
+                        .await
+                        .map_err(q("record usage"))?,
+                    0,
+                )
+                .map_err(q("record usage"))?;
+                updated += moved.unsigned_abs();
+                continue;
+            }
             let marks = self.mark_stale_from_rows(1, moves, chunk.len());
             bound(&marks)
                 .execute(self.pool())
                 .await
                 .map_err(q("mark used registrations stale"))?;
-            let sql =
-                self.update_from_rows(&["last_used_at"], ", usage = 'used'", moves, chunk.len());
             updated += bound(&sql)
                 .execute(self.pool())
                 .await
