@@ -14,9 +14,6 @@ use std::collections::HashMap;
 /// parameters, well below every backend's limit.
 const KNOWN_CHUNK: usize = 1000;
 
-/// Ids written to `scan_seen` per statement (two parameters each).
-const SEEN_CHUNK: usize = 1000;
-
 /// A registration as the state database knows it, for telling what a scan changed; read as
 /// a JSON array of its columns, in field order ([`KNOWN_COLUMNS`]).
 #[derive(serde::Deserialize)]
@@ -134,26 +131,8 @@ impl State {
         store: &str,
         client_ids: &[&str],
     ) -> Result<(), StateError> {
-        for chunk in client_ids.chunks(SEEN_CHUNK) {
-            let mut p = self.placeholders();
-            let rows: Vec<String> = chunk
-                .iter()
-                .map(|_| format!("({}, {})", p(), p()))
-                .collect();
-            let sql = format!(
-                "INSERT INTO scan_seen (store, client_id) VALUES {} ON CONFLICT DO NOTHING",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == SEEN_CHUNK);
-            for id in chunk {
-                query = query.bind(store).bind(*id);
-            }
-            query
-                .execute(self.pool())
-                .await
-                .map_err(q("note registrations seen"))?;
-        }
-        Ok(())
+        self.insert_ids("scan_seen", store, client_ids, "note registrations seen")
+            .await
     }
 
     /// Forgets what a full scan of `store` saw unchanged (at its start, a failed scan's).

@@ -2,7 +2,7 @@
 //! one array on PostgreSQL, where a statement of a hundred parameters took longer to plan
 //! than to run.
 
-use super::State;
+use super::{q, State, StateError};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::Any;
@@ -11,6 +11,9 @@ type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 /// Values per statement on PostgreSQL (one parameter however many).
 const ARRAY_CHUNK: usize = 1000;
+
+/// Rows inserted per statement by [`State::insert_ids`] (two parameters each).
+const IDS_CHUNK: usize = 1000;
 
 impl State {
     /// How many values one statement takes: `sqlite` on SQLite (a parameter each).
@@ -63,6 +66,36 @@ fn text_array(values: &[&str]) -> String {
     }
     out.push('}');
     out
+}
+
+impl State {
+    /// Inserts a row (store, client_id) into `table` for each of `ids`, those already there
+    /// left as they are; `what` names the statement in an error.
+    pub(super) async fn insert_ids(
+        &self,
+        table: &str,
+        store: &str,
+        ids: &[&str],
+        what: &'static str,
+    ) -> Result<(), StateError> {
+        for chunk in ids.chunks(IDS_CHUNK) {
+            let mut p = self.placeholders();
+            let rows: Vec<String> = chunk
+                .iter()
+                .map(|_| format!("({}, {})", p(), p()))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {table} (store, client_id) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == IDS_CHUNK);
+            for id in chunk {
+                query = query.bind(store).bind(*id);
+            }
+            query.execute(self.pool()).await.map_err(q(what))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -6,32 +6,16 @@
 
 use super::{q, State, StateError};
 
-/// Marks written or taken away per statement (two parameters each).
-const MARK_CHUNK: usize = 1000;
-
 impl State {
     /// Marks these registrations stale (those already marked stay so).
     pub(crate) async fn mark_stale(&self, store: &str, ids: &[&str]) -> Result<(), StateError> {
-        for chunk in ids.chunks(MARK_CHUNK) {
-            let mut p = self.placeholders();
-            let rows: Vec<String> = chunk
-                .iter()
-                .map(|_| format!("({}, {})", p(), p()))
-                .collect();
-            let sql = format!(
-                "INSERT INTO stale_registrations (store, client_id) VALUES {} ON CONFLICT DO NOTHING",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == MARK_CHUNK);
-            for id in chunk {
-                query = query.bind(store).bind(*id);
-            }
-            query
-                .execute(self.pool())
-                .await
-                .map_err(q("mark registrations stale"))?;
-        }
-        Ok(())
+        self.insert_ids(
+            "stale_registrations",
+            store,
+            ids,
+            "mark registrations stale",
+        )
+        .await
     }
 
     /// Marks stale those of `rows` (client_id, then `columns` more values each, as
