@@ -137,6 +137,19 @@ async fn assert_same(state: &State, what: &str) {
     assert!(d.is_empty(), "{what}: the stores differ:\n{}", d.join("\n"));
 }
 
+/// Judges "inc" by what changed and "full" in full, and asserts the incremental judgement
+/// was one and both stores agree.
+async fn judge_both(state: &State, scorer: &Scorer, now: DateTime<Utc>, what: &str) {
+    let inc = judge_changes(state, "inc", scorer, now, None)
+        .await
+        .unwrap();
+    judge_store(state, "full", scorer, now, None, None)
+        .await
+        .unwrap();
+    assert!(!inc.full, "{what}: {inc:?}");
+    assert_same(state, what).await;
+}
+
 pub(super) async fn everything(state: &State, store: &str) -> (Vec<String>, Vec<String>) {
     let mut regs = Vec::new();
     let mut pages = state.live_pages(store);
@@ -518,14 +531,7 @@ async fn departures(state: &State, moved: bool) {
         regs.retain(|r| !leaving(r));
         scan(&state, &regs, ScanKind::Full, now).await;
     }
-    let j = judge_changes(&state, "inc", &scorer, now, None)
-        .await
-        .unwrap();
-    judge_store(&state, "full", &scorer, now, None, None)
-        .await
-        .unwrap();
-    assert!(!j.full, "{j:?}");
-    assert_same(&state, "after the departures").await;
+    judge_both(&state, &scorer, now, "after the departures").await;
     let families = state.families("inc").await.unwrap();
     let big = families.iter().find(|f| f.size == 37).unwrap();
     assert!(
@@ -664,12 +670,5 @@ async fn marks_of_registrations_never_written_hide_no_other() {
     last.updated_at = Some(now + Duration::seconds(1));
     let changed = [last.clone()];
     scan(&state, &changed, ScanKind::Incremental, now).await;
-    let inc = judge_changes(&state, "inc", &scorer, now, None)
-        .await
-        .unwrap();
-    judge_store(&state, "full", &scorer, now, None, None)
-        .await
-        .unwrap();
-    assert!(!inc.full, "{inc:?}");
-    assert_same(&state, "after marks never written").await;
+    judge_both(&state, &scorer, now, "after marks never written").await;
 }
