@@ -283,8 +283,9 @@ async fn begun(state: &State, store: &str, scorer: &Scorer) -> Result<(), StateE
     state.refresh_statistics().await
 }
 
-/// A full judgement's end: no registration marked stale, the store marked judged by `scorer`, the table vacuumed with
-/// fresh planner statistics, and the family figures in `out`.
+/// A full judgement's end: no registration marked stale, the store marked judged by
+/// `scorer`, the table vacuumed with fresh planner statistics, and the family figures in
+/// `out`.
 async fn concluded(
     state: &State,
     store: &str,
@@ -359,9 +360,9 @@ pub(super) async fn cimd_evidence<'a>(
 }
 
 /// Counts a verdict and queues its row when it or the registration's contribution differs
-/// from what is stored (a stale mark is taken away apart). `whole`: the row is written whole (a
-/// full judgement, which drops the indexes a narrower write spares, and writes pages in key
-/// order), not only what differs.
+/// from what is stored (a stale mark is taken away apart). `whole`: the row is written
+/// whole (a full judgement, which drops the indexes a narrower write spares, and writes
+/// pages in key order), not only what differs.
 pub(super) fn record(
     out: &mut Judgement,
     rows: &mut Vec<VerdictWrite>,

@@ -43,33 +43,30 @@ impl Known {
     /// Whether recording `r` changes what is known: its store record (updated), its return
     /// (it was gone), or its usage moving forward (the upsert never moves it back).
     pub(super) fn changed_by(&self, r: &Registration) -> bool {
-        let usage_moves = match r.usage {
+        self.updated_at != r.updated_at.map(ts) || self.gone_at.is_some() || self.usage_moves(r)
+    }
+
+    /// Whether recording `r` moves usage forward (the upsert never moves it back).
+    fn usage_moves(&self, r: &Registration) -> bool {
+        match r.usage {
             Usage::LastUsed(t) => {
                 self.usage != "used" || self.last_used_at.is_none_or(|l| l < ts(t))
             }
             Usage::Never => self.usage == "unknown",
             Usage::Unknown => false,
-        };
-        self.updated_at != r.updated_at.map(ts) || self.gone_at.is_some() || usage_moves
+        }
     }
 
     /// Whether writing `r` as `written` changes what its verdict reads, so that it is to be
     /// judged again: its metadata, origin or creation time, a return, or usage moving
     /// forward.
     pub(super) fn stale_by(&self, r: &Registration, written: &Written) -> bool {
-        let usage_moves = match r.usage {
-            Usage::LastUsed(t) => {
-                self.usage != "used" || self.last_used_at.is_none_or(|l| l < ts(t))
-            }
-            Usage::Never => self.usage == "unknown",
-            Usage::Unknown => false,
-        };
         let created_moves = r.created_at.is_some_and(|t| self.created_at != Some(ts(t)));
         self.gone_at.is_some()
             || self.metadata != written.metadata
             || self.origin != r.origin.as_str()
             || created_moves
-            || usage_moves
+            || self.usage_moves(r)
     }
 
     /// Whether writing `r` as `written` would leave the row as it is, but for the marks of

@@ -306,31 +306,57 @@ impl State {
         scan: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StateError> {
-        // Those gone are marked stale first, by the same condition.
-        let unseen = "store = $1 AND gone_at IS NULL AND last_seen_scan <> $2
-               AND NOT EXISTS (SELECT 1 FROM scan_seen AS s
-                               WHERE s.store = $1 AND s.client_id = registrations.client_id)";
-        sqlx::query(&format!(
-            "INSERT INTO stale_registrations (store, client_id)
-             SELECT store, client_id FROM registrations WHERE {unseen}
-             ON CONFLICT DO NOTHING"
-        ))
-        .bind(store)
-        .bind(scan)
-        .execute(self.pool())
-        .await
-        .map_err(q("mark gone registrations stale"))?;
-        let r = sqlx::query(&format!(
-            "UPDATE registrations SET gone_at = $3 WHERE {unseen}"
-        ))
-        .bind(store)
-        .bind(scan)
-        .bind(ts(now))
-        .execute(self.pool())
-        .await
-        .map_err(q("mark gone registrations"))?;
+        // Live, and neither recorded nor noted seen by this scan.
+        let unseen = "last_seen_scan <> $2 AND NOT EXISTS (SELECT 1 FROM scan_seen AS s
+                          WHERE s.store = $1 AND s.client_id = registrations.client_id)";
+        let gone = if self.sqlite {
+            // Marked stale first: one pass over the live registrations. The marks then lead
+            // the update to them (`+gone_at` keeps the live index from leading it instead,
+            // which was a second pass: 0.4-0.8 s at 1,000,000).
+            sqlx::query(&format!(
+                "INSERT INTO stale_registrations (store, client_id)
+                 SELECT store, client_id FROM registrations
+                 WHERE store = $1 AND gone_at IS NULL AND {unseen}
+                 ON CONFLICT DO NOTHING"
+            ))
+            .bind(store)
+            .bind(scan)
+            .execute(self.pool())
+            .await
+            .map_err(q("mark gone registrations stale"))?;
+            sqlx::query(&format!(
+                "UPDATE registrations SET gone_at = $3
+                 WHERE store = $1
+                   AND client_id IN (SELECT client_id FROM stale_registrations WHERE store = $1)
+                   AND +gone_at IS NULL AND {unseen}"
+            ))
+            .bind(store)
+            .bind(scan)
+            .bind(ts(now))
+            .execute(self.pool())
+            .await
+            .map_err(q("mark gone registrations"))?
+            .rows_affected()
+        } else {
+            // PostgreSQL: the writes and their marks in one statement, one pass.
+            let n: i64 = sqlx::query_scalar(&format!(
+                "WITH gone AS (UPDATE registrations SET gone_at = $3
+                               WHERE store = $1 AND gone_at IS NULL AND {unseen}
+                               RETURNING store, client_id),
+                      marked AS (INSERT INTO stale_registrations (store, client_id)
+                                 SELECT store, client_id FROM gone ON CONFLICT DO NOTHING)
+                 SELECT COUNT(*) FROM gone"
+            ))
+            .bind(store)
+            .bind(scan)
+            .bind(ts(now))
+            .fetch_one(self.pool())
+            .await
+            .map_err(q("mark gone registrations"))?;
+            n.unsigned_abs()
+        };
         self.clear_seen(store).await?;
-        Ok(r.rows_affected())
+        Ok(gone)
     }
 
     /// One registration as recorded (for `explain` and tests).
