@@ -24,7 +24,7 @@ const HYDRA_SCHEMA: &str = include_str!("hydra-v2.3.0-sqlite.sql");
 pub const NID: &str = "7f2f6c5e-0c61-4d8a-9a4e-3b1f0d6a9c21";
 
 /// Go's time format as Hydra's SQLite driver writes it.
-fn hydra_time(t: DateTime<Utc>) -> String {
+pub(crate) fn hydra_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
 }
 

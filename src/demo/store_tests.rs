@@ -1,9 +1,10 @@
 //! The demo's Hydra store read back by the Hydra reader: incremental windows, last uses.
 
-use crate::model::{ScanKind, StoreCursor};
+use crate::model::{ScanKind, StoreCursor, Usage};
 use crate::normalize::parse_time;
 use crate::secret::Secret;
 use crate::source::hydra::{HydraPager, HydraSource};
+use std::collections::HashSet;
 
 /// A Hydra SQLite store of `n` demo clients, the last `changed` of them updated in 2030.
 async fn store_with_changes(dir: &std::path::Path, n: usize, changed: usize) -> Secret {
@@ -117,4 +118,56 @@ async fn full_scans_take_every_last_use_from_the_usage_index() {
         used += usize::from(got.is_some());
     }
     assert!(used > 50 && used < clients.len(), "{used} used");
+}
+
+/// Incremental batches leave usage to be looked up: then only the clients the state does
+/// not know get their last use read, the same one a full scan gives them.
+#[tokio::test]
+async fn incremental_batches_look_up_the_last_uses_of_clients_not_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = store_with_changes(dir.path(), 300, 300).await;
+    let src = HydraSource::open(&url, 50).await.unwrap();
+    let mut full = std::collections::HashMap::new();
+    let mut pager = src
+        .pager(ScanKind::Full, &StoreCursor::default())
+        .await
+        .unwrap();
+    while let Some(batch) = pager.next_batch().await.unwrap() {
+        for r in batch.records {
+            full.insert(r.client_id().unwrap().to_owned(), r.usage);
+        }
+    }
+
+    let mut pager = crate::source::Pager::Hydra(
+        src.pager(ScanKind::Incremental, &StoreCursor::default())
+            .await
+            .unwrap(),
+    );
+    let (mut looked_up, mut used, mut known_in_all) = (0, 0, 0);
+    while let Some(mut batch) = pager.next_batch().await.unwrap() {
+        assert!(batch.uses_pending);
+        assert!(batch.records.iter().all(|r| r.usage == Usage::Unknown));
+        // Every third client is known.
+        let known: HashSet<String> = batch
+            .records
+            .iter()
+            .step_by(3)
+            .map(|r| r.client_id().unwrap().to_owned())
+            .collect();
+        known_in_all += known.len();
+        pager.look_up_uses(&mut batch, &known).await.unwrap();
+        assert!(!batch.uses_pending);
+        for r in &batch.records {
+            let id = r.client_id().unwrap();
+            if known.contains(id) {
+                assert_eq!(r.usage, Usage::Unknown, "{id} is known: not looked up");
+            } else {
+                assert_eq!(r.usage, full[id], "{id}");
+                looked_up += 1;
+                used += usize::from(matches!(r.usage, Usage::LastUsed(_)));
+            }
+        }
+    }
+    assert_eq!(looked_up + known_in_all, 300);
+    assert!(used > 20 && used < looked_up, "{used} used");
 }

@@ -69,3 +69,5 @@ mod cimd_tests;
 mod first_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod usage_tests;

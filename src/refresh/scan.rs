@@ -301,9 +301,17 @@ impl Scan<'_> {
         let name = self.store.name.as_str();
         let reading = Instant::now();
         let mut read = 0u64;
-        while let Some(batch) = pager.next_batch().await? {
+        while let Some(mut batch) = pager.next_batch().await? {
             if self.cancel.is_cancelled() {
                 return Err(ScanError::Cancelled);
+            }
+            // Usage the state has is not looked up again: the usage follow after the
+            // batches brings what came since. (A client deleted and created again with
+            // its client_id keeps what its state row has until the next full scan.)
+            if batch.uses_pending {
+                let ids: Vec<&str> = batch.records.iter().filter_map(|r| r.client_id()).collect();
+                let known = self.state.known_among(name, &ids).await?;
+                pager.look_up_uses(&mut batch, &known).await?;
             }
             read += (batch.records.len() + batch.refused.len()) as u64;
             if let Some(limit) = self.store.rows_per_second {

@@ -12,6 +12,7 @@ use crate::model::{CreatedFrom, Origin, Registration, Usage};
 use crate::model::{ScanKind, StoreCursor};
 use crate::normalize::{normalize, RecordError};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -57,6 +58,13 @@ pub struct SourceRecord {
 }
 
 impl SourceRecord {
+    /// The client_id as the source gave it, if it gave one as text.
+    pub fn client_id(&self) -> Option<&str> {
+        self.doc
+            .get("client_id")
+            .and_then(serde_json::Value::as_str)
+    }
+
     /// Normalizes the record into a registration, with every warning about it (the
     /// source's and normalization's).
     pub fn into_registration(self) -> Result<(Registration, Vec<String>), RecordError> {
@@ -88,6 +96,9 @@ pub struct Refused {
 pub struct Batch {
     pub records: Vec<SourceRecord>,
     pub refused: Vec<Refused>,
+    /// The records' usage is still to be looked up ([`Pager::look_up_uses`]): `Unknown`
+    /// until then.
+    pub uses_pending: bool,
 }
 
 /// An open store.
@@ -231,6 +242,20 @@ impl Pager<'_> {
             Pager::HydraApi(p) => p.next_batch().await,
             Pager::KeycloakApi(p) => p.next_batch().await,
             Pager::Jsonl(p) => p.next_batch().await,
+        }
+    }
+
+    /// Looks up the last uses of `batch`'s clients when they are pending, but for those in
+    /// `known`: the state has theirs, and the usage follow after the scan brings what
+    /// came since.
+    pub async fn look_up_uses(
+        &self,
+        batch: &mut Batch,
+        known: &HashSet<String>,
+    ) -> Result<(), SourceError> {
+        match self {
+            Pager::Hydra(p) if batch.uses_pending => p.look_up_uses(batch, known).await,
+            _ => Ok(()),
         }
     }
 

@@ -6,7 +6,8 @@
 use super::json_rows::fetch_json_rows;
 use super::{q, ts, State, StateError};
 use crate::model::{CreatedFrom, Registration, Usage};
-use std::collections::HashMap;
+use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 
 /// Registrations looked up per statement: a batch of the default size in one round trip
 /// (on PostgreSQL state, lookups of 100 at a time took 16–17 s of a 25 s scan of 100,000
@@ -118,6 +119,34 @@ impl State {
                 .await
                 .map_err(q("read known registrations"))?;
             known.extend(rows.into_iter().map(|((client_id,), k)| (client_id, k)));
+        }
+        Ok(known)
+    }
+
+    /// Those of `client_ids` the state holds, live or gone: a lookup in the key's index
+    /// alone (with `gone_at`, which is in the row, 1,000 of 1,000,000 took SQLite 12-20 ms
+    /// instead of 6).
+    pub async fn known_among(
+        &self,
+        store: &str,
+        client_ids: &[&str],
+    ) -> Result<HashSet<String>, StateError> {
+        let mut known = HashSet::with_capacity(client_ids.len());
+        for chunk in client_ids.chunks(self.list_chunk(KNOWN_CHUNK)) {
+            let mut p = self.placeholders();
+            let store_param = p();
+            let ids = self.in_list("client_id", chunk.len(), &mut p);
+            let sql = format!(
+                "SELECT client_id FROM registrations WHERE store = {store_param} AND {ids}"
+            );
+            let rows = self
+                .bind_list(sqlx::query(&sql).bind(store), chunk)
+                .fetch_all(self.pool())
+                .await
+                .map_err(q("read known registrations"))?;
+            for row in rows {
+                known.insert(row.try_get(0).map_err(q("read known registrations"))?);
+            }
         }
         Ok(known)
     }

@@ -6,13 +6,18 @@
 //! the tables), into a compact index.
 //! A use recorded after that is found by the next usage follow, which starts from the mark
 //! the scan took before reading the index.
+//!
+//! An incremental scan looks up, batch by batch, the last uses of the clients the state
+//! does not know yet: those it knows have theirs recorded, and the usage follow after the
+//! batches brings what came since.
 
-use super::{HydraSource, USAGE_TABLES};
+use super::{merge_uses, HydraSource, USAGE_TABLES};
 use crate::normalize::parse_time;
 use crate::source::sql::{column_text, ParamType};
 use crate::source::SourceError;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 /// Last uses by client, in 16 bytes a client: a keyed 64-bit hash of the client_id and the
@@ -101,6 +106,44 @@ impl UsageIndex {
         let bucket = self.uses.get(from..to)?;
         let i = bucket.binary_search_by_key(&h, |u| u.0).ok()?;
         DateTime::from_timestamp_micros(bucket[i].1)
+    }
+}
+
+impl HydraSource {
+    /// Last use of each given client, from the token and flow tables.
+    pub(super) async fn last_use(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, DateTime<Utc>>, SourceError> {
+        let mut out: HashMap<String, DateTime<Utc>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let d = self.dialect;
+        let list: Vec<String> = (0..ids.len())
+            .map(|i| d.param(i + 2, ParamType::Text))
+            .collect();
+        for table in USAGE_TABLES {
+            let sql = format!(
+                "SELECT client_id, {} FROM {table} WHERE nid = {} AND client_id IN ({}) GROUP BY client_id",
+                d.text("MAX(requested_at)"),
+                d.param(1, ParamType::Uuid),
+                list.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(&self.nid);
+            for id in ids {
+                query = query.bind(id);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|source| SourceError::Query {
+                    what: table,
+                    source,
+                })?;
+            merge_uses(&mut out, &rows);
+        }
+        Ok(out)
     }
 }
 
