@@ -1,8 +1,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     // `regwarden report | head` should end quietly, as other command-line tools do, rather
     // than panic on the closed pipe.
     #[cfg(unix)]
@@ -23,5 +22,23 @@ async fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
-    regwarden::cmd::main(regwarden::cmd::Cli::parse()).await
+    // glibc also gives threads that allocate at once arenas of their own, up to eight per
+    // core, and each keeps what it fragmented. Two, set before any thread starts: a
+    // 1%-changed rescan of 1,000,000 peaked at 56 MB, not 62 (with reads beside the
+    // writer's verdicts).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: as above.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(regwarden::cmd::main(regwarden::cmd::Cli::parse())),
+        Err(e) => {
+            eprintln!("regwarden: cannot start its runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

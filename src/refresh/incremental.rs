@@ -171,16 +171,32 @@ async fn judge_incrementally(
     phase("families read");
 
     let mut out = Judgement::default();
-    for chunk in targets.chunks(TARGETS_PER_READ) {
+    // Each read beside the writing of the verdicts before it (on SQLite, its read
+    // connection): they are other registrations' rows.
+    let mut chunks = targets.chunks(TARGETS_PER_READ);
+    let mut page = match chunks.next() {
+        Some(chunk) => state.live_by_id(store, chunk).await?,
+        None => Vec::new(),
+    };
+    loop {
         let mut rows = Vec::new();
-        let page = state.live_by_id(store, chunk).await?;
         let evidence = cimd_evidence(cimd, page.iter().map(|j| &j.registration)).await;
         for j in &page {
             let r = &j.registration;
             let v = scorer.judge_with(r, &families.index, now, evidence.get(&r.client_id));
             record(&mut out, &mut rows, j, &v, false);
         }
-        state.store_verdicts(store, &rows).await?;
+        let next = chunks.next();
+        let read_next = async {
+            match next {
+                Some(chunk) => state.live_by_id(store, chunk).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        match tokio::try_join!(state.store_verdicts(store, &rows), read_next)? {
+            ((), Some(next)) => page = next,
+            ((), None) => break,
+        }
     }
     let gone: Vec<&str> = stale.gone.iter().map(String::as_str).collect();
     state.settle_gone_of(store, &gone).await?;

@@ -134,7 +134,7 @@ impl State {
         .await
         .map_err(q("read stale marks"))?;
         let ids: Vec<&str> = marked.iter().map(String::as_str).collect();
-        let rows = self.judged_by_id(store, &ids).await?;
+        let rows = self.judged_by_id(store, &ids, self.pool()).await?;
         Ok((rows, marked.last().cloned()))
     }
 
@@ -364,16 +364,24 @@ impl State {
         .map_err(q("read due verdicts"))
     }
 
-    /// The live registrations among `ids`, with their stored verdicts.
+    /// The live registrations among `ids`, with their stored verdicts; on the read
+    /// connection where there is one, so that a read may run while the writer writes what
+    /// was judged before.
     pub async fn live_by_id(&self, store: &str, ids: &[&str]) -> Result<Vec<Judged>, StateError> {
         // Gone ones are left out here, not in SQL: the statement stays a key lookup.
-        let mut all = self.judged_by_id(store, ids).await?;
+        let mut all = self.judged_by_id(store, ids, self.read_pool()).await?;
         all.retain(|j| !j.gone);
         Ok(all)
     }
 
-    /// The registrations among `ids`, live or gone, with their stored verdicts, by client_id.
-    async fn judged_by_id(&self, store: &str, ids: &[&str]) -> Result<Vec<Judged>, StateError> {
+    /// The registrations among `ids`, live or gone, with their stored verdicts, by client_id,
+    /// read on `pool`.
+    async fn judged_by_id(
+        &self,
+        store: &str,
+        ids: &[&str],
+        pool: &sqlx::AnyPool,
+    ) -> Result<Vec<Judged>, StateError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.list_chunk(IN_CHUNK)) {
             let mut p = self.placeholders();
@@ -383,7 +391,7 @@ impl State {
                 "FROM registrations WHERE store = {store_param} AND {ids}"
             ));
             let query = self.bind_list(sqlx::query(&sql).bind(store), chunk);
-            let rows: Vec<JudgedRow> = fetch_json_rows(self.pool(), query)
+            let rows: Vec<JudgedRow> = fetch_json_rows(pool, query)
                 .await
                 .map_err(q("read registrations to judge"))?;
             out.extend(rows.into_iter().map(JudgedRow::judged));
