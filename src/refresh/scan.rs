@@ -219,9 +219,28 @@ impl Scan<'_> {
             }
             .run(received),
         );
-        let fed = self
-            .feed(&mut pager, &batches, prejudge.is_some(), &mut report.counts)
-            .await;
+        // An incremental scan follows usage on from where the last one stopped: its uses are
+        // read first and recorded beside the batches (the writer has room between theirs).
+        // Those of registrations this scan finds new change nothing (an update finds no row,
+        // or an upsert that never moves usage back): their last uses are looked up when
+        // their batch is read, after this.
+        let uses = match kind {
+            ScanKind::Incremental => Some(self.source.usage_since(cursor.usage.as_deref()).await?),
+            ScanKind::Full => None,
+        };
+        let uses_read = reading.elapsed();
+        let follow = async {
+            let Some((uses, mark)) = uses else {
+                return Ok(None);
+            };
+            // A use moving forward is a change of the registration's facts.
+            let moved = state.apply_usage(name, &uses).await?;
+            Ok::<_, StateError>(Some((moved, mark, reading.elapsed())))
+        };
+        let (fed, followed) = tokio::join!(
+            self.feed(&mut pager, &batches, prejudge.is_some(), &mut report.counts),
+            follow
+        );
         drop(batches);
         finished(scorer).await;
         let (recorder, recorded) = finished(recorder).await;
@@ -241,6 +260,7 @@ impl Scan<'_> {
         counts.changed += written.changed;
         recorded?;
         let read = fed?;
+        let followed = followed?;
         let (updated_at, id) = pager.position();
         drop(pager);
         // Cumulative times, logged at debug: where an incremental scan spends its time.
@@ -263,12 +283,11 @@ impl Scan<'_> {
                 }
             }
             ScanKind::Incremental => {
-                let (uses, mark) = self.source.usage_since(cursor.usage.as_deref()).await?;
-                phases.push(("usage read", reading.elapsed()));
-                // A use moving forward is a change of the registration's facts.
-                counts.changed += state.apply_usage(name, &uses).await?;
-                phases.push(("usage recorded", reading.elapsed()));
-                reached.usage = mark.or(reached.usage);
+                if let Some((moved, mark, recorded_at)) = followed {
+                    phases.extend([("usage read", uses_read), ("usage recorded", recorded_at)]);
+                    counts.changed += moved;
+                    reached.usage = mark.or(reached.usage);
+                }
             }
         }
         if self.cancel.is_cancelled() {

@@ -5,7 +5,8 @@ use crate::model::{ScanKind, Usage};
 use crate::secret::Secret;
 
 /// A client an incremental scan finds new gets the uses it had before the scan's usage
-/// cursor (which the usage follow does not read again); one the state knows keeps its own.
+/// cursor (which the usage follow does not read again); one the state knows keeps its own,
+/// and one used since the last scan gets that use from the usage follow.
 #[tokio::test]
 async fn an_incremental_scan_records_the_earlier_uses_of_a_new_client() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,7 +51,8 @@ async fn an_incremental_scan_records_the_earlier_uses_of_a_new_client() {
         }
     };
     assert_eq!(scan(ScanKind::Full).await.kind, ScanKind::Full);
-    let used = clients.iter().find(|c| !c.uses.is_empty()).unwrap();
+    let mut used_ones = clients.iter().filter(|c| !c.uses.is_empty());
+    let (used, used_again) = (used_ones.next().unwrap(), used_ones.next().unwrap());
     let before = state.registration("hydra", &used.client_id).await.unwrap();
     let before = before.unwrap().usage;
     assert!(matches!(before, Usage::LastUsed(_)), "{before:?}");
@@ -83,6 +85,18 @@ async fn an_incremental_scan_records_the_earlier_uses_of_a_new_client() {
     .execute(&mut db)
     .await
     .unwrap();
+    let hour_later = now + chrono::Duration::hours(1);
+    sqlx::query(
+        "INSERT INTO hydra_oauth2_refresh (signature, request_id, requested_at, client_id, scope,
+             granted_scope, form_data, session_data, nid)
+         SELECT 'again-sig', 'again-req', ?, id, 'openid', 'openid', '', '', nid
+         FROM hydra_client WHERE id = ?",
+    )
+    .bind(crate::demo::hydra_time(hour_later))
+    .bind(&used_again.client_id)
+    .execute(&mut db)
+    .await
+    .unwrap();
     sqlx::query("UPDATE hydra_client SET updated_at = '2030-01-01 00:00:00', client_name = 'edited' WHERE id IN ('late-client', ?)")
         .bind(&used.client_id)
         .execute(&mut db)
@@ -102,4 +116,14 @@ async fn an_incremental_scan_records_the_earlier_uses_of_a_new_client() {
     let after = after.unwrap();
     assert_eq!(after.client_name.as_deref(), Some("edited"));
     assert_eq!(after.usage, before);
+    let again = state.registration("hydra", &used_again.client_id).await;
+    assert_eq!(
+        again
+            .unwrap()
+            .unwrap()
+            .usage
+            .last_used()
+            .map(|t| t.timestamp()),
+        Some(hour_later.timestamp())
+    );
 }
