@@ -324,9 +324,9 @@ impl Scan<'_> {
             if self.cancel.is_cancelled() {
                 return Err(ScanError::Cancelled);
             }
-            // Usage the state has is not looked up again: the usage follow after the
-            // batches brings what came since. (A client deleted and created again with
-            // its client_id keeps what its state row has until the next full scan.)
+            // Usage the state has is not looked up again: the usage follow brings what came
+            // since. (A client deleted and created again with its client_id keeps what its
+            // state row has until the next full scan.)
             if batch.uses_pending {
                 let ids: Vec<&str> = batch.records.iter().filter_map(|r| r.client_id()).collect();
                 let known = self.state.known_among(name, &ids).await?;
