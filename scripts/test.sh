@@ -39,6 +39,7 @@ fi
 if [[ $(id -u) == 0 ]]; then
   say "starting PostgreSQL and MariaDB"
   eval "$(scripts/services.sh start)"
+  scripts/services.sh sweep
   # Keycloak takes one to three minutes to start: it starts while the rest builds.
   say "starting Keycloak on PostgreSQL and MariaDB (in the background)"
   kc_env=$(mktemp)
