@@ -77,3 +77,8 @@ fn main() {
         rates[runs - 1]
     );
 }
+
+// The allocator the regwarden binary uses (src/main.rs), so that this measures what it does.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

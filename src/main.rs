@@ -42,9 +42,9 @@ fn main() -> ExitCode {
 
 /// Rust's allocations go to jemalloc. A first scan of 1,000,000 allocates and frees in three
 /// threads at once (rows read, scored, written): with glibc's allocator, a sixth of its CPU
-/// time was `malloc` and `free` (`perf`), and jemalloc took 24-26 s of user time against
-/// 31-33 s (scan 28-35 s against 35-37 s of wall time, same peak memory with the options
-/// below).
+/// time was `malloc` and `free` (`perf`). Alternated with it, jemalloc took 24-26 s of user
+/// time against 31-33 s, and 28-38 s of wall time against 35-40 s, at the same peak memory
+/// with the options below.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
