@@ -25,6 +25,32 @@ fn version_names_the_commit_it_was_built_from() {
     assert!(hex || commit == "unknown", "{v}");
 }
 
+/// The allocator's options (`malloc_conf` in src/main.rs) reach jemalloc: the symbol they
+/// are exported under follows `tikv-jemalloc-sys`'s prefix, and a prefix that changed would
+/// leave jemalloc on its defaults silently (eight arenas here: about 10 MB more at a first
+/// scan's peak).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_allocator_runs_with_the_options_the_binary_sets() {
+    // jemalloc prints its statistics, options included, at exit when asked to.
+    let (code, _, err) = output(
+        regwarden()
+            .arg("--version")
+            .env("_RJEM_MALLOC_CONF", "stats_print:true"),
+    );
+    assert_eq!(code, 0, "{err}");
+    for option in [
+        "opt.narenas: 2",
+        "opt.dirty_decay_ms: 250",
+        "opt.muzzy_decay_ms: 0",
+    ] {
+        assert!(
+            err.contains(option),
+            "{option} not in jemalloc's statistics:\n{err}"
+        );
+    }
+}
+
 #[test]
 fn completions_and_man_pages_are_generated_from_the_commands() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
