@@ -204,6 +204,7 @@ explain() {
   {
     echo "full-scan first page|PREPARE q(text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid ORDER BY id LIMIT 1000|EXECUTE q('$nid')"
     echo "full-scan page|PREPARE q(text, text) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id > \$2 ORDER BY id LIMIT 1000|EXECUTE q('$nid', '$mid')"
+    echo "full scan's change mark|PREPARE q(text) AS SELECT updated_at::text AS mark_updated_at, id::text AS mark_id FROM hydra_client WHERE nid = \$1::uuid ORDER BY updated_at DESC, id DESC LIMIT 1|EXECUTE q('$nid')"
     echo "incremental window of keys|PREPARE q(text, text, text) AS SELECT id::text AS window_id, updated_at::text AS window_updated_at FROM hydra_client WHERE nid = \$1::uuid AND (updated_at, id) > ((SELECT \$2::timestamp), \$3) ORDER BY updated_at, id LIMIT 20000|EXECUTE q('$nid', '$updated', '')"
     echo "incremental batch by id|PREPARE q(text, ${ps%,}) AS SELECT $cols FROM hydra_client WHERE nid = \$1::uuid AND id IN (${params%,})|EXECUTE q('$nid', $ids)"
     u="SELECT client_id, requested_at FROM"
@@ -495,7 +496,9 @@ report() {
         name[q] = (q in name ? name[q] "; " : "") f[1]; next
       }
       {
-        as = ($1 in name) ? name[$1] : ($1 ~ /^SET |FROM networks|WHERE 1 = 0/ ? "(connection set-up)" : "**not explained**")
+        # A full scan'"'"'s pages come by COPY, which takes no parameters: its SELECT is explained.
+        page = $1 ~ /^COPY \(SELECT ‹columns›::text FROM hydra_client WHERE nid = [^ ]+ (AND id > [^ ]+ )?ORDER BY id LIMIT [0-9]+\) TO STDOUT$/
+        as = ($1 in name) ? name[$1] : page ? "full-scan page (by `COPY`)" : ($1 ~ /^SET |FROM networks|WHERE 1 = 0/ ? "(connection set-up)" : "**not explained**")
         gsub(/\|/, "\\|", $1)
         printf "| `%s` | %d | %.1f ms | %s |\n", $1, $2, $3, as
       }' "$work/queries.explained" "$work/inventory.tsv"

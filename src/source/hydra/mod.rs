@@ -102,9 +102,12 @@ impl HydraSource {
             (ScanKind::Incremental, Some(u)) => Some((rewind(u), String::new())),
             _ => None,
         };
-        let usage = match kind {
-            ScanKind::Full => Some(usage::UsageIndex::read(self).await?),
-            ScanKind::Incremental => None,
+        let (usage, seen) = match kind {
+            ScanKind::Full => (
+                Some(usage::UsageIndex::read(self).await?),
+                self.change_mark().await?,
+            ),
+            ScanKind::Incremental => (None, None),
         };
         Ok(HydraPager {
             src: self,
@@ -114,7 +117,7 @@ impl HydraSource {
             keys: VecDeque::new(),
             last_window: false,
             usage,
-            seen: None,
+            seen,
             done: false,
             copy_pages: None,
         })
@@ -135,6 +138,30 @@ impl HydraSource {
             d.param(1, ParamType::Uuid),
             self.batch_size
         )
+    }
+
+    /// Where the store's changes stand before a full scan reads its first page: the greatest
+    /// `(updated_at, id)`, or `None` for an empty store. A full scan hands this on as the
+    /// next incremental scan's position, not the greatest it read: a client updated while the
+    /// scan runs may sit in a page read already, and a client updated after it in one read
+    /// later would otherwise carry the position past the first. Without an index on
+    /// `updated_at`, one pass over the table's rows (a fraction of the scan that follows).
+    async fn change_mark(&self) -> Result<Option<(String, String)>, SourceError> {
+        let d = self.dialect;
+        let sql = format!(
+            // Named apart from the columns, so ORDER BY sorts the columns, not their text.
+            "SELECT {} AS mark_updated_at, {} AS mark_id FROM hydra_client WHERE nid = {}
+             ORDER BY updated_at DESC, id DESC LIMIT 1",
+            d.text("updated_at"),
+            d.text("id"),
+            d.param(1, ParamType::Uuid)
+        );
+        let row = sqlx::query(&sql)
+            .bind(&self.nid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(client_query)?;
+        Ok(row.and_then(|r| Some((column_text(&r, 0)?, column_text(&r, 1)?))))
     }
 
     /// The keys of the next window of changed clients, in `(updated_at, id)` order.
@@ -300,7 +327,10 @@ pub struct HydraPager<'a> {
     last_window: bool,
     /// Full scans: every client's last use, read at the start.
     usage: Option<usage::UsageIndex>,
-    /// The greatest (updated_at, id) read so far.
+    /// Where the next incremental scan starts: for a full scan, the store's change mark at
+    /// its start ([`HydraSource::change_mark`]); for an incremental one, the last key of the
+    /// windows read (not the rows read by id after: one updated in between has a later time,
+    /// and taking it would pass over others updated meanwhile that no window held).
     seen: Option<(String, String)>,
     done: bool,
     /// Full scans on PostgreSQL: the pages, read ahead.
@@ -331,19 +361,9 @@ impl HydraPager<'_> {
         let mut batch = Batch::default();
         for r in 0..rows.len() {
             let text = |i: usize| rows.get(r, i);
-            let Some(id) = text(0) else { continue };
-            if let Some(updated) = text(16) {
-                // The position kept for the next incremental scan is the greatest
-                // (updated_at, id) read, in the store's own text form.
-                let newer = match &self.seen {
-                    None => true,
-                    Some((u, i)) => (parse_time(updated), id) > (parse_time(u), i.as_str()),
-                };
-                if newer {
-                    self.seen = Some((updated.to_owned(), id.to_owned()));
-                }
+            if text(0).is_some() {
+                batch.records.push(record_from_row(&text));
             }
-            batch.records.push(record_from_row(&text));
         }
         // A full scan has every last use at hand. An incremental one looks up only those
         // of clients the state does not know yet (`look_up_uses`): a 1%-changed rescan of
@@ -444,6 +464,9 @@ impl HydraPager<'_> {
                     self.after = Some((updated, id.clone()));
                     self.keys.push_back(id);
                 }
+            }
+            if !self.keys.is_empty() {
+                self.seen.clone_from(&self.after);
             }
         }
         let n = self.keys.len().min(src.batch_size as usize);

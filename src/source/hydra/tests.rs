@@ -273,3 +273,92 @@ async fn on_postgres_full_scan_pages_read_ahead_every_client_once() {
         .await
         .unwrap();
 }
+
+/// A SQLite store of `tied_store`'s ten clients (c000 to c009, updated at 10:00:00 and
+/// 10:00:01), its source read in batches of 2, and a pool to change it while it is read.
+async fn ten_clients(dir: &std::path::Path) -> (HydraSource, sqlx::AnyPool) {
+    let url = format!("sqlite://{}", dir.join("hydra.db").display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    tied_store(&pool, 10).await;
+    (HydraSource::open(&Secret::new(url), 2).await.unwrap(), pool)
+}
+
+async fn edit(pool: &sqlx::AnyPool, id: &str, at: &str) {
+    sqlx::raw_sql(&format!(
+        "UPDATE hydra_client SET client_name = 'edited', updated_at = '{at}' WHERE id = '{id}'"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn cursor_at(position: (Option<String>, Option<String>)) -> StoreCursor {
+    StoreCursor {
+        updated_at: position.0,
+        id: position.1,
+        ..StoreCursor::default()
+    }
+}
+
+/// A full scan hands on where the store's changes stood at its start: a client edited
+/// during the scan in a page already read is read by the next incremental scan, though a
+/// client edited after it was read in a later page.
+#[tokio::test]
+async fn a_client_edited_during_a_full_scan_is_read_by_the_next_incremental_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, pool) = ten_clients(dir.path()).await;
+    let mut pager = src
+        .pager(ScanKind::Full, &StoreCursor::default())
+        .await
+        .unwrap();
+    let first = pager.next_batch().await.unwrap().unwrap();
+    assert_eq!(first.records[0].client_id(), Some("c000"));
+    edit(&pool, "c000", "2026-11-20 11:00:00").await;
+    edit(&pool, "c009", "2026-11-20 12:00:00").await;
+    while pager.next_batch().await.unwrap().is_some() {}
+    let position = pager.position();
+    drop(pager);
+    assert_eq!(
+        position.0.as_deref().and_then(parse_time),
+        parse_time("2026-11-20 10:00:01")
+    );
+    // In time order, after the minute before the position that is read again.
+    let next = read_ids(&src, ScanKind::Incremental, &cursor_at(position)).await;
+    assert_eq!(next.len(), 10);
+    assert_eq!(next[8..], ["c000", "c009"]);
+}
+
+/// An incremental scan hands on the last key of its windows, not the latest update of the
+/// rows it read by id: a client edited between its key's window and its read has a later
+/// time than a client added meanwhile, which no window held and the next scan must read.
+#[tokio::test]
+async fn a_client_added_during_an_incremental_scan_is_read_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, pool) = ten_clients(dir.path()).await;
+    let from = cursor_at((Some("2026-11-20 09:00:00".into()), None));
+    let mut pager = src.pager(ScanKind::Incremental, &from).await.unwrap();
+    assert!(pager.next_batch().await.unwrap().is_some());
+    // All ten keys are in the window read; c005 is read by id after its edit.
+    sqlx::raw_sql(
+        "INSERT INTO hydra_client (nid, id, created_at, updated_at, redirect_uris) VALUES \
+         ('6ebc0170-ee49-421f-9138-a0aea6d11e0f', 'c010', '2026-11-20 11:00:00', '2026-11-20 11:00:00', '[]')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    edit(&pool, "c005", "2026-11-20 12:00:00").await;
+    while pager.next_batch().await.unwrap().is_some() {}
+    let position = pager.position();
+    drop(pager);
+    assert_eq!(
+        position.0.as_deref().and_then(parse_time),
+        parse_time("2026-11-20 10:00:01")
+    );
+    // In time order, after the minute before the position that is read again.
+    let next = read_ids(&src, ScanKind::Incremental, &cursor_at(position)).await;
+    assert_eq!(next.len(), 11);
+    assert_eq!(next[9..], ["c010", "c005"]);
+}
