@@ -303,6 +303,20 @@ fn cursor_at(position: (Option<String>, Option<String>)) -> StoreCursor {
     }
 }
 
+/// Reads the rest of `pager`, whose position must be `ten_clients`' last update (as the store
+/// stood before anything was edited), then every client the next incremental scan reads:
+/// in time order, after the minute before that position, which is read again.
+async fn read_on(mut pager: HydraPager<'_>, src: &HydraSource) -> Vec<String> {
+    while pager.next_batch().await.unwrap().is_some() {}
+    let position = pager.position();
+    drop(pager);
+    assert_eq!(
+        position.0.as_deref().and_then(parse_time),
+        parse_time("2026-11-20 10:00:01")
+    );
+    read_ids(src, ScanKind::Incremental, &cursor_at(position)).await
+}
+
 /// A full scan hands on where the store's changes stood at its start: a client edited
 /// during the scan in a page already read is read by the next incremental scan, though a
 /// client edited after it was read in a later page.
@@ -318,15 +332,7 @@ async fn a_client_edited_during_a_full_scan_is_read_by_the_next_incremental_scan
     assert_eq!(first.records[0].client_id(), Some("c000"));
     edit(&pool, "c000", "2026-11-20 11:00:00").await;
     edit(&pool, "c009", "2026-11-20 12:00:00").await;
-    while pager.next_batch().await.unwrap().is_some() {}
-    let position = pager.position();
-    drop(pager);
-    assert_eq!(
-        position.0.as_deref().and_then(parse_time),
-        parse_time("2026-11-20 10:00:01")
-    );
-    // In time order, after the minute before the position that is read again.
-    let next = read_ids(&src, ScanKind::Incremental, &cursor_at(position)).await;
+    let next = read_on(pager, &src).await;
     assert_eq!(next.len(), 10);
     assert_eq!(next[8..], ["c000", "c009"]);
 }
@@ -350,15 +356,7 @@ async fn a_client_added_during_an_incremental_scan_is_read_by_the_next() {
     .await
     .unwrap();
     edit(&pool, "c005", "2026-11-20 12:00:00").await;
-    while pager.next_batch().await.unwrap().is_some() {}
-    let position = pager.position();
-    drop(pager);
-    assert_eq!(
-        position.0.as_deref().and_then(parse_time),
-        parse_time("2026-11-20 10:00:01")
-    );
-    // In time order, after the minute before the position that is read again.
-    let next = read_ids(&src, ScanKind::Incremental, &cursor_at(position)).await;
+    let next = read_on(pager, &src).await;
     assert_eq!(next.len(), 11);
     assert_eq!(next[9..], ["c010", "c005"]);
 }
